@@ -1,0 +1,41 @@
+# berth — build, demo, test, bench. See README.md.
+SHELL := /bin/bash
+TARGET_DIR ?= target/x86_64-unknown-linux-gnu/release
+BERTH := $(CURDIR)/$(TARGET_DIR)/berth
+BUILD := $(CURDIR)/build
+BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
+
+.PHONY: all build deps demo test unit lint spec-tests bench clean bundle
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+build:
+	cargo build --release --workspace
+
+bundle: deps
+	bash bundles/busybox.sh $(BUSYBOX_BUNDLE)
+
+demo: deps build bundle
+	$(BERTH) --root $(BUILD)/demo-root run --bundle $(BUSYBOX_BUNDLE) berth-demo-$$$$
+
+unit:
+	cargo test --workspace --release
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --release --all-targets -- -D warnings
+
+spec-tests: deps build
+	bash spec-tests/run.sh
+
+test: deps build lint unit spec-tests
+
+bench: deps build bundle
+	bash scripts/bench.sh
+
+clean:
+	cargo clean
+	rm -rf $(BUILD)
