@@ -1,0 +1,214 @@
+//! Linux capabilities: the five sets of `process.capabilities`.
+//!
+//! Order (as runc): drop the bounding set while still privileged, keep caps
+//! across the uid switch, then set effective/permitted/inheritable, then
+//! raise the ambient set.
+
+use std::io;
+
+use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
+
+use crate::error::{Context, Result};
+
+/// The kernel's number for a capability.
+pub fn number(c: &Capability) -> u32 {
+    use Capability::*;
+    match c {
+        Chown => 0,
+        DacOverride => 1,
+        DacReadSearch => 2,
+        Fowner => 3,
+        Fsetid => 4,
+        Kill => 5,
+        Setgid => 6,
+        Setuid => 7,
+        Setpcap => 8,
+        LinuxImmutable => 9,
+        NetBindService => 10,
+        NetBroadcast => 11,
+        NetAdmin => 12,
+        NetRaw => 13,
+        IpcLock => 14,
+        IpcOwner => 15,
+        SysModule => 16,
+        SysRawio => 17,
+        SysChroot => 18,
+        SysPtrace => 19,
+        SysPacct => 20,
+        SysAdmin => 21,
+        SysBoot => 22,
+        SysNice => 23,
+        SysResource => 24,
+        SysTime => 25,
+        SysTtyConfig => 26,
+        Mknod => 27,
+        Lease => 28,
+        AuditWrite => 29,
+        AuditControl => 30,
+        Setfcap => 31,
+        MacOverride => 32,
+        MacAdmin => 33,
+        Syslog => 34,
+        WakeAlarm => 35,
+        BlockSuspend => 36,
+        AuditRead => 37,
+        Perfmon => 38,
+        Bpf => 39,
+        CheckpointRestore => 40,
+    }
+}
+
+/// The highest capability this kernel knows.
+pub fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// A set as a bitmask, leaving out what this kernel does not know.
+pub fn mask(set: Option<&Capabilities>, last: u32) -> u64 {
+    set.map(|s| {
+        s.iter()
+            .map(number)
+            .filter(|n| *n <= last)
+            .fold(0u64, |m, n| m | (1u64 << n))
+    })
+    .unwrap_or(0)
+}
+
+/// The five sets as masks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+impl CapSets {
+    pub fn from_spec(caps: &LinuxCapabilities) -> CapSets {
+        let last = last_cap();
+        CapSets {
+            bounding: mask(caps.bounding().as_ref(), last),
+            effective: mask(caps.effective().as_ref(), last),
+            permitted: mask(caps.permitted().as_ref(), last),
+            inheritable: mask(caps.inheritable().as_ref(), last),
+            ambient: mask(caps.ambient().as_ref(), last),
+        }
+    }
+}
+
+/// Drops every capability not in `bounding` from the bounding set.
+pub fn drop_bounding(bounding: u64) -> Result<()> {
+    for cap in 0..=last_cap() {
+        if bounding & (1 << cap) == 0 {
+            // SAFETY: prctl with integer arguments only.
+            let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+            if r != 0 {
+                return Err(io::Error::last_os_error())
+                    .ctx(|| format!("drop capability {cap} from the bounding set"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// PR_SET_KEEPCAPS: keep permitted caps across a switch away from uid 0.
+pub fn set_keep_caps(keep: bool) -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(keep), 0, 0, 0) };
+    if r != 0 {
+        return Err(io::Error::last_os_error()).ctx(|| "prctl(PR_SET_KEEPCAPS)".into());
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_V3: u32 = 0x2008_0522;
+
+/// Sets effective, permitted and inheritable, then raises the ambient caps.
+pub fn apply(sets: &CapSets) -> Result<()> {
+    let hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let split = |m: u64| (m as u32, (m >> 32) as u32);
+    let (e0, e1) = split(sets.effective);
+    let (p0, p1) = split(sets.permitted);
+    let (i0, i1) = split(sets.inheritable);
+    let data = [
+        CapData {
+            effective: e0,
+            permitted: p0,
+            inheritable: i0,
+        },
+        CapData {
+            effective: e1,
+            permitted: p1,
+            inheritable: i1,
+        },
+    ];
+    // SAFETY: a v3 header with two data structs, as capset(2) requires.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error()).ctx(|| {
+            format!(
+                "capset(effective {:#x}, permitted {:#x}, inheritable {:#x})",
+                sets.effective, sets.permitted, sets.inheritable
+            )
+        });
+    }
+    for cap in 0..64u32 {
+        if sets.ambient & (1 << cap) != 0 {
+            // SAFETY: prctl with integer arguments only.
+            let r = unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                )
+            };
+            if r != 0 {
+                return Err(io::Error::last_os_error())
+                    .ctx(|| format!("raise ambient capability {cap}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_known_caps() {
+        let set: Capabilities = [
+            Capability::Chown,
+            Capability::Kill,
+            Capability::CheckpointRestore,
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(mask(Some(&set), 40), 1 | (1 << 5) | (1 << 40));
+        assert_eq!(mask(Some(&set), 39), 1 | (1 << 5));
+        assert_eq!(mask(None, 40), 0);
+    }
+}

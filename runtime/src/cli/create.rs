@@ -1,0 +1,66 @@
+//! `berth create`
+
+use std::path::PathBuf;
+
+use crate::container::{self, CreateOpts};
+use crate::error::{Error, Result};
+
+/// Flags shared by `create` and `run`.
+#[derive(clap::Args, Debug)]
+pub struct CreateFlags {
+    /// path to the root of the bundle directory, defaults to the current directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// specify the file to write the process id to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// do not use pivot root to jail process inside rootfs
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// do not create a new session keyring for the container
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    /// the container id
+    pub id: String,
+}
+
+impl CreateFlags {
+    pub fn opts<'a>(&'a self, id: &'a str) -> Result<CreateOpts<'a>> {
+        if self.console_socket.is_some() {
+            return Err(Error::config(
+                "--console-socket: terminal support is not implemented yet in berth",
+            ));
+        }
+        Ok(CreateOpts {
+            id,
+            bundle: &self.bundle,
+            pid_file: self.pid_file.as_deref(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+            sigmask: None,
+        })
+    }
+}
+
+pub fn run(a: Args, g: &super::Global) -> Result<i32> {
+    let created = (|| {
+        crate::binary::ensure_protected()?;
+        container::create(&g.root, &a.flags.opts(&a.id)?)
+    })()
+    .map_err(|e| e.wrap("berth create failed"))?;
+    drop(created);
+    Ok(0)
+}

@@ -1,0 +1,44 @@
+//! Verbs runc has that later issues implement. They exist so callers get a
+//! clear error instead of a usage message.
+
+use crate::error::{Error, Result};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Later {
+    /// execute new process inside the container (not implemented yet)
+    Exec(Rest),
+    /// ps displays the processes running inside a container (not implemented yet)
+    Ps(Rest),
+    /// pause suspends all processes inside the container (not implemented yet)
+    Pause(Rest),
+    /// resumes all processes that have been previously paused (not implemented yet)
+    Resume(Rest),
+    /// update container resource constraints (not implemented yet)
+    Update(Rest),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics (not implemented yet)
+    Events(Rest),
+    /// checkpoint a running container (not implemented yet)
+    Checkpoint(Rest),
+    /// restore a container from a previous checkpoint (not implemented yet)
+    Restore(Rest),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Rest {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+pub fn run(l: Later) -> Result<i32> {
+    let verb = match l {
+        Later::Exec(_) => "exec",
+        Later::Ps(_) => "ps",
+        Later::Pause(_) => "pause",
+        Later::Resume(_) => "resume",
+        Later::Update(_) => "update",
+        Later::Events(_) => "events",
+        Later::Checkpoint(_) => "checkpoint",
+        Later::Restore(_) => "restore",
+    };
+    Err(Error::msg(format!("berth {verb}: not implemented yet")))
+}

@@ -1,0 +1,164 @@
+//! The runc-compatible command line: flags, exit codes and output formats
+//! are runc's. Errors are reported here, once: to stderr and to the log.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod later;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+use crate::log;
+use crate::state::Root;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    about = "berth: a runc-compatible OCI container runtime",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// root directory for storage of container state
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// set the log file to write runtime logs to (default: stderr)
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// set the log format ('text' (default), or 'json')
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: String,
+    /// enable debug logging
+    #[arg(long)]
+    debug: bool,
+    /// enable systemd cgroup support
+    #[arg(long)]
+    systemd_cgroup: bool,
+    /// ignore cgroup permission errors ('true', 'false', or 'auto')
+    #[arg(long, value_name = "VALUE")]
+    rootless: Option<String>,
+    /// path to the criu binary used for checkpoint and restore
+    #[arg(long, value_name = "PATH", hide = true)]
+    criu: Option<String>,
+    /// print the version
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// create a container
+    Create(create::Args),
+    /// executes the user defined process in a created container
+    Start(start::Args),
+    /// create and run a container
+    Run(run::Args),
+    /// output the state of a container
+    State(state::Args),
+    /// kill sends the specified signal (default: SIGTERM) to the container's init process
+    Kill(kill::Args),
+    /// delete any resources held by the container often used with detached containers
+    Delete(delete::Args),
+    /// lists containers started by berth with the given root
+    List(list::Args),
+    /// create a new specification file
+    Spec(spec::Args),
+    /// show the enabled features
+    Features,
+    #[command(flatten)]
+    Later(later::Later),
+}
+
+/// Global flags every verb may need.
+pub struct Global {
+    pub root: Root,
+    pub systemd_cgroup: bool,
+}
+
+fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/berth");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) => PathBuf::from(d).join("berth"),
+        None => PathBuf::from("/run/berth"),
+    }
+}
+
+fn print_version() {
+    println!("berth version {}", env!("CARGO_PKG_VERSION"));
+    println!("spec: {}", crate::state::OCI_VERSION);
+}
+
+/// Runs the CLI; returns the process exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
+    if cli.version {
+        print_version();
+        return 0;
+    }
+    let format = match cli.log_format.as_str() {
+        "text" => log::Format::Text,
+        "json" => log::Format::Json,
+        other => {
+            eprintln!("invalid log-format: {other}");
+            return 1;
+        }
+    };
+    let to_file = match log::init(cli.log.as_deref(), format, cli.debug) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("open log file: {e}");
+            return 1;
+        }
+    };
+    let g = Global {
+        root: Root::new(cli.root.clone().unwrap_or_else(default_root)),
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    let Some(cmd) = cli.cmd else {
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        return 0;
+    };
+    match dispatch(cmd, &g) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            if to_file {
+                eprintln!("{e}");
+            }
+            1
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {
+    match cmd {
+        Cmd::Create(a) => create::run(a, g),
+        Cmd::Start(a) => start::run(a, g),
+        Cmd::Run(a) => run::run(a, g),
+        Cmd::State(a) => state::run(a, g),
+        Cmd::Kill(a) => kill::run(a, g),
+        Cmd::Delete(a) => delete::run(a, g),
+        Cmd::List(a) => list::run(a, g),
+        Cmd::Spec(a) => spec::run(a),
+        Cmd::Features => features::run(),
+        Cmd::Later(l) => later::run(l),
+    }
+}

@@ -1,0 +1,20 @@
+//! `berth state`: the OCI state document, indented as runc prints it.
+
+use std::io::Write;
+
+use crate::container;
+use crate::error::{Error, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// the container id
+    pub id: String,
+}
+
+pub fn run(a: Args, g: &super::Global) -> Result<i32> {
+    let v = container::view(&g.root, &a.id)?;
+    let doc =
+        serde_json::to_string_pretty(&v.oci_state("")).map_err(|e| Error::msg(e.to_string()))?;
+    let _ = std::io::stdout().write_all(doc.as_bytes());
+    Ok(0)
+}

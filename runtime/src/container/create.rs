@@ -1,0 +1,145 @@
+//! `create`: load and validate the bundle, reserve the id, spawn the init
+//! into its namespaces, and save the state once the init is ready.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::SystemTime;
+
+use nix::sys::signal::SigSet;
+use nix::sys::stat::Mode;
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces::Plan;
+use crate::process::{self, InitConfig};
+use crate::rootfs::cgroupfs::{self, Layout};
+use crate::spec::{self, Bundle};
+use crate::state::{ContainerDir, Root, Saved};
+use crate::sys::proc::{self, ProcHandle};
+use crate::sys::PidFd;
+use crate::{binary, timefmt};
+
+/// Flags of `create` (and `run`).
+#[derive(Debug)]
+pub struct CreateOpts<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// The mask to give back to the payload (run blocks signals first).
+    pub sigmask: Option<SigSet>,
+}
+
+/// A created container: its init waits for `start`.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub saved: Saved,
+    pub pidfd: PidFd,
+}
+
+pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
+    let bundle = spec::load(o.bundle)?;
+    let dir = root.reserve(o.id)?;
+    dir.save_config(&bundle.raw)?;
+    let fifo = make_fifo(&dir)?;
+    let linux = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux: missing"))?;
+    let plan = Plan::from_spec(linux)?;
+    let joins = plan.open_joins()?;
+    let has_cgroup_mount = bundle
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")));
+    let cfg = InitConfig {
+        id: o.id,
+        bundle: &bundle,
+        plan: &plan,
+        joins: &joins,
+        fifo_fd: process::raw(&fifo),
+        proc: ProcHandle::open(Path::new("/proc")).ctx(|| "open /proc".into())?,
+        cgroups: if has_cgroup_mount {
+            cgroupfs::host_layout()
+        } else {
+            Layout::Legacy(Vec::new())
+        },
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        sigmask: o.sigmask.unwrap_or_else(current_mask),
+        preserve_fds: o.preserve_fds,
+        lock_fd: dir.lock_fd(),
+    };
+    plan.prepare_parent(&joins)?;
+    binary::set_non_dumpable()?;
+    crate::sys::close_range_cloexec(3 + o.preserve_fds).ctx(|| "close_range".into())?;
+    let spawned = process::spawn(&cfg)?;
+    match finish(&dir, &bundle, o, &plan, spawned.pid) {
+        Ok(saved) => {
+            let pidfd = spawned.release()?;
+            let mut dir = dir;
+            dir.keep();
+            Ok(Created { dir, saved, pidfd })
+        }
+        Err(e) => {
+            spawned.abort();
+            Err(e)
+        }
+    }
+}
+
+fn current_mask() -> SigSet {
+    SigSet::thread_get_mask().unwrap_or_else(|_| SigSet::empty())
+}
+
+/// The exec fifo: the init blocks opening it for writing until `start`
+/// opens it for reading. Mode 0622 so a non-root init can reopen it.
+fn make_fifo(dir: &ContainerDir) -> Result<std::os::fd::OwnedFd> {
+    let path = dir.fifo_path();
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o622))
+        .ctx(|| format!("mkfifo {}", path.display()))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o622))
+        .ctx(|| format!("chmod {}", path.display()))?;
+    crate::sys::open_host(&path, libc::O_PATH).ctx(|| format!("open {}", path.display()))
+}
+
+fn finish(
+    dir: &ContainerDir,
+    bundle: &Bundle,
+    o: &CreateOpts,
+    plan: &Plan,
+    pid: i32,
+) -> Result<Saved> {
+    let st = proc::stat(pid).ok_or_else(|| Error::msg("container init exited during create"))?;
+    let saved = Saved {
+        id: o.id.to_string(),
+        pid,
+        pid_start_time: st.start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: timefmt::rfc3339_nano(SystemTime::now()),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        own_pid_ns: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
+    };
+    dir.save(&saved)?;
+    if let Some(p) = o.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(saved)
+}
+
+/// Writes the pid file atomically (temp file + rename), as runc does.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}"));
+    fs::write(&tmp, pid.to_string()).ctx(|| format!("write pid file {}", tmp.display()))?;
+    fs::rename(&tmp, path).ctx(|| format!("write pid file {}", path.display()))
+}

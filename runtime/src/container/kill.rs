@@ -1,0 +1,85 @@
+//! `kill`: signal the init (or, with --all, every process of the
+//! container's pid namespace), by pidfd so a recycled pid is never hit.
+
+use std::fs;
+
+use crate::error::{Context, Error, Result};
+use crate::state::{Root, Status};
+
+/// runc's signal syntax: a number, or a name with or without SIG.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(Error::msg(format!("unknown signal {s:?}")));
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    nix::sys::signal::Signal::iterator()
+        .find(|sig| sig.as_str().strip_prefix("SIG") == Some(name))
+        .map(|sig| sig as i32)
+        .ok_or_else(|| Error::msg(format!("unknown signal {s:?}")))
+}
+
+pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
+    let v = super::view(root, id)?;
+    if !matches!(v.status, Status::Created | Status::Running | Status::Paused) {
+        return Err(Error::NotRunning);
+    }
+    let pidfd = super::init_pidfd(&v.saved)?;
+    if all && v.saved.own_pid_ns {
+        signal_namespace(v.saved.pid, sig)?;
+    }
+    pidfd.signal(sig).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => Error::NotRunning,
+        _ => Error::Io {
+            context: format!("signal {sig} to pid {}", v.saved.pid),
+            source: e,
+        },
+    })
+}
+
+/// Signals every process whose pid namespace is the init's.
+fn signal_namespace(init: i32, sig: i32) -> Result<()> {
+    let ns = fs::read_link(format!("/proc/{init}/ns/pid"))
+        .ctx(|| format!("read pid namespace of {init}"))?;
+    for entry in fs::read_dir("/proc").ctx(|| "read /proc".into())?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == init || fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_ref() != Some(&ns) {
+            continue;
+        }
+        if let Ok(fd) = crate::sys::PidFd::open(pid) {
+            // Recheck after pinning the pid, then signal through the pidfd.
+            if fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_ref() == Some(&ns) {
+                let _ = fd.signal(sig);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signals_like_runc() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigterm").unwrap(), 15);
+        assert_eq!(parse_signal("usr1").unwrap(), libc::SIGUSR1);
+        assert_eq!(
+            parse_signal("FOO").unwrap_err().to_string(),
+            "unknown signal \"FOO\""
+        );
+        assert!(parse_signal("0").is_err());
+    }
+}

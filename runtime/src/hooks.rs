@@ -1,0 +1,149 @@
+//! The six POSIX-platform hooks: each gets the container state on stdin, its
+//! own args and env, and an optional timeout. What a failure means is the
+//! caller's business (runtime.md): create-time hooks abort the create,
+//! poststop failures are warnings.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use oci_spec::runtime::{Hook, Hooks};
+
+use crate::error::{Error, Result};
+use crate::state::{Status, OCI_VERSION};
+use crate::sys::PidFd;
+
+/// Every hook list with its config.json name.
+pub fn all(h: &Hooks) -> [(&'static str, &[Hook]); 6] {
+    fn get(v: &Option<Vec<Hook>>) -> &[Hook] {
+        v.as_deref().unwrap_or(&[])
+    }
+    #[allow(deprecated)]
+    let prestart = get(h.prestart());
+    [
+        ("prestart", prestart),
+        ("createRuntime", get(h.create_runtime())),
+        ("createContainer", get(h.create_container())),
+        ("startContainer", get(h.start_container())),
+        ("poststart", get(h.poststart())),
+        ("poststop", get(h.poststop())),
+    ]
+}
+
+/// The hooks of one kind from a config.
+pub fn of_kind<'a>(hooks: Option<&'a Hooks>, kind: &str) -> &'a [Hook] {
+    hooks
+        .map(|h| {
+            all(h)
+                .into_iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, l)| l)
+                .unwrap_or(&[])
+        })
+        .unwrap_or(&[])
+}
+
+/// The state document handed to hooks on stdin.
+pub fn state_json(
+    id: &str,
+    status: Status,
+    pid: i32,
+    bundle: &Path,
+    annotations: Option<&HashMap<String, String>>,
+) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "id": id,
+        "status": status.as_str(),
+        "bundle": bundle,
+    });
+    if pid > 0 {
+        v["pid"] = pid.into();
+    }
+    if let Some(a) = annotations.filter(|a| !a.is_empty()) {
+        v["annotations"] = serde_json::json!(a);
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// Runs `hooks` in order; the first failure is returned.
+pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    for (i, h) in hooks.iter().enumerate() {
+        run_one(h, state).map_err(|why| {
+            Error::msg(format!(
+                "error running {kind} hook #{i} ({}): {why}",
+                h.path().display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs `hooks`, logging failures as warnings (poststop semantics).
+pub fn run_warn(kind: &str, hooks: &[Hook], state: &[u8]) {
+    if let Err(e) = run(kind, hooks, state) {
+        tracing::warn!("{e}");
+    }
+}
+
+fn output_file() -> io::Result<File> {
+    let fd = memfd_create(c"berth-hook", MFdFlags::MFD_CLOEXEC).map_err(io::Error::from)?;
+    Ok(File::from(fd))
+}
+
+fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+    let out = output_file().map_err(|e| format!("capture output: {e}"))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("capture output: {e}"))?;
+    let mut cmd = Command::new(h.path());
+    if let Some(args) = h.args().as_ref().filter(|a| !a.is_empty()) {
+        cmd.arg0(&args[0]).args(&args[1..]);
+    }
+    cmd.env_clear();
+    for kv in h.env().iter().flatten() {
+        let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::from(out.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(err));
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine.
+        let _ = stdin.write_all(state);
+    }
+    let timeout_ms = h
+        .timeout()
+        .map(|t| t.saturating_mul(1000) as i32)
+        .unwrap_or(-1);
+    let pidfd = PidFd::open(child.id() as i32).map_err(|e| format!("pidfd_open: {e}"))?;
+    let exited = pidfd
+        .wait_exit_timeout(timeout_ms)
+        .map_err(|e| e.to_string())?;
+    if !exited {
+        let _ = pidfd.signal(libc::SIGKILL);
+        let _ = child.wait();
+        return Err(format!("timed out after {}s", h.timeout().unwrap_or(0)));
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(format!("{status}{}", captured(out)))
+}
+
+fn captured(mut f: File) -> String {
+    let mut s = String::new();
+    let _ = f.rewind().and_then(|_| f.take(4096).read_to_string(&mut s));
+    let s = s.trim();
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(", output: {s}")
+    }
+}

@@ -1,0 +1,161 @@
+//! runc-compatible logging on top of `tracing`.
+//!
+//! Without `--log`, records go to stderr in logrus' text form
+//! (`time="…" level=error msg="…"`). With `--log FILE`, they go to FILE as text
+//! or, with `--log-format json`, as `{"level":"error","msg":"…","time":"…"}`
+//! lines — containerd shows the msg of the last error line to its user.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+use crate::timefmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+enum Sink {
+    Stderr,
+    File(File),
+}
+
+struct RuncLayer {
+    sink: Mutex<Sink>,
+    format: Format,
+    max: Level,
+}
+
+/// Installs the global logger. Returns whether a log file is in use (then the
+/// CLI also prints the final error plainly on stderr, as runc does).
+pub fn init(file: Option<&Path>, format: Format, debug: bool) -> io::Result<bool> {
+    let sink = match file {
+        Some(p) => Sink::File(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o644)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(p)?,
+        ),
+        None => Sink::Stderr,
+    };
+    let layer = RuncLayer {
+        sink: Mutex::new(sink),
+        format,
+        max: if debug { Level::DEBUG } else { Level::WARN },
+    };
+    let subscriber = tracing_subscriber::registry().with(layer);
+    // A second init (impossible in the binary) would simply keep the first.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    Ok(file.is_some())
+}
+
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, value);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.push(field, &format!("{value:?}"));
+    }
+}
+
+impl Message {
+    fn push(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.insert_str(0, value);
+        } else {
+            let _ = write!(self.0, " {}={}", field.name(), value);
+        }
+    }
+}
+
+fn level_name(l: &Level) -> &'static str {
+    match *l {
+        Level::ERROR => "error",
+        Level::WARN => "warning",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        Level::TRACE => "trace",
+    }
+}
+
+/// Quotes like logrus' text formatter: bare when only "safe" characters.
+fn logfmt_value(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._/@^+".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        // Go's %q and JSON agree on the escapes that matter here.
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
+/// Formats one record as runc would.
+pub fn format_line(format: Format, level: &str, msg: &str, time: SystemTime) -> String {
+    let time = timefmt::rfc3339(time);
+    match format {
+        Format::Json => {
+            let m = serde_json::to_string(msg).unwrap_or_default();
+            format!("{{\"level\":\"{level}\",\"msg\":{m},\"time\":\"{time}\"}}\n")
+        }
+        Format::Text => format!("time=\"{time}\" level={level} msg={}\n", logfmt_value(msg)),
+    }
+}
+
+impl<S: Subscriber> Layer<S> for RuncLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if *event.metadata().level() > self.max {
+            return;
+        }
+        let mut msg = Message::default();
+        event.record(&mut msg);
+        let level = level_name(event.metadata().level());
+        let line = format_line(self.format, level, &msg.0, SystemTime::now());
+        if let Ok(mut sink) = self.sink.lock() {
+            let _ = match &mut *sink {
+                Sink::Stderr => io::stderr().write_all(line.as_bytes()),
+                Sink::File(f) => f.write_all(line.as_bytes()),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn lines_match_runc() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_449_339);
+        assert_eq!(
+            format_line(Format::Json, "error", "container does not exist", t),
+            "{\"level\":\"error\",\"msg\":\"container does not exist\",\"time\":\"2026-11-23T15:55:39Z\"}\n"
+        );
+        assert_eq!(
+            format_line(Format::Text, "error", "container does not exist", t),
+            "time=\"2026-11-23T15:55:39Z\" level=error msg=\"container does not exist\"\n"
+        );
+        assert_eq!(
+            format_line(Format::Text, "debug", "ok", t),
+            "time=\"2026-11-23T15:55:39Z\" level=debug msg=ok\n"
+        );
+    }
+}

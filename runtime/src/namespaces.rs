@@ -1,0 +1,206 @@
+//! `linux.namespaces`: which namespaces the init creates (clone3 flags) and
+//! which it joins by path (setns).
+//!
+//! pid and time namespaces cannot be entered by a running process, only by
+//! its children: berth joins those in the parent right before clone3, which
+//! spares the second fork other runtimes need.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{Linux, LinuxNamespaceType};
+
+use crate::error::{Context, Error, Result};
+
+/// The namespace plan of one container.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    entries: Vec<(LinuxNamespaceType, Option<PathBuf>)>,
+    time_offsets: Vec<(String, i64, u32)>,
+}
+
+/// An opened namespace to join.
+#[derive(Debug)]
+pub struct Join {
+    pub kind: LinuxNamespaceType,
+    pub fd: OwnedFd,
+}
+
+pub fn name(t: LinuxNamespaceType) -> &'static str {
+    use LinuxNamespaceType::*;
+    match t {
+        Mount => "mount",
+        Cgroup => "cgroup",
+        Uts => "uts",
+        Ipc => "ipc",
+        User => "user",
+        Pid => "pid",
+        Network => "network",
+        Time => "time",
+    }
+}
+
+pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    use LinuxNamespaceType::*;
+    match t {
+        Mount => CloneFlags::CLONE_NEWNS,
+        Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        Uts => CloneFlags::CLONE_NEWUTS,
+        Ipc => CloneFlags::CLONE_NEWIPC,
+        User => CloneFlags::CLONE_NEWUSER,
+        Pid => CloneFlags::CLONE_NEWPID,
+        Network => CloneFlags::CLONE_NEWNET,
+        Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+impl Plan {
+    pub fn from_spec(linux: &Linux) -> Result<Plan> {
+        let mut plan = Plan::default();
+        for ns in linux.namespaces().iter().flatten() {
+            let t = ns.typ();
+            if plan.entries.iter().any(|(k, _)| *k == t) {
+                return Err(Error::config(format!(
+                    "linux.namespaces: duplicate namespace type {}",
+                    name(t)
+                )));
+            }
+            if t == LinuxNamespaceType::User {
+                return Err(Error::config(
+                    "linux.namespaces: user namespaces (with linux.uidMappings/gidMappings) are not implemented yet",
+                ));
+            }
+            if let Some(p) = ns.path() {
+                if !p.is_absolute() {
+                    return Err(Error::config(format!(
+                        "linux.namespaces: {} namespace path {} must be absolute",
+                        name(t),
+                        p.display()
+                    )));
+                }
+            }
+            plan.entries.push((t, ns.path().clone()));
+        }
+        for (clock, off) in linux.time_offsets().iter().flatten() {
+            if !plan.creates(LinuxNamespaceType::Time) {
+                return Err(Error::config(
+                    "linux.timeOffsets: requires a new time namespace",
+                ));
+            }
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(Error::config(format!(
+                    "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
+                )));
+            }
+            plan.time_offsets.push((
+                clock.clone(),
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0),
+            ));
+        }
+        Ok(plan)
+    }
+
+    pub fn creates(&self, t: LinuxNamespaceType) -> bool {
+        self.entries.iter().any(|(k, p)| *k == t && p.is_none())
+    }
+
+    pub fn joins(&self, t: LinuxNamespaceType) -> bool {
+        self.entries.iter().any(|(k, p)| *k == t && p.is_some())
+    }
+
+    /// CLONE_NEW* flags for clone3 (time is handled by `prepare_parent`).
+    pub fn clone_flags(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter(|(k, p)| p.is_none() && *k != LinuxNamespaceType::Time)
+            .fold(0u64, |f, (k, _)| f | clone_flag(*k).bits() as u64)
+    }
+
+    /// Opens every namespace path (in the runtime's own mount namespace).
+    pub fn open_joins(&self) -> Result<Vec<Join>> {
+        self.entries
+            .iter()
+            .filter_map(|(k, p)| p.as_ref().map(|p| (*k, p)))
+            .map(|(kind, p)| {
+                let f = File::open(p)
+                    .ctx(|| format!("open {} namespace {}", name(kind), p.display()))?;
+                Ok(Join { kind, fd: f.into() })
+            })
+            .collect()
+    }
+
+    /// In the runtime process, right before clone3: enter a pid or time
+    /// namespace to join (children only), or unshare a new time namespace and
+    /// set its offsets.
+    pub fn prepare_parent(&self, joins: &[Join]) -> Result<()> {
+        for j in joins.iter().filter(|j| is_parent_side(j.kind)) {
+            setns(j.fd.as_fd(), clone_flag(j.kind))
+                .ctx(|| format!("setns into {} namespace", name(j.kind)))?;
+        }
+        if self.creates(LinuxNamespaceType::Time) {
+            unshare(clone_flag(LinuxNamespaceType::Time))
+                .ctx(|| "unshare time namespace".into())?;
+            if !self.time_offsets.is_empty() {
+                let text: String = self
+                    .time_offsets
+                    .iter()
+                    .map(|(c, s, n)| format!("{c} {s} {n}\n"))
+                    .collect();
+                File::options()
+                    .write(true)
+                    .open("/proc/self/timens_offsets")
+                    .and_then(|mut f| f.write_all(text.as_bytes()))
+                    .ctx(|| "write /proc/self/timens_offsets".into())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_parent_side(t: LinuxNamespaceType) -> bool {
+    matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time)
+}
+
+/// In the init: join the remaining namespaces (ipc, uts, net, cgroup, mount).
+pub fn join_in_child(joins: &[Join]) -> Result<()> {
+    use LinuxNamespaceType::*;
+    for kind in [Ipc, Uts, Network, Cgroup, Mount] {
+        for j in joins.iter().filter(|j| j.kind == kind) {
+            setns(j.fd.as_fd(), clone_flag(kind))
+                .ctx(|| format!("setns into {} namespace", name(kind)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings `lo` up in a new network namespace, as runc does.
+pub fn loopback_up() -> Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: socket() returns a new fd or -1.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| "socket for loopback setup".into());
+    }
+    // SAFETY: fd is a fresh socket we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills the flags of the named interface in `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| "read flags of lo".into());
+    }
+    // SAFETY: the union holds flags after SIOCGIFFLAGS; we set IFF_UP.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| "bring lo up".into());
+    }
+    Ok(())
+}

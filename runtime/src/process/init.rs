@@ -1,0 +1,286 @@
+//! The container's init, from clone3 to execve of the payload. Runs in the
+//! child of the runtime, already inside its new namespaces, with the parsed
+//! config inherited through the fork. Any error goes back to the runtime
+//! over the sync channel and is reported there, once.
+
+use std::convert::Infallible;
+use std::ffi::{CString, OsStr};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{sigprocmask, SigmaskHow};
+use nix::sys::stat::{umask, Mode};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::sync::{Channel, Msg};
+use super::InitConfig;
+use crate::capabilities::{self, CapSets};
+use crate::error::{Context, Error, Result};
+use crate::{hooks, namespaces, rlimits, rootfs, sysctl, user};
+
+/// Entry point of the init: never returns.
+pub fn run(cfg: &InitConfig, chan: Channel) -> ! {
+    let err = match setup(cfg, &chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if chan.send(&Msg::Error(err.to_string())).is_err() {
+        // After the hand-off nobody listens: the payload's stderr is all we have.
+        let _ = writeln!(std::io::stderr(), "berth init: {err}");
+    }
+    // SAFETY: _exit ends this forked process without running the parent's
+    // atexit handlers or destructors.
+    unsafe { libc::_exit(1) }
+}
+
+fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<()> {
+    // SAFETY: prctl options used here take integer arguments only.
+    if unsafe { libc::prctl(option, arg, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| format!("prctl({what})"));
+    }
+    Ok(())
+}
+
+fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
+    // If the runtime dies mid-create we die too; had it died before this
+    // prctl, the sync channel's EOF stops us at the next message.
+    prctl(
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGKILL as libc::c_ulong,
+        "PR_SET_PDEATHSIG",
+    )?;
+    // SAFETY: closes our copy of the runtime's lock fd; nothing in this
+    // process uses it (the parent's copy keeps the lock).
+    unsafe { libc::close(cfg.lock_fd) };
+    umask(Mode::empty());
+    let spec = &cfg.bundle.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process: missing"))?;
+    namespaces::join_in_child(cfg.joins)?;
+    if !cfg.no_new_keyring {
+        crate::sys::keyring::join_session(cfg.id)?;
+    }
+    if cfg.plan.creates(LinuxNamespaceType::Network) {
+        namespaces::loopback_up()?;
+    }
+    set_names(cfg)?;
+    rootfs::prepare(&rootfs::Setup {
+        spec,
+        bundle: &cfg.bundle.dir,
+        rootfs: &cfg.bundle.rootfs,
+        cgroups: &cfg.cgroups,
+    })?;
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        sysctl::apply(s, &cfg.proc)?;
+    }
+    create_hooks(cfg, chan)?;
+    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
+    rootfs::finish(spec)?;
+    if let Some(adj) = process.oom_score_adj() {
+        cfg.proc
+            .write("self/oom_score_adj", adj.to_string().as_bytes())
+            .ctx(|| format!("set oom_score_adj to {adj}"))?;
+    }
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    let (exe, argv, envp) = exec_target(process)?;
+    become_user(process)?;
+    if process.no_new_privileges() == Some(true) {
+        prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
+    }
+    handoff(cfg, chan)?;
+    exec(cfg, &exe, &argv, &envp)
+}
+
+fn set_names(cfg: &InitConfig) -> Result<()> {
+    let spec = &cfg.bundle.spec;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx(|| format!("sethostname {h}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: pointer and length describe the bytes of `d`.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| format!("setdomainname {d}"));
+        }
+    }
+    Ok(())
+}
+
+/// prestart and createRuntime run in the runtime (it asks for them here);
+/// createContainer runs here, in the container's namespaces, before pivot.
+fn create_hooks(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+    let h = cfg.bundle.spec.hooks().as_ref();
+    let wanted =
+        !hooks::of_kind(h, "prestart").is_empty() || !hooks::of_kind(h, "createRuntime").is_empty();
+    if wanted {
+        chan.send(&Msg::Hooks).ctx(|| "sync with runtime".into())?;
+        match chan.recv().ctx(|| "sync with runtime".into())? {
+            Some(Msg::HooksDone) => {}
+            _ => return Err(Error::msg("the runtime did not finish its hooks")),
+        }
+    }
+    let cc = hooks::of_kind(h, "createContainer");
+    if !cc.is_empty() {
+        let state = cfg.hook_state(
+            crate::state::Status::Creating,
+            nix::unistd::getpid().as_raw(),
+        );
+        hooks::run("createContainer", cc, &state)?;
+    }
+    Ok(())
+}
+
+fn cstring(b: &[u8], what: &str) -> Result<CString> {
+    CString::new(b).map_err(|_| Error::config(format!("{what} contains a NUL byte")))
+}
+
+/// Resolves args[0] in the container (after pivot), and builds argv/envp.
+fn exec_target(p: &Process) -> Result<(CString, Vec<CString>, Vec<CString>)> {
+    let args = p.args().as_deref().unwrap_or(&[]);
+    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!(
+            "HOME={}",
+            user::container_user_info(p.user().uid()).home
+        ));
+    }
+    let exe = lookup(&args[0], &env)?;
+    let argv = args
+        .iter()
+        .map(|a| cstring(a.as_bytes(), "process.args"))
+        .collect::<Result<_>>()?;
+    let envp = env
+        .iter()
+        .map(|e| cstring(e.as_bytes(), "process.env"))
+        .collect::<Result<_>>()?;
+    Ok((
+        cstring(exe.as_os_str().as_bytes(), "process.args[0]")?,
+        argv,
+        envp,
+    ))
+}
+
+fn is_executable(p: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(m) if m.is_dir() => Err("is a directory".into()),
+        Ok(_) => Err("permission denied".into()),
+        Err(e) => Err(format!("stat {}: {}", p.display(), io_reason(&e))),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// runc's lookup: a name with a slash is used as is; otherwise search the
+/// process's PATH.
+fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    if arg0.contains('/') {
+        return is_executable(Path::new(arg0))
+            .map(|_| PathBuf::from(arg0))
+            .map_err(|why| Error::msg(format!("exec: {arg0:?}: {why}")));
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("");
+    path.split(':')
+        .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+        .find(|c| is_executable(c).is_ok())
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "exec: {arg0:?}: executable file not found in $PATH"
+            ))
+        })
+}
+
+/// Capabilities, uid/gid/groups, cwd and umask.
+fn become_user(p: &Process) -> Result<()> {
+    let caps = p.capabilities().as_ref().map(CapSets::from_spec);
+    if let Some(c) = &caps {
+        capabilities::drop_bounding(c.bounding)?;
+    }
+    let u = p.user();
+    let mut groups: Vec<u32> = u.additional_gids().clone().unwrap_or_default();
+    for g in user::container_user_info(u.uid()).groups {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    chdir_checked(p.cwd())?;
+    capabilities::set_keep_caps(true)?;
+    user::switch(u.uid(), u.gid(), &groups)?;
+    capabilities::set_keep_caps(false)?;
+    if let Some(c) = &caps {
+        capabilities::apply(c)?;
+    }
+    umask(Mode::from_bits_truncate(u.umask().unwrap_or(0o022)));
+    Ok(())
+}
+
+/// chdir, then make sure the cwd is really inside the new root: a cwd
+/// reached through a leaked host fd shows as "(unreachable)" (CVE-2024-21626).
+fn chdir_checked(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd)
+        .ctx(|| format!("chdir to cwd ({}) set in config.json", cwd.display()))?;
+    let now = nix::unistd::getcwd().ctx(|| "getcwd".into())?;
+    if !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)") {
+        return Err(Error::msg(format!(
+            "current working directory {} is outside of the container's root",
+            cwd.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Tells the runtime we are ready, waits for its ack, then waits for `start`
+/// on the exec fifo.
+fn handoff(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+    chan.send(&Msg::Ready).ctx(|| "sync with runtime".into())?;
+    match chan.recv().ctx(|| "sync with runtime".into())? {
+        Some(Msg::Ack) => {}
+        _ => return Err(Error::msg("the runtime went away before saving the state")),
+    }
+    prctl(libc::PR_SET_PDEATHSIG, 0, "PR_SET_PDEATHSIG")?;
+    chan.send(&Msg::Detached)
+        .ctx(|| "sync with runtime".into())?;
+    let fifo = cfg
+        .proc
+        .reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_WRONLY)
+        .ctx(|| "open exec fifo".into())?;
+    std::fs::File::from(fifo)
+        .write_all(b"0")
+        .ctx(|| "write exec fifo".into())
+}
+
+fn exec(cfg: &InitConfig, exe: &CString, argv: &[CString], envp: &[CString]) -> Result<Infallible> {
+    let sc = hooks::of_kind(cfg.bundle.spec.hooks().as_ref(), "startContainer");
+    if !sc.is_empty() {
+        let state = cfg.hook_state(
+            crate::state::Status::Created,
+            nix::unistd::getpid().as_raw(),
+        );
+        hooks::run("startContainer", sc, &state)?;
+    }
+    crate::sys::exec::reset_signal_dispositions();
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&cfg.sigmask), None)
+        .ctx(|| "restore signal mask".into())?;
+    crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
+    let err = match nix::unistd::execve(exe, argv, envp) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    Err(Error::msg(format!(
+        "exec {:?}: {}",
+        OsStr::from_bytes(exe.as_bytes()),
+        std::io::Error::from(err)
+    )))
+}

@@ -1,0 +1,160 @@
+//! Spawning the container's init (DESIGN §2): one clone3 with every
+//! new-namespace flag; the child inherits the parsed config through the fork
+//! and reports over a socketpair; the parent runs the runtime-side hooks.
+
+pub mod init;
+pub mod sync;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::signal::SigSet;
+
+use crate::error::{Context, Error, Result};
+use crate::hooks;
+use crate::namespaces::{Join, Plan};
+use crate::rootfs::cgroupfs::Layout;
+use crate::spec::Bundle;
+use crate::state::Status;
+use crate::sys::proc::ProcHandle;
+use crate::sys::spawn::{clone3, Forked};
+use crate::sys::PidFd;
+use sync::{Channel, Msg};
+
+/// Everything the init needs; it gets its own copy through the fork.
+pub struct InitConfig<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub plan: &'a Plan,
+    pub joins: &'a [Join],
+    /// `O_PATH` fd of the exec fifo (reopened for writing via procfs).
+    pub fifo_fd: i32,
+    /// A verified handle on the host's /proc.
+    pub proc: ProcHandle,
+    pub cgroups: Layout,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// The signal mask to restore before exec.
+    pub sigmask: SigSet,
+    pub preserve_fds: u32,
+    /// The runtime's state-dir lock, inherited through the fork.
+    pub lock_fd: i32,
+}
+
+impl InitConfig<'_> {
+    /// The state document for hooks.
+    pub fn hook_state(&self, status: Status, pid: i32) -> Vec<u8> {
+        hooks::state_json(
+            self.id,
+            status,
+            pid,
+            &self.bundle.dir,
+            self.bundle.spec.annotations().as_ref(),
+        )
+    }
+}
+
+/// A live init, blocked until the runtime acknowledges it.
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: PidFd,
+    chan: Channel,
+}
+
+impl Spawned {
+    /// Lets the init go on to wait for `start` (the state is saved).
+    /// Waits until the init no longer dies with us, so the runtime may exit.
+    pub fn release(self) -> Result<PidFd> {
+        self.chan
+            .send(&Msg::Ack)
+            .ctx(|| "release container init".into())?;
+        match self.chan.recv().ctx(|| "release container init".into())? {
+            Some(Msg::Detached) => Ok(self.pidfd),
+            Some(Msg::Error(m)) => {
+                kill_and_reap(&self.pidfd);
+                Err(Error::msg(format!(
+                    "unable to start container process: {m}"
+                )))
+            }
+            _ => {
+                kill_and_reap(&self.pidfd);
+                Err(Error::msg(
+                    "unable to start container process: container init exited during create",
+                ))
+            }
+        }
+    }
+
+    /// Kills and reaps the init after a failure.
+    pub fn abort(self) {
+        kill_and_reap(&self.pidfd);
+    }
+}
+
+fn kill_and_reap(pidfd: &PidFd) {
+    let _ = pidfd.signal(libc::SIGKILL);
+    let _ = pidfd.wait();
+}
+
+/// Forks the init and drives it until it is ready (or failed).
+pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
+    let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
+    let flags = cfg.plan.clone_flags();
+    match clone3(flags, None).ctx(|| format!("clone3 (flags {flags:#x})"))? {
+        Forked::Child => {
+            drop(ours);
+            init::run(cfg, theirs)
+        }
+        Forked::Parent { pid, pidfd } => {
+            drop(theirs);
+            let spawned = Spawned {
+                pid,
+                pidfd,
+                chan: ours,
+            };
+            match drive(cfg, &spawned) {
+                Ok(()) => Ok(spawned),
+                Err(e) => {
+                    spawned.abort();
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+fn drive(cfg: &InitConfig, s: &Spawned) -> Result<()> {
+    loop {
+        match s.chan.recv().ctx(|| "read from container init".into())? {
+            Some(Msg::Hooks) => {
+                let h = cfg.bundle.spec.hooks().as_ref();
+                let state = cfg.hook_state(Status::Creating, s.pid);
+                hooks::run("prestart", hooks::of_kind(h, "prestart"), &state)?;
+                hooks::run("createRuntime", hooks::of_kind(h, "createRuntime"), &state)?;
+                s.chan
+                    .send(&Msg::HooksDone)
+                    .ctx(|| "sync with container init".into())?;
+            }
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::Error(m)) => {
+                return Err(Error::msg(format!(
+                    "unable to start container process: {m}"
+                )))
+            }
+            Some(other) => {
+                return Err(Error::msg(format!(
+                    "unexpected message from container init: {other:?}"
+                )))
+            }
+            None => {
+                return Err(Error::msg(
+                    "unable to start container process: container init exited without reporting",
+                ))
+            }
+        }
+    }
+}
+
+/// The raw fd number of an owned fd (for the child to reopen by number).
+pub fn raw(fd: &OwnedFd) -> i32 {
+    fd.as_raw_fd()
+}

@@ -1,0 +1,139 @@
+//! Device nodes in the container's /dev: the defaults every container gets,
+//! `linux.devices`, and the /dev symlinks of runtime-linux.md.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{fstatat, makedev, mknodat, Mode, SFlag};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use super::resolve::{clean, RootDir};
+use crate::error::{Context, Result};
+
+/// A device node to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub path: PathBuf,
+    pub kind: SFlag,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+const DEFAULTS: &[(&str, u64, u64)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+fn from_spec(d: &LinuxDevice) -> Node {
+    let kind = match d.typ() {
+        LinuxDeviceType::B => SFlag::S_IFBLK,
+        LinuxDeviceType::P => SFlag::S_IFIFO,
+        _ => SFlag::S_IFCHR,
+    };
+    Node {
+        path: d.path().clone(),
+        kind,
+        major: d.major() as u64,
+        minor: d.minor() as u64,
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    }
+}
+
+/// The default devices not overridden by the config, then the config's.
+pub fn plan(devices: &[LinuxDevice]) -> Vec<Node> {
+    let mut out: Vec<Node> = DEFAULTS
+        .iter()
+        .filter(|(p, _, _)| !devices.iter().any(|d| d.path() == Path::new(p)))
+        .map(|(p, major, minor)| Node {
+            path: PathBuf::from(p),
+            kind: SFlag::S_IFCHR,
+            major: *major,
+            minor: *minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect();
+    out.extend(devices.iter().map(from_spec));
+    out
+}
+
+/// Creates `node` in the rootfs, replacing whatever other file is there.
+pub fn create(root: &RootDir, node: &Node) -> Result<()> {
+    let comps = clean(&node.path);
+    let Some((name, parents)) = comps.split_last() else {
+        return Ok(());
+    };
+    let parent_path: PathBuf = Path::new("/").join(parents.iter().collect::<PathBuf>());
+    let parent = root.ensure(&parent_path, super::resolve::Kind::Dir)?;
+    let dev = makedev(node.major, node.minor);
+    let what = || format!("create device {}", node.path.display());
+    if let Ok(st) = fstatat(&parent, *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == node.kind && st.st_rdev == dev {
+            return Ok(());
+        }
+        unlinkat(&parent, *name, UnlinkatFlags::NoRemoveDir).ctx(what)?;
+    }
+    // O_PATH fds are fine for *at() calls on their directory.
+    let dir = reopen_dir(&parent).ctx(what)?;
+    mknodat(
+        &dir,
+        *name,
+        node.kind,
+        Mode::from_bits_truncate(node.mode),
+        dev,
+    )
+    .ctx(what)?;
+    fchownat(
+        &dir,
+        *name,
+        Some(Uid::from_raw(node.uid)),
+        Some(Gid::from_raw(node.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .ctx(what)
+}
+
+fn reopen_dir(fd: &std::os::fd::OwnedFd) -> std::io::Result<std::os::fd::OwnedFd> {
+    crate::sys::openat2(
+        fd.as_raw_fd(),
+        Path::new("."),
+        libc::O_DIRECTORY | libc::O_RDONLY,
+        0,
+        crate::sys::ResolveMode::Beneath,
+    )
+}
+
+/// /dev/fd, stdin, stdout, stderr, and /dev/ptmx → pts/ptmx.
+pub fn symlinks(root: &RootDir, with_ptmx: bool) -> Result<()> {
+    let dev = root.ensure(Path::new("/dev"), super::resolve::Kind::Dir)?;
+    let dev = reopen_dir(&dev).ctx(|| "open /dev in rootfs".into())?;
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    if with_ptmx {
+        let _ = unlinkat(&dev, "ptmx", UnlinkatFlags::NoRemoveDir);
+        links.push(("pts/ptmx", "ptmx"));
+    }
+    for (target, name) in links {
+        match symlinkat(target, &dev, name) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e).ctx(|| format!("symlink /dev/{name} -> {target}")),
+        }
+    }
+    Ok(())
+}

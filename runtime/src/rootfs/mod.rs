@@ -1,0 +1,180 @@
+//! The container's root filesystem (config `root`, `mounts`,
+//! `linux.devices`, `maskedPaths`, `readonlyPaths`, `rootfsPropagation`):
+//! prepared inside the init's new mount namespace, then entered with
+//! pivot_root (or MS_MOVE + chroot with --no-pivot).
+
+pub mod cgroupfs;
+pub mod devices;
+pub mod mount;
+pub mod paths;
+pub mod resolve;
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use nix::mount::{mount as mount2, umount2, MntFlags, MsFlags};
+use nix::unistd::{chdir, chroot, pivot_root};
+use oci_spec::runtime::Spec;
+
+use crate::error::{Context, Error, Result};
+use crate::sys::mount_api::{set_attrs_at, MOUNT_ATTR_RDONLY};
+use crate::sys::{MountAttrs, TreeFd};
+use mount::{Kind as MountKind, MountPlan};
+use resolve::RootDir;
+
+/// `linux.rootfsPropagation` → MS_* flag.
+pub fn propagation_flag(p: &str) -> Result<u64> {
+    match p.trim_start_matches('r') {
+        "shared" => Ok(libc::MS_SHARED),
+        "slave" => Ok(libc::MS_SLAVE),
+        "private" => Ok(libc::MS_PRIVATE),
+        "unbindable" => Ok(libc::MS_UNBINDABLE),
+        _ => Err(Error::config(format!(
+            "linux.rootfsPropagation: unknown propagation {p:?}"
+        ))),
+    }
+}
+
+/// Inputs of rootfs preparation.
+pub struct Setup<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub cgroups: &'a cgroupfs::Layout,
+}
+
+fn requested_propagation(spec: &Spec) -> Option<u64> {
+    let p = spec.linux().as_ref()?.rootfs_propagation().as_deref()?;
+    propagation_flag(p).ok()
+}
+
+/// Everything before pivot_root: isolate propagation, bind the rootfs onto
+/// itself, mounts, devices, /dev symlinks, cwd, read-only and masked paths.
+pub fn prepare(s: &Setup) -> Result<()> {
+    let pre = match requested_propagation(s.spec) {
+        Some(libc::MS_PRIVATE) => MsFlags::MS_PRIVATE,
+        _ => MsFlags::MS_SLAVE,
+    };
+    mount2(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | pre,
+        None::<&str>,
+    )
+    .ctx(|| "make / a slave mount".into())?;
+    let bind = TreeFd::clone_path(libc::AT_FDCWD, s.rootfs, true)
+        .ctx(|| format!("bind rootfs {}", s.rootfs.display()))?;
+    let target = RootDir::open(s.rootfs)?;
+    bind.move_to(target.raw())
+        .ctx(|| format!("bind rootfs {}", s.rootfs.display()))?;
+    let root = RootDir::open(s.rootfs)?;
+    let mounts = s.spec.mounts().as_deref().unwrap_or(&[]);
+    for m in mounts {
+        let plan = MountPlan::from_spec(m).map_err(Error::config)?;
+        mount_one(&root, &plan, s)?;
+    }
+    let linux = s.spec.linux().as_ref();
+    let devs = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    for node in devices::plan(devs) {
+        devices::create(&root, &node)?;
+    }
+    let has_pts = mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev/pts"));
+    devices::symlinks(&root, has_pts)?;
+    if let Some(p) = s
+        .spec
+        .process()
+        .as_ref()
+        .filter(|p| !resolve::clean(p.cwd()).is_empty())
+    {
+        root.ensure(p.cwd(), resolve::Kind::Dir)?;
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        paths::readonly(&root, Path::new(p))?;
+    }
+    for p in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        paths::mask(&root, Path::new(p))?;
+    }
+    Ok(())
+}
+
+fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
+    if plan.kind == MountKind::Cgroup {
+        return cgroupfs::mount(root, plan, s.cgroups);
+    }
+    let target = root.ensure(&plan.destination, plan.target_kind(s.bundle))?;
+    if matches!(&plan.kind, MountKind::Fs(t) if t == "proc" || t == "sysfs") {
+        let st = nix::sys::stat::fstat(&target).ctx(|| plan.describe())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(Error::msg(format!(
+                "{}: the target is not a directory",
+                plan.describe()
+            )));
+        }
+    }
+    let tree = plan.build(s.bundle)?;
+    plan.attach(&tree, &target)
+}
+
+/// Makes the prepared rootfs the process's root.
+pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
+    if no_pivot {
+        mount2(
+            Some(rootfs),
+            "/",
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .ctx(|| "move rootfs onto /".into())?;
+        chroot(".").ctx(|| "chroot into rootfs".into())?;
+    } else {
+        pivot_root(".", ".").ctx(|| format!("pivot_root {}", rootfs.display()))?;
+        // The old root now sits on top; detach it without propagating.
+        mount2(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| "make old root a slave".into())?;
+        umount2(".", MntFlags::MNT_DETACH).ctx(|| "unmount old root".into())?;
+    }
+    chdir("/").ctx(|| "chdir /".into())
+}
+
+/// After pivot_root: `root.readonly` and a shared/unbindable rootfsPropagation.
+pub fn finish(spec: &Spec) -> Result<()> {
+    if let Some(flag) =
+        requested_propagation(spec).filter(|f| *f != libc::MS_PRIVATE && *f != libc::MS_SLAVE)
+    {
+        mount2(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::from_bits_retain(flag),
+            None::<&str>,
+        )
+        .ctx(|| "set rootfs propagation".into())?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let fd = crate::sys::open_host(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY)
+            .ctx(|| "open /".into())?;
+        let ro = MountAttrs {
+            attr_set: MOUNT_ATTR_RDONLY,
+            ..MountAttrs::default()
+        };
+        set_attrs_at(fd.as_raw_fd(), &ro, false).ctx(|| "make rootfs read-only".into())?;
+    }
+    Ok(())
+}

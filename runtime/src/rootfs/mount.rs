@@ -1,0 +1,263 @@
+//! One entry of `mounts`: its options parsed into mount attributes,
+//! propagation and filesystem data, then mounted onto a target fd with the
+//! fd-based mount API.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Mount;
+
+use crate::error::{Context, Error, Result};
+use crate::sys::mount_api::*;
+use crate::sys::{FsContext, MountAttrs, TreeFd};
+
+/// What kind of mount an entry is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Bind { recursive: bool },
+    Fs(String),
+    Cgroup,
+}
+
+/// A parsed mount entry.
+#[derive(Clone, Debug)]
+pub struct MountPlan {
+    pub kind: Kind,
+    pub source: Option<PathBuf>,
+    pub destination: PathBuf,
+    /// Attributes of the mount (for binds: of every mount in the tree).
+    pub attrs: MountAttrs,
+    /// `r*` options: attributes for every submount.
+    pub rattrs: MountAttrs,
+    /// Propagation changes, in order: (MS_* flag, recursive).
+    pub propagation: Vec<(u64, bool)>,
+    /// Filesystem options (`key=value` or a bare flag).
+    pub data: Vec<(String, Option<String>)>,
+}
+
+/// Maps a flag option to (attribute to set, attribute to clear).
+fn attr_option(o: &str) -> Option<(u64, u64)> {
+    Some(match o {
+        "ro" => (MOUNT_ATTR_RDONLY, 0),
+        "rw" => (0, MOUNT_ATTR_RDONLY),
+        "nosuid" => (MOUNT_ATTR_NOSUID, 0),
+        "suid" => (0, MOUNT_ATTR_NOSUID),
+        "nodev" => (MOUNT_ATTR_NODEV, 0),
+        "dev" => (0, MOUNT_ATTR_NODEV),
+        "noexec" => (MOUNT_ATTR_NOEXEC, 0),
+        "exec" => (0, MOUNT_ATTR_NOEXEC),
+        "nodiratime" => (MOUNT_ATTR_NODIRATIME, 0),
+        "diratime" => (0, MOUNT_ATTR_NODIRATIME),
+        "nosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
+        "symfollow" => (0, MOUNT_ATTR_NOSYMFOLLOW),
+        "noatime" => (MOUNT_ATTR_NOATIME, MOUNT_ATTR_ATIME_MASK),
+        "strictatime" => (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR_ATIME_MASK),
+        "relatime" | "norelatime" | "nostrictatime" | "atime" => {
+            (MOUNT_ATTR_RELATIME, MOUNT_ATTR_ATIME_MASK)
+        }
+        _ => return None,
+    })
+}
+
+/// Propagation options: (MS_* flag, recursive).
+pub fn propagation_option(o: &str) -> Option<(u64, bool)> {
+    let (flag, rec) = match o {
+        "private" => (libc::MS_PRIVATE, false),
+        "rprivate" => (libc::MS_PRIVATE, true),
+        "shared" => (libc::MS_SHARED, false),
+        "rshared" => (libc::MS_SHARED, true),
+        "slave" => (libc::MS_SLAVE, false),
+        "rslave" => (libc::MS_SLAVE, true),
+        "unbindable" => (libc::MS_UNBINDABLE, false),
+        "runbindable" => (libc::MS_UNBINDABLE, true),
+        _ => return None,
+    };
+    Some((flag, rec))
+}
+
+/// Superblock flags that only make sense as filesystem options.
+const SB_FLAGS: &[&str] = &["sync", "dirsync", "mand", "lazytime", "silent"];
+/// Options that restate a default and need nothing.
+const NOOPS: &[&str] = &["defaults", "async", "nomand", "nolazytime", "loud"];
+
+/// Adds one option's effect; a later option overrides an earlier one.
+fn merge(a: &mut MountAttrs, (set, clr): (u64, u64)) {
+    a.attr_set &= !clr;
+    a.attr_clr &= !set;
+    a.attr_set |= set;
+    a.attr_clr |= clr;
+}
+
+impl MountPlan {
+    pub fn from_spec(m: &Mount) -> std::result::Result<MountPlan, String> {
+        let opts: Vec<&str> = m.options().iter().flatten().map(String::as_str).collect();
+        let typ = m.typ().as_deref().unwrap_or("");
+        let kind = if opts.contains(&"rbind") {
+            Kind::Bind { recursive: true }
+        } else if opts.contains(&"bind") || typ == "bind" {
+            Kind::Bind { recursive: false }
+        } else if typ == "cgroup" || typ == "cgroup2" {
+            Kind::Cgroup
+        } else if typ.is_empty() || typ == "none" {
+            return Err("mount type is missing (and it is not a bind mount)".into());
+        } else {
+            Kind::Fs(typ.to_string())
+        };
+        let mut plan = MountPlan {
+            kind,
+            source: m.source().clone(),
+            destination: Path::new("/").join(m.destination()),
+            attrs: MountAttrs::default(),
+            rattrs: MountAttrs::default(),
+            propagation: Vec::new(),
+            data: Vec::new(),
+        };
+        for o in opts {
+            plan.add_option(o)?;
+        }
+        if matches!(plan.kind, Kind::Bind { .. }) && plan.source.is_none() {
+            return Err("a bind mount needs a source".into());
+        }
+        Ok(plan)
+    }
+
+    fn add_option(&mut self, o: &str) -> std::result::Result<(), String> {
+        if o == "bind" || o == "rbind" || NOOPS.contains(&o) {
+            return Ok(());
+        }
+        if let Some(a) = attr_option(o) {
+            merge(&mut self.attrs, a);
+        } else if let Some(a) = o.strip_prefix('r').and_then(attr_option) {
+            merge(&mut self.rattrs, a);
+        } else if let Some(p) = propagation_option(o) {
+            self.propagation.push(p);
+        } else if matches!(o, "idmap" | "ridmap" | "tmpcopyup" | "remount") {
+            return Err(format!("mount option {o:?} is not implemented yet"));
+        } else if matches!(self.kind, Kind::Bind { .. }) {
+            tracing::warn!(
+                "ignoring filesystem option {o:?} on bind mount of {}",
+                self.destination.display()
+            );
+        } else if SB_FLAGS.contains(&o) {
+            self.data.push((o.to_string(), None));
+        } else {
+            let (k, v) = match o.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (o.to_string(), None),
+            };
+            self.data.push((k, v));
+        }
+        Ok(())
+    }
+
+    /// Whether the target should be a file (bind of a non-directory).
+    pub fn target_kind(&self, bundle: &Path) -> super::resolve::Kind {
+        match (&self.kind, &self.source) {
+            (Kind::Bind { .. }, Some(src)) if !bundle.join(src).is_dir() => {
+                super::resolve::Kind::File
+            }
+            _ => super::resolve::Kind::Dir,
+        }
+    }
+
+    /// Builds the detached mount (bind clone or new filesystem).
+    pub fn build(&self, bundle: &Path) -> Result<TreeFd> {
+        let what = || self.describe();
+        match &self.kind {
+            Kind::Bind { recursive } => {
+                let src = bundle.join(self.source.as_deref().unwrap_or(Path::new("")));
+                let tree = TreeFd::clone_path(libc::AT_FDCWD, &src, *recursive).ctx(what)?;
+                tree.set_attrs(&self.attrs, *recursive).ctx(what)?;
+                tree.set_attrs(&self.rattrs, true).ctx(what)?;
+                Ok(tree)
+            }
+            Kind::Fs(fstype) => {
+                let fs = FsContext::open(fstype).ctx(what)?;
+                if let Some(src) = self.source.as_ref().and_then(|s| s.to_str()) {
+                    fs.set("source", Some(src)).ctx(what)?;
+                }
+                for (k, v) in &self.data {
+                    fs.set(k, v.as_deref())
+                        .ctx(|| format!("{}: option {k}", what()))?;
+                }
+                fs.mount(self.attrs.attr_set).ctx(what)
+            }
+            Kind::Cgroup => Err(Error::msg("cgroup mounts are built by rootfs::cgroupfs")),
+        }
+    }
+
+    /// Moves `tree` onto `target` and applies propagation.
+    pub fn attach(&self, tree: &TreeFd, target: &OwnedFd) -> Result<()> {
+        tree.move_to(target.as_raw_fd()).ctx(|| self.describe())?;
+        for (flag, recursive) in &self.propagation {
+            let attrs = MountAttrs {
+                propagation: *flag,
+                ..MountAttrs::default()
+            };
+            set_attrs_at(tree.as_raw_fd(), &attrs, *recursive)
+                .ctx(|| format!("{}: set propagation", self.describe()))?;
+        }
+        Ok(())
+    }
+
+    pub fn describe(&self) -> String {
+        let src = self
+            .source
+            .as_deref()
+            .map(|s| s.display().to_string())
+            .unwrap_or_default();
+        format!(
+            "error mounting {src:?} to rootfs at {:?}",
+            self.destination.display().to_string()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(typ: &str, opts: &[&str]) -> MountPlan {
+        let m: Mount = serde_json::from_value(serde_json::json!({
+            "destination": "/x", "type": typ, "source": "src", "options": opts
+        }))
+        .unwrap();
+        MountPlan::from_spec(&m).unwrap()
+    }
+
+    #[test]
+    fn parses_options() {
+        let p = plan(
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k", "ro"],
+        );
+        assert_eq!(p.kind, Kind::Fs("tmpfs".into()));
+        assert_eq!(
+            p.attrs.attr_set,
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME | MOUNT_ATTR_RDONLY
+        );
+        assert_eq!(
+            p.data,
+            vec![
+                ("mode".into(), Some("755".into())),
+                ("size".into(), Some("65536k".into()))
+            ]
+        );
+        let b = plan("none", &["rbind", "rro", "rprivate", "nosuid"]);
+        assert_eq!(b.kind, Kind::Bind { recursive: true });
+        assert_eq!(b.rattrs.attr_set, MOUNT_ATTR_RDONLY);
+        assert_eq!(b.propagation, vec![(libc::MS_PRIVATE, true)]);
+        let rw = plan("bind", &["ro", "rw"]);
+        assert_eq!(rw.attrs.attr_set, 0);
+        assert_eq!(rw.attrs.attr_clr, MOUNT_ATTR_RDONLY);
+    }
+
+    #[test]
+    fn rejects_unsupported() {
+        let m: Mount = serde_json::from_value(serde_json::json!({
+            "destination": "/x", "type": "bind", "source": "s", "options": ["idmap"]
+        }))
+        .unwrap();
+        assert!(MountPlan::from_spec(&m).unwrap_err().contains("idmap"));
+    }
+}

@@ -1,0 +1,253 @@
+//! Loading and validating a bundle's config.json. Everything a config asks
+//! for is either implemented or rejected here with an error naming the
+//! field: nothing is silently ignored.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+use crate::{namespaces, rlimits, sysctl};
+
+/// A loaded, validated bundle.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Absolute bundle directory.
+    pub dir: PathBuf,
+    /// Absolute path of the root filesystem.
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+    /// The bytes of config.json, for the private copy in the state dir.
+    pub raw: Vec<u8>,
+}
+
+/// Reads `<bundle>/config.json` and validates it for this host.
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let dir = fs::canonicalize(bundle)
+        .map_err(|e| Error::config(format!("bundle directory {}: {e}", bundle.display())))?;
+    let raw = match fs::read(dir.join("config.json")) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::config(
+                "JSON specification file config.json not found",
+            ))
+        }
+        Err(e) => {
+            return Err(Error::config(format!(
+                "read {}/config.json: {e}",
+                dir.display()
+            )))
+        }
+    };
+    let spec = parse(&raw)?;
+    let rootfs = rootfs_path(&dir, &spec)?;
+    validate(&spec)?;
+    Ok(Bundle {
+        dir,
+        rootfs,
+        spec,
+        raw,
+    })
+}
+
+/// Parses config.json text.
+pub fn parse(raw: &[u8]) -> Result<Spec> {
+    serde_json::from_slice(raw).map_err(|e| Error::config(format!("invalid config.json: {e}")))
+}
+
+fn rootfs_path(dir: &Path, spec: &Spec) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::config("root: the config has no root filesystem (root.path)"))?;
+    let path = dir.join(root.path());
+    let abs = fs::canonicalize(&path)
+        .map_err(|_| Error::config(format!("rootfs ({}) does not exist", path.display())))?;
+    if !abs.is_dir() {
+        return Err(Error::config(format!(
+            "rootfs ({}) is not a directory",
+            abs.display()
+        )));
+    }
+    Ok(abs)
+}
+
+/// The checks that need no system access.
+pub fn validate(spec: &Spec) -> Result<()> {
+    validate_process(spec)?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux: the config has no linux section"))?;
+    let ns = namespaces::Plan::from_spec(linux)?;
+    if !ns.creates(LinuxNamespaceType::Mount) && !ns.joins(LinuxNamespaceType::Mount) {
+        return Err(Error::config(
+            "linux.namespaces: a mount namespace is required",
+        ));
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+        && !ns.creates(LinuxNamespaceType::Uts)
+    {
+        return Err(Error::config(
+            "unable to set hostname without a private UTS namespace",
+        ));
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
+        && !ns.creates(LinuxNamespaceType::Uts)
+    {
+        return Err(Error::config(
+            "unable to set domainname without a private UTS namespace",
+        ));
+    }
+    if let Some(s) = linux.sysctl() {
+        sysctl::validate(s, &ns)?;
+    }
+    validate_linux_later(linux)?;
+    validate_mounts(spec)?;
+    validate_hooks(spec)
+}
+
+fn validate_process(spec: &Spec) -> Result<()> {
+    let p = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process: the config has no process to run"))?;
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::config("process.args: args must not be empty"));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(Error::config(format!(
+            "process.cwd: cwd property must be an absolute path, not {:?}",
+            p.cwd()
+        )));
+    }
+    if p.terminal() == Some(true) {
+        return Err(Error::config(
+            "process.terminal: terminal support (console socket) is not implemented yet",
+        ));
+    }
+    later(p.scheduler().is_some(), "process.scheduler")?;
+    later(p.io_priority().is_some(), "process.ioPriority")?;
+    later(p.exec_cpu_affinity().is_some(), "process.execCPUAffinity")?;
+    lsm_label(
+        p.apparmor_profile().as_deref(),
+        "process.apparmorProfile",
+        "apparmor",
+    )?;
+    lsm_label(
+        p.selinux_label().as_deref(),
+        "process.selinuxLabel",
+        "selinux",
+    )?;
+    if let Some(r) = p.rlimits() {
+        rlimits::validate(r)?;
+    }
+    Ok(())
+}
+
+/// Fields whose implementation belongs to a later issue: refuse, by name.
+fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    if let Some(res) = linux.resources() {
+        let v = serde_json::to_value(res).unwrap_or_default();
+        if let Some(obj) = v.as_object() {
+            for (k, val) in obj {
+                let empty = val.is_null()
+                    || val.as_array().is_some_and(|a| a.is_empty())
+                    || val.as_object().is_some_and(|o| o.is_empty());
+                if !empty {
+                    return Err(Error::config(format!(
+                        "linux.resources.{k}: cgroup resource limits are not implemented yet"
+                    )));
+                }
+            }
+        }
+    }
+    later(linux.seccomp().is_some(), "linux.seccomp")?;
+    later(
+        linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()),
+        "linux.uidMappings",
+    )?;
+    later(
+        linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()),
+        "linux.gidMappings",
+    )?;
+    later(linux.intel_rdt().is_some(), "linux.intelRdt")?;
+    later(linux.personality().is_some(), "linux.personality")?;
+    later(
+        linux.net_devices().as_ref().is_some_and(|m| !m.is_empty()),
+        "linux.netDevices",
+    )?;
+    later(linux.memory_policy().is_some(), "linux.memoryPolicy")?;
+    lsm_label(
+        linux.mount_label().as_deref(),
+        "linux.mountLabel",
+        "selinux",
+    )?;
+    if let Some(p) = linux.rootfs_propagation() {
+        crate::rootfs::propagation_flag(p)?;
+    }
+    Ok(())
+}
+
+fn later(present: bool, field: &str) -> Result<()> {
+    if present {
+        return Err(Error::config(format!(
+            "{field}: not implemented yet in berth"
+        )));
+    }
+    Ok(())
+}
+
+/// An LSM label is applied only when that LSM is active (as runc does);
+/// none is active on hosts without it, so the label is dropped with a warning.
+fn lsm_label(label: Option<&str>, field: &str, lsm: &str) -> Result<()> {
+    let Some(label) = label.filter(|l| !l.is_empty()) else {
+        return Ok(());
+    };
+    let active = fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    if active.split(',').any(|l| l.trim() == lsm) {
+        return Err(Error::config(format!(
+            "{field}: {lsm} labels are not implemented yet"
+        )));
+    }
+    tracing::warn!("{field} {label:?} ignored: {lsm} is not enabled on this host");
+    Ok(())
+}
+
+fn validate_mounts(spec: &Spec) -> Result<()> {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return Err(Error::config(format!(
+                "mounts[{i}]: idmapped mounts (uidMappings/gidMappings) are not implemented yet"
+            )));
+        }
+        crate::rootfs::mount::MountPlan::from_spec(m).map_err(|e| {
+            Error::config(format!("mounts[{i}] ({}): {e}", m.destination().display()))
+        })?;
+    }
+    Ok(())
+}
+
+fn validate_hooks(spec: &Spec) -> Result<()> {
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
+    for (kind, list) in crate::hooks::all(hooks) {
+        for (i, h) in list.iter().enumerate() {
+            if !h.path().is_absolute() {
+                return Err(Error::config(format!(
+                    "hooks.{kind}[{i}].path: {} must be an absolute path",
+                    h.path().display()
+                )));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                return Err(Error::config(format!(
+                    "hooks.{kind}[{i}].timeout: must be greater than zero"
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Container state on disk (DESIGN §3): `<root>/<id>/` made by an exclusive
+//! mkdir, `state.json` written atomically, a private copy of config.json, the
+//! exec fifo, and a per-container `flock` held by every mutating command.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result};
+use crate::sys::proc;
+
+pub const STATE_FILE: &str = "state.json";
+pub const CONFIG_FILE: &str = "config.json";
+pub const FIFO_FILE: &str = "exec.fifo";
+
+/// The runtime-spec version our state documents comply with.
+pub const OCI_VERSION: &str = "1.2.1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// What we persist about a container.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Saved {
+    pub id: String,
+    pub pid: i32,
+    /// Start time of `pid` (from /proc/PID/stat) so a reused pid is never ours.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// Whether the container has its own pid namespace (kill --all scope).
+    #[serde(default)]
+    pub own_pid_ns: bool,
+}
+
+/// The OCI state document (`berth state`), in runc's field order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'static str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'static str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+/// The root directory holding every container's state.
+#[derive(Clone, Debug)]
+pub struct Root {
+    pub path: PathBuf,
+}
+
+/// runc's rule: letters, digits, `_ + - .`, and not `.` or `..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
+}
+
+impl Root {
+    pub fn new(path: PathBuf) -> Root {
+        Root { path }
+    }
+
+    fn ensure(&self) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .ctx(|| format!("create root directory {}", self.path.display()))
+    }
+
+    /// Reserves `id` with an exclusive mkdir; exactly one of two racing
+    /// creates wins. The directory is locked and removed again on drop unless
+    /// `ContainerDir::keep` is called.
+    pub fn reserve(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        self.ensure()?;
+        let path = self.path.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(Error::Exists),
+            Err(e) => return Err(e).ctx(|| format!("create state directory {}", path.display())),
+        }
+        let dir = ContainerDir::lock(path, true)?;
+        Ok(dir)
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id).map_err(|_| Error::NotExist)?;
+        let path = self.path.join(id);
+        if !path.join(STATE_FILE).exists() {
+            return Err(Error::NotExist);
+        }
+        ContainerDir::lock(path, false)
+    }
+
+    /// The ids of every container, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let rd = match fs::read_dir(&self.path) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).ctx(|| format!("read {}", self.path.display())),
+        };
+        let mut ids: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(STATE_FILE).exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// A locked container state directory.
+#[derive(Debug)]
+pub struct ContainerDir {
+    pub path: PathBuf,
+    lock: File,
+    remove_on_drop: bool,
+}
+
+impl ContainerDir {
+    fn lock(path: PathBuf, remove_on_drop: bool) -> Result<ContainerDir> {
+        let lock = File::open(&path).ctx(|| format!("open {}", path.display()))?;
+        // SAFETY: flock on an fd we own; blocks until the lock is ours.
+        let ret = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+        if ret != 0 {
+            return Err(io::Error::last_os_error()).ctx(|| format!("lock {}", path.display()));
+        }
+        Ok(ContainerDir {
+            path,
+            lock,
+            remove_on_drop,
+        })
+    }
+
+    /// The container now exists: stop removing the directory on drop.
+    pub fn keep(&mut self) {
+        self.remove_on_drop = false;
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(FIFO_FILE)
+    }
+
+    /// The fd holding the lock: the init closes its inherited copy, or it
+    /// would hold the lock for the container's whole life.
+    pub fn lock_fd(&self) -> i32 {
+        self.lock.as_raw_fd()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join(CONFIG_FILE)
+    }
+
+    /// Writes `state.json` atomically: temp file, fsync, rename.
+    pub fn save(&self, saved: &Saved) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let data =
+            serde_json::to_vec(saved).map_err(|e| Error::msg(format!("encode state: {e}")))?;
+        let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+        f.write_all(&data)
+            .and_then(|_| f.sync_all())
+            .ctx(|| format!("write {}", tmp.display()))?;
+        fs::rename(&tmp, self.path.join(STATE_FILE)).ctx(|| format!("rename {}", tmp.display()))
+    }
+
+    pub fn load(&self) -> Result<Saved> {
+        load_saved(&self.path)
+    }
+
+    /// Writes the private copy of config.json that later commands read.
+    pub fn save_config(&self, raw: &[u8]) -> Result<()> {
+        let p = self.config_path();
+        fs::write(&p, raw).ctx(|| format!("write {}", p.display()))
+    }
+
+    /// Removes the whole directory (the container no longer exists).
+    pub fn remove(mut self) -> Result<()> {
+        self.remove_on_drop = false;
+        fs::remove_dir_all(&self.path).ctx(|| format!("remove {}", self.path.display()))
+    }
+}
+
+impl Drop for ContainerDir {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+        let _ = &self.lock;
+    }
+}
+
+/// Reads a container's saved state without locking (for `state` and `list`).
+pub fn load_saved(dir: &Path) -> Result<Saved> {
+    let p = dir.join(STATE_FILE);
+    let data = match fs::read(&p) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotExist),
+        Err(e) => return Err(e).ctx(|| format!("read {}", p.display())),
+    };
+    serde_json::from_slice(&data).map_err(|e| Error::msg(format!("corrupt {}: {e}", p.display())))
+}
+
+/// Whether the saved init process is still the one we started and alive.
+pub fn init_alive(saved: &Saved) -> bool {
+    if saved.pid <= 0 {
+        return false;
+    }
+    match proc::stat(saved.pid) {
+        Some(st) => st.start_time == saved.pid_start_time && !st.exited(),
+        None => false,
+    }
+}
+
+/// Derives the status: stopped when the init is gone; created while the exec
+/// fifo still exists (start deletes it); running otherwise.
+pub fn status(dir: &Path, saved: &Saved) -> Status {
+    if !init_alive(saved) {
+        return Status::Stopped;
+    }
+    if dir.join(FIFO_FILE).exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+/// The owner of a state directory, as a user name from the host's
+/// /etc/passwd (no NSS: DESIGN §2), or the numeric uid.
+pub fn owner(dir: &Path) -> String {
+    let uid = match fs::metadata(dir) {
+        Ok(m) => m.uid(),
+        Err(_) => return String::new(),
+    };
+    crate::user::passwd_name(Path::new("/etc/passwd"), uid).unwrap_or_else(|| uid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        for ok in ["a", "abc-1_2.3+x", "A"] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "a\0", "é"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reserve_is_exclusive_and_cleans_up() {
+        let tmp = std::env::temp_dir().join(format!("berth-state-test-{}", std::process::id()));
+        let root = Root::new(tmp.clone());
+        let first = root.reserve("c1").unwrap();
+        assert!(matches!(root.reserve("c1"), Err(Error::Exists)));
+        drop(first);
+        assert!(!tmp.join("c1").exists());
+        let mut kept = root.reserve("c1").unwrap();
+        kept.keep();
+        drop(kept);
+        assert!(tmp.join("c1").exists());
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+}

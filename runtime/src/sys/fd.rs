@@ -1,0 +1,92 @@
+//! File-descriptor level helpers: `openat2` path resolution and `close_range`.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::check;
+
+/// How `openat2` may resolve a path relative to its directory fd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResolveMode {
+    /// Resolve as if the directory were `/`: absolute symlinks and `..` stay inside it.
+    InRoot,
+    /// Fail if resolution would leave the directory at all.
+    Beneath,
+    /// Like `Beneath`, and fail on any symlink.
+    BeneathNoSymlinks,
+}
+
+/// `openat2(2)` with `RESOLVE_NO_MAGICLINKS` plus the given scope. The result
+/// always has `O_CLOEXEC`.
+pub fn openat2(
+    dir: RawFd,
+    path: &Path,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+    scope: ResolveMode,
+) -> io::Result<OwnedFd> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let resolve = libc::RESOLVE_NO_MAGICLINKS
+        | match scope {
+            ResolveMode::InRoot => libc::RESOLVE_IN_ROOT,
+            ResolveMode::Beneath => libc::RESOLVE_BENEATH,
+            ResolveMode::BeneathNoSymlinks => libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+        };
+    // SAFETY: open_how is plain data; all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    if flags & libc::O_CREAT != 0 {
+        how.mode = u64::from(mode);
+    }
+    how.resolve = resolve;
+    loop {
+        // SAFETY: `cpath` is a valid NUL-terminated string and `how` a valid
+        // `open_how` whose size we pass; the kernel only reads both.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                cpath.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        match check(ret) {
+            // SAFETY: a non-negative return of openat2 is a new fd we own.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Opens a trusted host path (from the command line or the bundle, never
+/// from inside a rootfs) with `O_CLOEXEC`.
+pub fn open_host(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::from_bits_truncate(flags | libc::O_CLOEXEC),
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(io::Error::from)
+}
+
+/// Marks every fd from `first` upwards close-on-exec (`close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC`).
+pub fn close_range_cloexec(first: u32) -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds; it
+    // closes nothing, so no fd owned elsewhere in this process is invalidated.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    check(ret).map(|_| ())
+}

@@ -1,0 +1,125 @@
+//! Process file descriptors: race-free signalling and waiting.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::check;
+
+/// An owned pidfd.
+#[derive(Debug)]
+pub struct PidFd(OwnedFd);
+
+/// How a waited-for process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// The shell convention: the exit code, or 128 + signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => c,
+            ExitStatus::Signaled(s) => 128 + s,
+        }
+    }
+}
+
+impl PidFd {
+    /// `pidfd_open(2)` for `pid`.
+    pub fn open(pid: i32) -> io::Result<PidFd> {
+        // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+        let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = check(ret)? as RawFd;
+        // SAFETY: the fd was just returned to us by the kernel; we own it.
+        Ok(PidFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Wraps a pidfd obtained from `clone3(CLONE_PIDFD)`.
+    pub fn from_owned(fd: OwnedFd) -> PidFd {
+        PidFd(fd)
+    }
+
+    /// `pidfd_send_signal(2)`.
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        // SAFETY: the fd is a valid pidfd we own; info is NULL, which the
+        // kernel treats as "like kill(2)".
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        check(ret).map(|_| ())
+    }
+
+    /// Reaps the process (it must be our child) and returns how it ended.
+    pub fn wait(&self) -> io::Result<ExitStatus> {
+        loop {
+            // SAFETY: an all-zero siginfo_t is a valid value to be filled in.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `info` is a valid out-pointer; P_PIDFD takes our fd.
+            let ret = unsafe {
+                libc::waitid(
+                    libc::P_PIDFD,
+                    self.0.as_raw_fd() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED,
+                )
+            };
+            if ret < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(e);
+            }
+            // SAFETY: waitid succeeded with WEXITED, so the child fields of
+            // the siginfo union are initialised.
+            let status = unsafe { info.si_status() };
+            return Ok(if info.si_code == libc::CLD_EXITED {
+                ExitStatus::Exited(status)
+            } else {
+                ExitStatus::Signaled(status)
+            });
+        }
+    }
+
+    /// Waits up to `timeout_ms` (-1: forever) for the process to exit, without
+    /// reaping it. Returns true when it has exited.
+    pub fn wait_exit_timeout(&self, timeout_ms: i32) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd, count 1.
+            let ret = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+            if ret < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(e);
+            }
+            return Ok(ret > 0);
+        }
+    }
+}
+
+impl AsFd for PidFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for PidFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}

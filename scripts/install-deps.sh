@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the Debian packages berth's build, tests and bench need.
+#   scripts/install-deps.sh [EXTRA_PACKAGE...]
+# Idempotent and silent when everything is installed; uses apt only.
+set -euo pipefail
+
+packages=(
+    busybox-static  # rootfs of the test bundles
+    runc crun       # reference runtimes (spec-tests, bench)
+    hyperfine       # ad-hoc latency measurements
+    time            # /usr/bin/time: peak RSS in the bench
+    "$@"
+)
+
+installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+missing=()
+for pkg in "${packages[@]}"; do
+    installed "$pkg" || missing+=("$pkg")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $EUID -ne 0 ]]; then
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get update -qq; then
+    echo "install-deps: apt-get update failed" >&2
+    exit 1
+fi
+if ! apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" </dev/null; then
+    echo "install-deps: apt-get install failed for: ${missing[*]}" >&2
+    exit 1
+fi
