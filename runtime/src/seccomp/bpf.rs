@@ -159,7 +159,11 @@ impl Emitter {
                     let from = pos[i] + 1;
                     for (slot, target) in [(0, jt), (1, jf)] {
                         let dist = self.target_pos(target, i, &pos)? - from;
-                        let is_far = if slot == 0 { &mut far[i].0 } else { &mut far[i].1 };
+                        let is_far = if slot == 0 {
+                            &mut far[i].0
+                        } else {
+                            &mut far[i].1
+                        };
                         if dist > 255 && !*is_far {
                             *is_far = true;
                             changed = true;
@@ -188,7 +192,10 @@ impl Emitter {
     fn label_pos(&self, label: Label, pos: &[usize]) -> Result<usize, SeccompError> {
         match self.labels.get(label.0).copied().flatten() {
             Some(op) => Ok(pos[op]),
-            None => Err(SeccompError::Internal(format!("label {} never bound", label.0))),
+            None => Err(SeccompError::Internal(format!(
+                "label {} never bound",
+                label.0
+            ))),
         }
     }
 
@@ -231,9 +238,15 @@ impl Emitter {
         let f_to = self.target_pos(jf, i, pos)?;
         // Trampolines sit at `from` (for jt) and after it (for jf).
         let t_off = if far.0 { 0 } else { t_to - from };
-        let f_off = if far.1 { usize::from(far.0) } else { f_to - from };
+        let f_off = if far.1 {
+            usize::from(far.0)
+        } else {
+            f_to - from
+        };
         let (Ok(jt8), Ok(jf8)) = (u8::try_from(t_off), u8::try_from(f_off)) else {
-            return Err(SeccompError::Internal(format!("jump out of range at op {i}")));
+            return Err(SeccompError::Internal(format!(
+                "jump out of range at op {i}"
+            )));
         };
         out.push(Insn::new(cond.code(), jt8, jf8, k));
         let mut at = from;
@@ -258,7 +271,10 @@ fn checked_offset(to: usize, from: usize) -> Result<u32, SeccompError> {
 /// in-bounds loads, jumps inside the program, and a final return.
 pub fn validate(prog: &[Insn]) -> Result<(), String> {
     if prog.is_empty() || prog.len() > MAX_INSNS {
-        return Err(format!("{} instructions (must be 1-{MAX_INSNS})", prog.len()));
+        return Err(format!(
+            "{} instructions (must be 1-{MAX_INSNS})",
+            prog.len()
+        ));
     }
     for (i, insn) in prog.iter().enumerate() {
         let rest = prog.len() - i - 1;

@@ -9,6 +9,7 @@
 //! secA:
 //!   ld nr
 //!   [x86_64: jset X32_BIT, x32]   x32 numbers never reach the x86_64 rules
+//!                                 (and get KILL_PROCESS without SCMP_ARCH_X32)
 //!   binary search over intervals of syscall numbers; each leaf is either
 //!   `ret <action>` or the syscall's argument checks, inline
 //! ```
@@ -62,7 +63,10 @@ pub fn compile(p: &Profile, native: Arch) -> Result<Vec<Insn>, SeccompError> {
     for ((_, members), label) in groups.iter().zip(&labels) {
         e.bind(*label);
         e.load(OFF_NR);
-        if members.iter().any(|a| matches!(a, Arch::X86_64 | Arch::X32)) {
+        if members
+            .iter()
+            .any(|a| matches!(a, Arch::X86_64 | Arch::X32))
+        {
             emit_x86_64_group(&mut e, p, members);
         } else {
             for a in members {
@@ -90,9 +94,11 @@ fn emit_x86_64_group(e: &mut Emitter, p: &Profile, members: &[Arch]) {
     if members.contains(&Arch::X32) {
         emit_tree(e, &intervals(p, Arch::X32), p.default.ret());
     } else {
-        // An x86_64 profile without SCMP_ARCH_X32: x32 syscalls must not
-        // bypass it, and get the default action.
-        e.ret(p.default.ret());
+        // A profile without SCMP_ARCH_X32: x32 syscalls must not bypass the
+        // x86_64 rules. The default action would let them bypass a deny-list
+        // profile (default ALLOW), so they get the bad-arch action, as with
+        // libseccomp.
+        e.ret(BAD_ARCH.ret());
     }
 }
 
@@ -132,7 +138,10 @@ fn intervals(p: &Profile, arch: Arch) -> Vec<(u32, Outcome)> {
         for name in &rule.names {
             match arch.syscall(name) {
                 Some(nr) => named.entry(nr).or_default().push(rule),
-                None => tracing::debug!("seccomp: syscall {name} unknown on {}, skipped", arch.name()),
+                None => tracing::debug!(
+                    "seccomp: syscall {name} unknown on {}, skipped",
+                    arch.name()
+                ),
             }
         }
     }
@@ -199,9 +208,17 @@ fn emit_outcome(e: &mut Emitter, outcome: &Outcome, default: u32) {
         let matched = e.label();
         let next_rule = e.label();
         for (ai, alt) in alts.iter().enumerate() {
-            let fail = if ai + 1 == alts.len() { next_rule } else { e.label() };
+            let fail = if ai + 1 == alts.len() {
+                next_rule
+            } else {
+                e.label()
+            };
             for (ci, cond) in alt.iter().enumerate() {
-                let ok = if ci + 1 == alt.len() { matched } else { e.label() };
+                let ok = if ci + 1 == alt.len() {
+                    matched
+                } else {
+                    e.label()
+                };
                 emit_cond(e, cond, ok, fail);
                 if ok != matched {
                     e.bind(ok);
@@ -227,7 +244,11 @@ fn emit_cond(e: &mut Emitter, c: &Cond, t: Label, f: Label) {
     let (hi, lo) = (arg_offset(c.index, true), arg_offset(c.index, false));
     match c.op {
         Op::Eq | Op::Ne => {
-            let (yes, no) = if c.op == Op::Eq { (to_t, to_f) } else { (to_f, to_t) };
+            let (yes, no) = if c.op == Op::Eq {
+                (to_t, to_f)
+            } else {
+                (to_f, to_t)
+            };
             e.load(hi);
             e.jump(J::Eq, vh, next, no);
             e.load(lo);
@@ -235,8 +256,16 @@ fn emit_cond(e: &mut Emitter, c: &Cond, t: Label, f: Label) {
         }
         Op::Gt | Op::Le | Op::Ge | Op::Lt => {
             // a > v  ⇔  a.hi > v.hi, or a.hi == v.hi and a.lo > v.lo (≥ for GE).
-            let (yes, no) = if matches!(c.op, Op::Gt | Op::Ge) { (to_t, to_f) } else { (to_f, to_t) };
-            let low = if matches!(c.op, Op::Gt | Op::Le) { J::Gt } else { J::Ge };
+            let (yes, no) = if matches!(c.op, Op::Gt | Op::Ge) {
+                (to_t, to_f)
+            } else {
+                (to_f, to_t)
+            };
+            let low = if matches!(c.op, Op::Gt | Op::Le) {
+                J::Gt
+            } else {
+                J::Ge
+            };
             e.load(hi);
             e.jump(J::Gt, vh, yes, next);
             e.jump(J::Eq, vh, next, no);

@@ -84,10 +84,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// Lower-case hex of SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     use std::fmt::Write;
-    sha256(data).iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    sha256(data)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]

@@ -20,8 +20,9 @@
 //!   architectures are skipped with a debug log (their syscalls then get the
 //!   bad-architecture action); anything else is an error. Syscalls of an
 //!   architecture not in the filter: KILL_PROCESS.
-//! - x32 numbers (`__X32_SYSCALL_BIT`) under a profile without X32 get the
-//!   default action; they never reach the x86_64 rules.
+//! - x32 numbers (`__X32_SYSCALL_BIT`) never reach the x86_64 rules; under a
+//!   profile without X32 they get the bad-architecture action too (the
+//!   default action would let them bypass a deny-list profile).
 //! - Unknown syscall names are skipped with a debug log. Numbers above the
 //!   highest syscall the profile names (per architecture) return ENOSYS,
 //!   unless the default action already lets syscalls run (ALLOW, LOG, TRACE).
@@ -60,10 +61,7 @@ pub enum SeccompError {
     #[error("invalid cached seccomp program: {0}")]
     BadProgram(String),
     #[error("loading seccomp filter (seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x})): {source}")]
-    Install {
-        flags: u32,
-        source: std::io::Error,
-    },
+    Install { flags: u32, source: std::io::Error },
     #[error("internal seccomp compiler error: {0}")]
     Internal(String),
 }
@@ -85,10 +83,7 @@ pub(crate) fn compile_for(
 ) -> Result<Program, SeccompError> {
     let p = profile::from_json(seccomp)?;
     let filter = compile::compile(&p, native)?;
-    let notify = p
-        .rules
-        .iter()
-        .any(|r| r.action == profile::Action::Notify);
+    let notify = p.rules.iter().any(|r| r.action == profile::Action::Notify);
     let mut flags = p.flags;
     let killable = libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32;
     if notify {
@@ -97,7 +92,9 @@ pub(crate) fn compile_for(
             flags |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH as u32;
         }
     } else if flags & killable != 0 {
-        tracing::debug!("seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without SCMP_ACT_NOTIFY, dropped");
+        tracing::debug!(
+            "seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without SCMP_ACT_NOTIFY, dropped"
+        );
         flags &= !killable;
     }
     Ok(Program {
@@ -108,7 +105,8 @@ pub(crate) fn compile_for(
 }
 
 fn to_json(seccomp: &LinuxSeccomp) -> Result<serde_json::Value, SeccompError> {
-    serde_json::to_value(seccomp).map_err(|e| SeccompError::Internal(format!("serialising profile: {e}")))
+    serde_json::to_value(seccomp)
+        .map_err(|e| SeccompError::Internal(format!("serialising profile: {e}")))
 }
 
 /// A stable cache key for the program `compile(seccomp)` produces here:

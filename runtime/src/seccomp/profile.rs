@@ -112,7 +112,11 @@ fn uint(v: &Value, field: &str) -> Result<u64, SeccompError> {
 }
 
 /// An optional array: absent and `null` both mean empty.
-fn array<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a [Value], SeccompError> {
+fn array<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<&'a [Value], SeccompError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(items)) => Ok(items),
@@ -136,7 +140,10 @@ fn action(
         None => None,
         Some(v) => {
             let e = uint(v, errno_field)?;
-            Some(u16::try_from(e).map_err(|_| invalid(errno_field, format!("{e} is out of range (0-65535)")))?)
+            Some(
+                u16::try_from(e)
+                    .map_err(|_| invalid(errno_field, format!("{e} is out of range (0-65535)")))?,
+            )
         }
     };
     let eperm = libc::EPERM as u16;
@@ -173,7 +180,11 @@ fn operator(v: &Value, field: &str) -> Result<Op, SeccompError> {
     })
 }
 
-fn required<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a Value, SeccompError> {
+fn required<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<&'a Value, SeccompError> {
     present(obj, key).ok_or_else(|| invalid(format!("{field}.{key}"), "is required"))
 }
 
@@ -204,7 +215,10 @@ fn rule(v: &Value, field: &str) -> Result<Rule, SeccompError> {
     let names_field = format!("{field}.names");
     let names = array(obj, "names", &names_field)?;
     if names.is_empty() {
-        return Err(invalid(names_field, "must contain at least one syscall name"));
+        return Err(invalid(
+            names_field,
+            "must contain at least one syscall name",
+        ));
     }
     let mut out_names = Vec::with_capacity(names.len());
     for (i, n) in names.iter().enumerate() {
@@ -238,7 +252,9 @@ fn alternatives(conds: Vec<Cond>) -> Vec<Vec<Cond>> {
         return Vec::new();
     }
     let mut seen = [false; 6];
-    let repeated = conds.iter().any(|c| std::mem::replace(&mut seen[usize::from(c.index)], true));
+    let repeated = conds
+        .iter()
+        .any(|c| std::mem::replace(&mut seen[usize::from(c.index)], true));
     if repeated {
         conds.into_iter().map(|c| vec![c]).collect()
     } else {
@@ -273,7 +289,9 @@ fn flags(obj: &Map<String, Value>) -> Result<u32, SeccompError> {
             "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
             "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => {
+                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
             other => return Err(invalid(f, format!("unknown flag {other:?}"))),
         };
         out |= bit as u32;
@@ -293,10 +311,16 @@ pub fn from_json(v: &Value) -> Result<Profile, SeccompError> {
     if default == Action::Notify {
         // As runc: the runtime's own syscalls between loading the filter and
         // execve (including handing over the listener fd) would block forever.
-        return Err(invalid(format!("{ROOT}.defaultAction"), "SCMP_ACT_NOTIFY cannot be the default action"));
+        return Err(invalid(
+            format!("{ROOT}.defaultAction"),
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
     }
     if present(obj, "listenerMetadata").is_some() && present(obj, "listenerPath").is_none() {
-        return Err(invalid(format!("{ROOT}.listenerMetadata"), "must not be set without listenerPath"));
+        return Err(invalid(
+            format!("{ROOT}.listenerMetadata"),
+            "must not be set without listenerPath",
+        ));
     }
     let field = format!("{ROOT}.syscalls");
     let mut rules = Vec::new();
@@ -305,7 +329,10 @@ pub fn from_json(v: &Value) -> Result<Profile, SeccompError> {
         let rule = rule(r, &f)?;
         if rule.action == Action::Notify && rule.names.iter().any(|n| n == "write") {
             // As runc: the runtime reports the listener fd with write(2).
-            return Err(invalid(format!("{f}.action"), "SCMP_ACT_NOTIFY cannot be used for the write syscall"));
+            return Err(invalid(
+                format!("{f}.action"),
+                "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+            ));
         }
         rules.push(rule);
     }

@@ -48,8 +48,11 @@ impl Program {
     /// Parses and validates a cached program.
     pub fn from_bytes(bytes: &[u8]) -> Result<Program, SeccompError> {
         let bad = |m: String| SeccompError::BadProgram(m);
-        if bytes.len() % 8 != 0 || bytes.len() < 16 {
-            return Err(bad(format!("{} bytes is not a header plus whole instructions", bytes.len())));
+        if !bytes.len().is_multiple_of(8) || bytes.len() < 16 {
+            return Err(bad(format!(
+                "{} bytes is not a header plus whole instructions",
+                bytes.len()
+            )));
         }
         let (header, body) = bytes.split_at(8);
         if &header[..4] != MAGIC {
