@@ -18,8 +18,6 @@
 //! syscall has an unconditional rule the first one decides (libseccomp); else
 //! its conditional rules are tried in profile order, the first match wins.
 
-use std::collections::BTreeMap;
-
 use super::arch::{Arch, X32_SYSCALL_BIT};
 use super::bpf::{arg_offset, Cond as J, Emitter, Insn, Label, Target, OFF_ARCH, OFF_NR};
 use super::profile::{Action, Cond, Op, Profile, Rule};
@@ -112,32 +110,26 @@ fn enosys_for_newer(default: Action) -> bool {
 const ENOSYS: Action = Action::Errno(libc::ENOSYS as u16);
 
 /// The decision for one syscall given the rules naming it, in profile order.
-fn resolve(rules: &[&Rule], default: Action) -> Option<Outcome> {
-    let live: Vec<&Rule> = rules
-        .iter()
-        .copied()
-        .filter(|r| r.action.ret() != default.ret())
-        .collect();
-    if let Some(r) = live.iter().find(|r| r.alternatives.is_empty()) {
+fn resolve<'a>(rules: impl Iterator<Item = &'a Rule> + Clone, default: Action) -> Option<Outcome> {
+    let mut live = rules.filter(|r| r.action.ret() != default.ret());
+    if let Some(r) = live.clone().find(|r| r.alternatives.is_empty()) {
         return Some(Outcome::Ret(r.action.ret()));
     }
-    if live.is_empty() {
-        return None;
-    }
-    Some(Outcome::Rules(
-        live.iter()
-            .map(|r| (r.action.ret(), r.alternatives.clone()))
-            .collect(),
-    ))
+    let conditional: Vec<_> = live
+        .by_ref()
+        .map(|r| (r.action.ret(), r.alternatives.clone()))
+        .collect();
+    (!conditional.is_empty()).then_some(Outcome::Rules(conditional))
 }
 
 /// Sorted, contiguous intervals `(first nr, outcome)` covering all of u32.
 fn intervals(p: &Profile, arch: Arch) -> Vec<(u32, Outcome)> {
-    let mut named: BTreeMap<u32, Vec<&Rule>> = BTreeMap::new();
-    for rule in &p.rules {
+    // (nr, rule index): sorting keeps the rules of one syscall in profile order.
+    let mut hits: Vec<(u32, usize)> = Vec::with_capacity(512);
+    for (i, rule) in p.rules.iter().enumerate() {
         for name in &rule.names {
             match arch.syscall(name) {
-                Some(nr) => named.entry(nr).or_default().push(rule),
+                Some(nr) => hits.push((nr, i)),
                 None => tracing::debug!(
                     "seccomp: syscall {name} unknown on {}, skipped",
                     arch.name()
@@ -145,17 +137,20 @@ fn intervals(p: &Profile, arch: Arch) -> Vec<(u32, Outcome)> {
             }
         }
     }
-    let newest = named.keys().next_back().copied();
+    hits.sort_unstable();
     let default = Outcome::Ret(p.default.ret());
     let mut out = vec![(0, default.clone())];
-    for (nr, rules) in &named {
+    for group in hits.chunk_by(|a, b| a.0 == b.0) {
+        let nr = group[0].0;
+        let rules = group.iter().map(|&(_, i)| &p.rules[i]);
         if let Some(outcome) = resolve(rules, p.default) {
-            set_from(&mut out, *nr, outcome);
+            set_from(&mut out, nr, outcome);
             if let Some(next) = nr.checked_add(1) {
                 set_from(&mut out, next, default.clone());
             }
         }
     }
+    let newest = hits.last().map(|&(nr, _)| nr);
     if let Some(next) = newest.and_then(|n| n.checked_add(1)) {
         if enosys_for_newer(p.default) {
             set_from(&mut out, next, Outcome::Ret(ENOSYS.ret()));
