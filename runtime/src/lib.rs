@@ -2,7 +2,7 @@
 //!
 //! Layers (DESIGN §1): `cli` → `container` (operations) → subsystems
 //! (`spec`, `state`, `process`, `namespaces`, `rootfs`, `capabilities`,
-//! `rlimits`, `sysctl`, `user`, `hooks`, `binary`) → `sys` (the only home of
+//! `rlimits`, `sysctl`, `user`, `hooks`, `seccomp`, `binary`) → `sys` (the only home of
 //! `unsafe`). Nothing below `cli` prints.
 
 pub mod binary;
@@ -16,6 +16,7 @@ pub mod namespaces;
 pub mod process;
 pub mod rlimits;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sys;

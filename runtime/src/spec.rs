@@ -54,7 +54,17 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
 
 /// Parses config.json text.
 pub fn parse(raw: &[u8]) -> Result<Spec> {
-    serde_json::from_slice(raw).map_err(|e| Error::config(format!("invalid config.json: {e}")))
+    serde_json::from_slice(raw).map_err(|e| {
+        // A typed parse names only the bad value; the seccomp compiler's own
+        // validation names the field (e.g. linux.seccomp.syscalls[3].action).
+        let seccomp = serde_json::from_slice::<serde_json::Value>(raw)
+            .ok()
+            .and_then(|v| v.pointer("/linux/seccomp").cloned());
+        if let Some(Err(se)) = seccomp.map(|s| crate::seccomp::compile_json(&s)) {
+            return Error::config(format!("invalid config.json: {se}"));
+        }
+        Error::config(format!("invalid config.json: {e}"))
+    })
 }
 
 fn rootfs_path(dir: &Path, spec: &Spec) -> Result<PathBuf> {
@@ -164,7 +174,18 @@ fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
             }
         }
     }
-    later(linux.seccomp().is_some(), "linux.seccomp")?;
+    if let Some(s) = linux.seccomp() {
+        let notify = s.syscalls().iter().flatten().any(|r| {
+            matches!(
+                r.action(),
+                oci_spec::runtime::LinuxSeccompAction::ScmpActNotify
+            )
+        });
+        later(
+            notify || s.listener_path().is_some(),
+            "linux.seccomp: SCMP_ACT_NOTIFY (listenerPath)",
+        )?;
+    }
     later(
         linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()),
         "linux.uidMappings",

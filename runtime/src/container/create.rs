@@ -74,6 +74,13 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         sigmask: o.sigmask.unwrap_or_else(current_mask),
         preserve_fds: o.preserve_fds,
         lock_fd: dir.lock_fd(),
+        seccomp: match linux.seccomp() {
+            Some(s) => Some(
+                crate::seccomp::load_or_compile(&root.path, s)
+                    .map_err(|e| Error::config(e.to_string()))?,
+            ),
+            None => None,
+        },
     };
     plan.prepare_parent(&joins)?;
     binary::set_non_dumpable()?;

@@ -86,6 +86,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     }
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     let (exe, argv, envp) = exec_target(process)?;
+    load_seccomp(cfg, false)?;
     become_user(process)?;
     if process.no_new_privileges() == Some(true) {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
@@ -202,6 +203,22 @@ fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
         })
 }
 
+/// Loads the seccomp filter (DESIGN §6 decides when: `late` is the
+/// no_new_privs case, right before execve; otherwise before caps are dropped).
+fn load_seccomp(cfg: &InitConfig, late: bool) -> Result<()> {
+    let nnp = cfg
+        .bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.no_new_privileges())
+        == Some(true);
+    if let Some(prog) = cfg.seccomp.as_ref().filter(|_| nnp == late) {
+        crate::seccomp::install(prog).map_err(|e| Error::msg(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Capabilities, uid/gid/groups, cwd and umask.
 fn become_user(p: &Process) -> Result<()> {
     let caps = p.capabilities().as_ref().map(CapSets::from_spec);
@@ -274,6 +291,7 @@ fn exec(cfg: &InitConfig, exe: &CString, argv: &[CString], envp: &[CString]) -> 
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&cfg.sigmask), None)
         .ctx(|| "restore signal mask".into())?;
     crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
+    load_seccomp(cfg, true)?;
     let err = match nix::unistd::execve(exe, argv, envp) {
         Ok(never) => match never {},
         Err(e) => e,

@@ -1,0 +1,10 @@
+//! Proof of the compiler: a cBPF interpreter runs compiled programs and an
+//! independent reference evaluator says what the profile means; they must
+//! agree on every syscall number of every architecture.
+
+mod cases;
+mod exhaustive;
+mod interp;
+mod kernel;
+mod moby;
+mod reference;
