@@ -186,8 +186,12 @@ pub fn apply(sets: &CapSets) -> Result<()> {
                 )
             };
             if r != 0 {
-                return Err(io::Error::last_os_error())
-                    .ctx(|| format!("raise ambient capability {cap}"));
+                // As runc: an ambient cap the kernel refuses (it must be in
+                // both permitted and inheritable) is skipped, not fatal.
+                tracing::debug!(
+                    "ambient capability {cap} not raised: {}",
+                    io::Error::last_os_error()
+                );
             }
         }
     }

@@ -83,10 +83,16 @@ pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Runs `hooks`, logging failures as warnings (poststop semantics).
+/// Runs every hook of `hooks`, logging failures as warnings (poststop
+/// semantics: the remaining hooks still run).
 pub fn run_warn(kind: &str, hooks: &[Hook], state: &[u8]) {
-    if let Err(e) = run(kind, hooks, state) {
-        tracing::warn!("{e}");
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(why) = run_one(h, state) {
+            tracing::warn!(
+                "error running {kind} hook #{i} ({}): {why}",
+                h.path().display()
+            );
+        }
     }
 }
 

@@ -1,1 +1,218 @@
-fn main() {}
+//! spec-tests: OCI runtime conformance suite for any runc-compatible binary.
+//!
+//! Usage: `spec-tests [--filter SUBSTR]... [--list] [--timeout SECS] [--keep-going]`
+//! Env: `RUNTIME` (runtime binary; default: the workspace's release berth),
+//! `CHECKER` (berth-checker binary; default: next to this binary).
+//!
+//! Each case runs in a forked child in its own process group, with a private
+//! temp dir and a private `--root`; the parent is a child subreaper, enforces
+//! the timeout and removes whatever the case left, failing a case that passed
+//! but leaked containers, mounts or processes.
+
+mod cases;
+mod harness;
+
+use harness::{cleanup, sys, Ctx, Env, Fail};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub type CaseFn = fn(&Ctx) -> harness::TestResult;
+
+struct Opts {
+    filters: Vec<String>,
+    list: bool,
+    timeout: Duration,
+}
+
+fn parse_opts() -> Result<Opts, String> {
+    let mut o = Opts {
+        filters: Vec::new(),
+        list: false,
+        timeout: Duration::from_secs(60),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--filter" | "-f" => o.filters.push(args.next().ok_or("--filter needs a value")?),
+            "--list" => o.list = true,
+            "--timeout" => {
+                let s = args.next().ok_or("--timeout needs seconds")?;
+                o.timeout = Duration::from_secs(s.parse().map_err(|e| format!("--timeout: {e}"))?);
+            }
+            "-h" | "--help" => {
+                println!("usage: spec-tests [--filter SUBSTR]... [--list] [--timeout SECS]");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument {a:?}")),
+        }
+    }
+    Ok(o)
+}
+
+fn default_runtime() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    repo.join("target/x86_64-unknown-linux-gnu/release/berth")
+}
+
+fn resolve(p: PathBuf) -> Result<PathBuf, String> {
+    std::fs::canonicalize(&p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn setup(work: &Path) -> Result<Env, String> {
+    let runtime = resolve(
+        std::env::var_os("RUNTIME")
+            .map(PathBuf::from)
+            .unwrap_or_else(default_runtime),
+    )?;
+    let checker = match std::env::var_os("CHECKER") {
+        Some(c) => PathBuf::from(c),
+        None => std::env::current_exe()
+            .map_err(|e| format!("current_exe: {e}"))?
+            .with_file_name("berth-checker"),
+    };
+    let checker = resolve(checker)?;
+    let template = work.join("template");
+    harness::rootfs::build_template(&template, &checker).map_err(|e| format!("{e:?}"))?;
+    Ok(Env { runtime, template })
+}
+
+enum Outcome {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+/// Run one case in a forked child; returns its outcome after cleanup.
+fn run_case(env: &Env, dir: PathBuf, f: CaseFn, timeout: Duration) -> Outcome {
+    if let Err(e) = std::fs::create_dir(&dir) {
+        return Outcome::Fail(format!("mkdir {dir:?}: {e}"));
+    }
+    let result_file = dir.join(".result");
+    let _ = std::io::stdout().flush();
+    let child = match sys::fork() {
+        Err(e) => return Outcome::Fail(format!("fork: {e}")),
+        Ok(sys::Forked::Child) => {
+            let _ = sys::new_process_group();
+            let ctx = Ctx::new(env, dir.clone());
+            let text = match f(&ctx) {
+                Ok(()) => "pass\n".to_string(),
+                Err(Fail::Fail(m)) => format!("fail\n{m}"),
+                Err(Fail::Skip(m)) => format!("skip\n{m}"),
+            };
+            let _ = std::fs::write(&result_file, text);
+            sys::exit_now(0);
+        }
+        Ok(sys::Forked::Parent(pid)) => pid,
+    };
+    let outcome = wait_child(child, timeout, &result_file);
+    cleanup::reap_for(Duration::from_millis(5));
+    let root = dir.join("root");
+    let leaks = cleanup::leftovers(&dir, &root, child);
+    let cleaned = cleanup::clean(&env.runtime, &dir, &root, child);
+    match (outcome, leaks.is_empty(), cleaned) {
+        (_, _, Err(e)) => Outcome::Fail(format!("cleanup: {e}")),
+        (Outcome::Pass, false, _) => Outcome::Fail(format!("left behind: {}", leaks.join(", "))),
+        (o, _, _) => o,
+    }
+}
+
+fn wait_child(child: i32, timeout: Duration, result_file: &Path) -> Outcome {
+    let start = Instant::now();
+    let mut killed = false;
+    let status = loop {
+        match sys::reap_any() {
+            Some((pid, st)) if pid == child => break st,
+            Some(_) => continue,
+            None => {}
+        }
+        if !killed && start.elapsed() > timeout {
+            let _ = sys::kill(-child, libc::SIGKILL);
+            let _ = sys::kill(child, libc::SIGKILL);
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    if killed {
+        return Outcome::Fail(format!("timed out after {timeout:?}"));
+    }
+    let text = std::fs::read_to_string(result_file).unwrap_or_default();
+    match text.split_once('\n') {
+        Some(("pass", _)) => Outcome::Pass,
+        Some(("fail", m)) => Outcome::Fail(m.replace('\n', " | ")),
+        Some(("skip", m)) => Outcome::Skip(m.replace('\n', " | ")),
+        _ => Outcome::Fail(format!(
+            "case process died (exit {}) without a result",
+            sys::exit_code(status)
+        )),
+    }
+}
+
+fn main() {
+    let opts = match parse_opts() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("spec-tests: {e}");
+            std::process::exit(2);
+        }
+    };
+    let selected: Vec<(&str, CaseFn)> = cases::all()
+        .into_iter()
+        .filter(|(n, _)| {
+            opts.filters.is_empty() || opts.filters.iter().any(|f| n.contains(f.as_str()))
+        })
+        .collect();
+    if opts.list {
+        selected.iter().for_each(|(n, _)| println!("{n}"));
+        return;
+    }
+    // A marker in the runtime's environment: neither the container nor a
+    // hook may see it (their env comes from config.json only).
+    std::env::set_var("BERTH_SPEC_SENTINEL", "runtime-env");
+    let work = std::env::temp_dir().join(format!("berth-spec.{}", std::process::id()));
+    let code = match std::fs::create_dir(&work)
+        .map_err(|e| e.to_string())
+        .and_then(|_| setup(&work))
+    {
+        Ok(env) => run_all(&env, &work, &selected, opts.timeout),
+        Err(e) => {
+            eprintln!("spec-tests: setup: {e}");
+            2
+        }
+    };
+    if let Err(e) = std::fs::remove_dir_all(&work) {
+        eprintln!("spec-tests: remove {}: {e}", work.display());
+    }
+    std::process::exit(code);
+}
+
+fn run_all(env: &Env, work: &Path, cases: &[(&str, CaseFn)], timeout: Duration) -> i32 {
+    if let Err(e) = sys::set_child_subreaper() {
+        eprintln!("spec-tests: PR_SET_CHILD_SUBREAPER: {e}");
+        return 2;
+    }
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for (i, (name, f)) in cases.iter().enumerate() {
+        let dir = work.join(format!("c{i}"));
+        match run_case(env, dir, *f, timeout) {
+            Outcome::Pass => {
+                passed += 1;
+                println!("ok {name}");
+            }
+            Outcome::Fail(m) => {
+                failed += 1;
+                println!("FAIL {name}: {m}");
+            }
+            Outcome::Skip(m) => {
+                skipped += 1;
+                println!("skip {name}: {m}");
+            }
+        }
+    }
+    if skipped > 0 {
+        println!("{passed} passed, {failed} failed, {skipped} skipped");
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
+    i32::from(failed > 0)
+}

@@ -1,14 +1,20 @@
-//! `start`: release the init through the exec fifo, then run the poststart
-//! hooks.
+//! `start`: release the init through the exec fifo, wait until the payload
+//! is executing, then run the poststart hooks.
+//!
+//! The init blocks opening the fifo for writing; opening it here for reading
+//! lets it go on to run the startContainer hooks. It writes "0" right before
+//! execve, whose O_CLOEXEC closes the fifo (EOF here), or "E<message>" when
+//! something failed — so a failing startContainer hook fails `start`.
 
 use std::fs::{self, File};
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::error::{Context, Error, Result};
 use crate::hooks;
 use crate::state::{ContainerDir, Root, Saved, Status};
+use crate::sys::PidFd;
 
 pub fn start(root: &Root, id: &str) -> Result<()> {
     let dir = root.open(id)?;
@@ -29,20 +35,22 @@ pub fn start_locked(dir: &ContainerDir, saved: &Saved) -> Result<()> {
         }
     }
     let pidfd = super::init_pidfd(saved)?;
-    let mut fifo = File::options()
+    let fifo = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(dir.fifo_path())
         .ctx(|| "open exec fifo".into())?;
-    wait_readable(&fifo, &pidfd)?;
-    let mut byte = [0u8; 1];
-    let n = fifo.read(&mut byte).ctx(|| "read exec fifo".into())?;
-    if n != 1 {
-        return Err(Error::msg("container init exited before start"));
-    }
+    let report = read_report(fifo, &pidfd);
     fs::remove_file(dir.fifo_path()).ctx(|| "remove exec fifo".into())?;
-    let config =
-        crate::spec::parse(&fs::read(dir.config_path()).ctx(|| "read config copy".into())?)?;
+    match report?.as_slice() {
+        [b'0'] => {}
+        [b'0', b'E', msg @ ..] | [b'E', msg @ ..] => {
+            return Err(Error::msg(String::from_utf8_lossy(msg).into_owned()))
+        }
+        _ => return Err(Error::msg("container init exited before start")),
+    }
+    let raw = fs::read(dir.config_path()).ctx(|| "read config copy".into())?;
+    let config = crate::spec::parse(&raw)?;
     let post = hooks::of_kind(config.hooks().as_ref(), "poststart");
     if !post.is_empty() {
         let state = hooks::state_json(
@@ -60,35 +68,56 @@ pub fn start_locked(dir: &ContainerDir, saved: &Saved) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the fifo has the init's byte, or the init is gone.
-fn wait_readable(fifo: &File, pidfd: &crate::sys::PidFd) -> Result<()> {
-    let mut fds = [
-        libc::pollfd {
-            fd: fifo.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
+/// Everything the init writes before the fifo closes. Before the init has
+/// opened its end, a read would see a false EOF, so this reads only once
+/// poll reports data or a hang-up; if the init dies without ever opening
+/// the fifo, its pidfd ends the wait.
+fn read_report(mut fifo: File, pidfd: &PidFd) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
     loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: fifo.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
         // SAFETY: two valid pollfds, count 2.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
         if r < 0 {
             let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
+            if e.kind() == ErrorKind::Interrupted {
                 continue;
             }
             return Err(e).ctx(|| "poll exec fifo".into());
         }
-        if fds[0].revents & libc::POLLIN != 0 {
-            return Ok(());
+        let fifo_ready = fds[0].revents & (libc::POLLIN | libc::POLLHUP) != 0;
+        if fifo_ready && drain(&mut fifo, &mut out)? {
+            return Ok(out);
         }
-        if fds[1].revents != 0 {
-            return Err(Error::msg("container init exited before start"));
+        if fds[1].revents != 0 && !fifo_ready {
+            // The init is gone; take whatever it managed to write.
+            let _ = drain(&mut fifo, &mut out);
+            return Ok(out);
+        }
+    }
+}
+
+/// Reads what is available; true at EOF.
+fn drain(fifo: &mut File, out: &mut Vec<u8>) -> Result<bool> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match fifo.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).ctx(|| "read exec fifo".into()),
         }
     }
 }

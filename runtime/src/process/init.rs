@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr};
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -91,8 +92,14 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     if process.no_new_privileges() == Some(true) {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
-    handoff(cfg, chan)?;
-    exec(cfg, &exe, &argv, &envp)
+    let mut fifo = handoff(cfg, chan)?;
+    let err = match exec(cfg, &mut fifo, &exe, &argv, &envp) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // `start` is reading the fifo: the failure is reported there.
+    let _ = fifo.write_all(format!("E{err}").as_bytes());
+    Err(err)
 }
 
 fn set_names(cfg: &InitConfig) -> Result<()> {
@@ -259,8 +266,8 @@ fn chdir_checked(cwd: &Path) -> Result<()> {
 }
 
 /// Tells the runtime we are ready, waits for its ack, then waits for `start`
-/// on the exec fifo.
-fn handoff(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+/// on the exec fifo and returns it (still open: see `exec`).
+fn handoff(cfg: &InitConfig, chan: &Channel) -> Result<File> {
     chan.send(&Msg::Ready).ctx(|| "sync with runtime".into())?;
     match chan.recv().ctx(|| "sync with runtime".into())? {
         Some(Msg::Ack) => {}
@@ -273,12 +280,19 @@ fn handoff(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         .proc
         .reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_WRONLY)
         .ctx(|| "open exec fifo".into())?;
-    std::fs::File::from(fifo)
-        .write_all(b"0")
-        .ctx(|| "write exec fifo".into())
+    Ok(File::from(fifo))
 }
 
-fn exec(cfg: &InitConfig, exe: &CString, argv: &[CString], envp: &[CString]) -> Result<Infallible> {
+/// startContainer hooks, then exec. The fifo protocol with `start`: "0" is
+/// written right before execve, whose O_CLOEXEC closes the fifo, so `start`
+/// sees EOF once the payload runs; an error is written as "E<message>".
+fn exec(
+    cfg: &InitConfig,
+    fifo: &mut File,
+    exe: &CString,
+    argv: &[CString],
+    envp: &[CString],
+) -> Result<Infallible> {
     let sc = hooks::of_kind(cfg.bundle.spec.hooks().as_ref(), "startContainer");
     if !sc.is_empty() {
         let state = cfg.hook_state(
@@ -291,6 +305,7 @@ fn exec(cfg: &InitConfig, exe: &CString, argv: &[CString], envp: &[CString]) -> 
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&cfg.sigmask), None)
         .ctx(|| "restore signal mask".into())?;
     crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
+    fifo.write_all(b"0").ctx(|| "write exec fifo".into())?;
     load_seccomp(cfg, true)?;
     let err = match nix::unistd::execve(exe, argv, envp) {
         Ok(never) => match never {},

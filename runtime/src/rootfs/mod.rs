@@ -126,6 +126,8 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
 
 /// Makes the prepared rootfs the process's root.
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    let old_root = crate::sys::open_host(Path::new("/"), libc::O_DIRECTORY | libc::O_RDONLY)
+        .ctx(|| "open /".into())?;
     chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
     if no_pivot {
         mount2(
@@ -139,7 +141,11 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
         chroot(".").ctx(|| "chroot into rootfs".into())?;
     } else {
         pivot_root(".", ".").ctx(|| format!("pivot_root {}", rootfs.display()))?;
-        // The old root now sits on top; detach it without propagating.
+        // The old root now sits on top of the new one. Step into it by fd
+        // (the kernel does not promise what "." is after pivot_root), so
+        // the recursive slave below reaches only the old root's mounts and
+        // the container's own propagation settings survive.
+        nix::unistd::fchdir(&old_root).ctx(|| "fchdir old root".into())?;
         mount2(
             None::<&str>,
             ".",

@@ -1,0 +1,26 @@
+//! The cases, one module per topic. Each module exports `CASES`.
+
+mod devices;
+mod errors;
+mod hooks;
+mod lifecycle;
+mod mounts;
+mod namespaces;
+mod process;
+pub mod util;
+
+use crate::CaseFn;
+
+/// Every case, in run order.
+pub fn all() -> Vec<(&'static str, CaseFn)> {
+    [
+        lifecycle::CASES,
+        errors::CASES,
+        namespaces::CASES,
+        mounts::CASES,
+        devices::CASES,
+        process::CASES,
+        hooks::CASES,
+    ]
+    .concat()
+}

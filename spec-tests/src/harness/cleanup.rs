@@ -1,0 +1,167 @@
+//! Finding and removing what a case left behind: containers in its private
+//! `--root`, mounts referring to its temp dir, processes whose root is one of
+//! its rootfs directories or that still sit in its process group.
+
+use super::sys;
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Container ids that still have state under `root`.
+pub fn state_entries(root: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Mount points in our mount namespace whose mount point or mounted root
+/// lies under `dir`.
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let prefix = dir.to_string_lossy().into_owned();
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let (root, point) = (*f.get(3)?, *f.get(4)?);
+            let hit = |p: &str| p == prefix || p.starts_with(&format!("{prefix}/"));
+            (hit(root) || hit(point)).then(|| PathBuf::from(point))
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// (dev, ino) of every `<dir>/*/rootfs` (the bundles of a case).
+fn rootfs_ids(dir: &Path) -> HashSet<(u64, u64)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return HashSet::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::metadata(e.path().join("rootfs")).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect()
+}
+
+fn all_pids() -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Process group id and command name from /proc/PID/stat.
+fn pgrp_comm(pid: i32) -> Option<(i32, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_string();
+    let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+    Some((rest.get(2)?.parse().ok()?, comm))
+}
+
+/// Processes rooted in one of the case's rootfs dirs or in group `pgid`.
+pub fn processes(dir: &Path, pgid: i32) -> Vec<(i32, String)> {
+    let roots = rootfs_ids(dir);
+    let me = std::process::id() as i32;
+    all_pids()
+        .into_iter()
+        .filter(|&p| p != me)
+        .filter_map(|p| {
+            let (grp, comm) = pgrp_comm(p)?;
+            let rooted = std::fs::metadata(format!("/proc/{p}/root"))
+                .map(|m| roots.contains(&(m.dev(), m.ino())))
+                .unwrap_or(false);
+            (rooted || (pgid > 0 && grp == pgid)).then_some((p, comm))
+        })
+        .collect()
+}
+
+/// Reap every exited child for a short while.
+pub fn reap_for(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        if sys::reap_any().is_none() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Everything the case left: state entries, mounts, processes.
+pub fn leftovers(dir: &Path, root: &Path, pgid: i32) -> Vec<String> {
+    let mut v = Vec::new();
+    for id in state_entries(root) {
+        v.push(format!("container state {id:?} under --root"));
+    }
+    for m in mounts_under(dir) {
+        v.push(format!("mount {}", m.display()));
+    }
+    for (pid, comm) in processes(dir, pgid) {
+        v.push(format!("process {pid} ({comm})"));
+    }
+    v
+}
+
+/// Remove everything the case left behind, then its directory.
+/// Returns an error if the directory could not be removed safely.
+pub fn clean(runtime: &Path, dir: &Path, root: &Path, pgid: i32) -> Result<(), String> {
+    for id in state_entries(root) {
+        let child = Command::new(runtime)
+            .arg("--root")
+            .arg(root)
+            .args(["delete", "--force", &id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(mut c) = child {
+            let start = Instant::now();
+            while matches!(c.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    if pgid > 0 {
+        let _ = sys::kill(-pgid, libc::SIGKILL);
+    }
+    let start = Instant::now();
+    loop {
+        let procs = processes(dir, pgid);
+        if procs.is_empty() || start.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        for (pid, _) in procs {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        reap_for(Duration::from_millis(20));
+    }
+    reap_for(Duration::from_millis(5));
+    for _ in 0..5 {
+        let mut mounts = mounts_under(dir);
+        if mounts.is_empty() {
+            break;
+        }
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+        for m in mounts {
+            let _ = sys::umount_detach(&m);
+        }
+    }
+    let left = mounts_under(dir);
+    if !left.is_empty() {
+        return Err(format!("cannot unmount {left:?}; leaving {dir:?} in place"));
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| format!("remove {dir:?}: {e}"))
+}
