@@ -10,7 +10,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use super::create::CreateFlags;
 use crate::container::{self, Created};
 use crate::error::{Context, Error, Result};
-use crate::sys::PidFd;
+use crate::sys::{poll, pollin, PidFd};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -90,27 +90,8 @@ fn wait(pidfd: &PidFd, fwd: &SigSet) -> Result<i32> {
     let sfd = SignalFd::with_flags(fwd, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .ctx(|| "signalfd".into())?;
     loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfds, count 2.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(e).ctx(|| "poll".into());
-        }
+        let mut fds = [pollin(pidfd.as_raw_fd()), pollin(sfd.as_raw_fd())];
+        poll(&mut fds, -1).ctx(|| "poll".into())?;
         if fds[1].revents & libc::POLLIN != 0 {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let _ = pidfd.signal(info.ssi_signo as i32);

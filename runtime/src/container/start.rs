@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use crate::error::{Context, Error, Result};
 use crate::hooks;
 use crate::state::{ContainerDir, Root, Saved, Status};
-use crate::sys::PidFd;
+use crate::sys::{poll, pollin, PidFd};
 
 pub fn start(root: &Root, id: &str) -> Result<()> {
     let dir = root.open(id)?;
@@ -75,27 +75,8 @@ pub fn start_locked(dir: &ContainerDir, saved: &Saved) -> Result<()> {
 fn read_report(mut fifo: File, pidfd: &PidFd) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: fifo.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfds, count 2.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e).ctx(|| "poll exec fifo".into());
-        }
+        let mut fds = [pollin(fifo.as_raw_fd()), pollin(pidfd.as_raw_fd())];
+        poll(&mut fds, -1).ctx(|| "poll exec fifo".into())?;
         let fifo_ready = fds[0].revents & (libc::POLLIN | libc::POLLHUP) != 0;
         if fifo_ready && drain(&mut fifo, &mut out)? {
             return Ok(out);

@@ -92,23 +92,8 @@ impl PidFd {
     /// Waits up to `timeout_ms` (-1: forever) for the process to exit, without
     /// reaping it. Returns true when it has exited.
     pub fn wait_exit_timeout(&self, timeout_ms: i32) -> io::Result<bool> {
-        let mut pfd = libc::pollfd {
-            fd: self.0.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        loop {
-            // SAFETY: one valid pollfd, count 1.
-            let ret = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-            if ret < 0 {
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                return Err(e);
-            }
-            return Ok(ret > 0);
-        }
+        let mut fds = [super::pollin(self.0.as_raw_fd())];
+        Ok(super::poll(&mut fds, timeout_ms)? > 0)
     }
 }
 
