@@ -7,6 +7,7 @@ mod lifecycle;
 mod mounts;
 mod namespaces;
 mod process;
+mod security;
 pub mod util;
 
 use crate::CaseFn;
@@ -21,6 +22,7 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         devices::CASES,
         process::CASES,
         hooks::CASES,
+        security::CASES,
     ]
     .concat()
 }
