@@ -5,7 +5,7 @@ BERTH := $(CURDIR)/$(TARGET_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps demo test unit lint spec-tests bench clean bundle
+.PHONY: all build deps demo test unit lint spec-tests spec-tests-runc bench clean bundle
 
 all: build
 
@@ -31,7 +31,11 @@ lint:
 spec-tests: deps build
 	bash spec-tests/run.sh
 
-test: deps build lint unit spec-tests
+# The same suite against Debian's runc: proves every check on the reference.
+spec-tests-runc: deps build
+	RUNTIME=/usr/sbin/runc bash spec-tests/run.sh
+
+test: deps build lint unit spec-tests-runc spec-tests
 
 bench: deps build bundle
 	bash scripts/bench.sh

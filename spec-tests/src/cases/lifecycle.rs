@@ -14,6 +14,7 @@ pub const CASES: &[(&str, CaseFn)] = &[
     ),
     ("run_exit_status", run_exit_status),
     ("run_signal_exit_status", run_signal_exit_status),
+    ("run_parallel_exit_status", run_parallel_exit_status),
     ("run_detach", run_detach),
     ("run_keep", run_keep),
     ("kill_signal_forms", kill_signal_forms),
@@ -120,6 +121,23 @@ fn run_signal_exit_status(ctx: &Ctx) -> TestResult {
     ctx.rt(&["kill", "c1", "KILL"])?.ok()?;
     run.wait(WAIT)?.code(137)?;
     expect_gone(ctx, "c1")
+}
+
+/// Payloads that exit at once, many runs at a time: `run` must never miss
+/// an exit (a runtime that starts waiting too late hangs here).
+fn run_parallel_exit_status(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    sh(&mut b, "exit 7");
+    b.write()?;
+    for round in 0..4 {
+        let runs = (0..8)
+            .map(|i| ctx.spawn(&["run", "--bundle", b.path(), &format!("p{round}-{i}")]))
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in runs {
+            r.wait(WAIT)?.code(7)?;
+        }
+    }
+    Ok(())
 }
 
 fn run_detach(ctx: &Ctx) -> TestResult {
