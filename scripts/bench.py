@@ -23,6 +23,7 @@ import tempfile
 import time
 
 SEQ_N, PAR_N = 100, 10
+SLEEP_BUNDLE = os.environ.get("BENCH_SLEEP_BUNDLE", "")
 TIME = "/usr/bin/time"  # Debian package `time`
 
 
@@ -148,6 +149,21 @@ def op_lifecycle(rt):
     return {"create": create, "start": start, "delete": delete}
 
 
+def op_exec(rt):
+    """`exec true` in a running container (started and removed untimed)."""
+    cid = rt.new_id("exec")
+    # Not through pipes: the detached container would inherit and hold them.
+    started = subprocess.run(rt.argv("run", "-d", "--bundle", SLEEP_BUNDLE, cid),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    if started.returncode != 0:
+        raise OpFailed(f"run -d for exec exited {started.returncode}")
+    try:
+        return {"exec": rt.timed("exec", cid, "true")}
+    finally:
+        rt.quiet("delete", "--force", cid)
+
+
 def op_seq(rt):
     t0 = time.perf_counter()
     for _ in range(SEQ_N):
@@ -175,6 +191,7 @@ METRICS = [  # key, label, unit
     ("create", "create", "ms"),
     ("start", "start", "ms"),
     ("delete", "delete", "ms"),
+    ("exec", "exec `true`", "ms"),
     ("seq", f"{SEQ_N} sequential runs", "ms"),
     ("par", f"{PAR_N} parallel runs", "ms"),
     ("rss", "peak RSS of run", "MiB"),
@@ -282,6 +299,7 @@ def main():
         samples = {rt.name: {} for rt in active}
         plan = [(op_run, iters, "run"),
                 (op_lifecycle, iters, "create/start/delete"),
+                (op_exec, iters, "exec"),
                 (op_seq, seq_iters, f"{SEQ_N} sequential"),
                 (op_par, par_iters, f"{PAR_N} parallel")]
         if os.access(TIME, os.X_OK):

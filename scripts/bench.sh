@@ -10,6 +10,9 @@ cd "$repo"
 
 bundle=$repo/build/bench-bundle
 bash bundles/busybox.sh "$bundle" true
+# A long-running container for `exec true`.
+export BENCH_SLEEP_BUNDLE=$repo/build/bench-bundle-sleep
+bash bundles/busybox.sh "$BENCH_SLEEP_BUNDLE" sleep 1000
 
 # crun refuses a hybrid layout while hugetlb is on cgroup2. If hugetlb is on
 # cgroup2, unused there, and has no v1 mount, give it a v1 mount for the

@@ -5,8 +5,6 @@ use crate::error::{Error, Result};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Later {
-    /// execute new process inside the container (not implemented yet)
-    Exec(Rest),
     /// ps displays the processes running inside a container (not implemented yet)
     Ps(Rest),
     /// pause suspends all processes inside the container (not implemented yet)
@@ -31,7 +29,6 @@ pub struct Rest {
 
 pub fn run(l: Later) -> Result<i32> {
     let verb = match l {
-        Later::Exec(_) => "exec",
         Later::Ps(_) => "ps",
         Later::Pause(_) => "pause",
         Later::Resume(_) => "resume",

@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod features;
 mod kill;
 mod later;
@@ -69,6 +70,8 @@ enum Cmd {
     Kill(kill::Args),
     /// delete any resources held by the container often used with detached containers
     Delete(delete::Args),
+    /// execute new process inside the container
+    Exec(Box<exec::Args>),
     /// lists containers started by berth with the given root
     List(list::Args),
     /// create a new specification file
@@ -83,6 +86,17 @@ enum Cmd {
 pub struct Global {
     pub root: Root,
     pub systemd_cgroup: bool,
+    /// Whether records go to a --log file (then errors also go to stderr).
+    pub log_to_file: bool,
+}
+
+/// Reports an error once: to the log (stderr without --log) and, with a
+/// log file, also plainly on stderr, as runc does.
+pub fn report(e: &crate::error::Error, g: &Global) {
+    tracing::error!("{e}");
+    if g.log_to_file {
+        eprintln!("{e}");
+    }
 }
 
 fn default_root() -> PathBuf {
@@ -131,6 +145,7 @@ pub fn main() -> i32 {
     let g = Global {
         root: Root::new(cli.root.clone().unwrap_or_else(default_root)),
         systemd_cgroup: cli.systemd_cgroup,
+        log_to_file: to_file,
     };
     let Some(cmd) = cli.cmd else {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
@@ -139,10 +154,7 @@ pub fn main() -> i32 {
     match dispatch(cmd, &g) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e}");
-            if to_file {
-                eprintln!("{e}");
-            }
+            report(&e, &g);
             1
         }
     }
@@ -156,6 +168,7 @@ fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {
         Cmd::State(a) => state::run(a, g),
         Cmd::Kill(a) => kill::run(a, g),
         Cmd::Delete(a) => delete::run(a, g),
+        Cmd::Exec(a) => exec::run(*a, g),
         Cmd::List(a) => list::run(a, g),
         Cmd::Spec(a) => spec::run(a),
         Cmd::Features => features::run(),

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod kill;
 pub mod start;
 
@@ -14,6 +15,7 @@ use crate::sys::PidFd;
 
 pub use create::{create, CreateOpts, Created};
 pub use delete::{delete, delete_locked};
+pub use exec::{base_process, exec, ExecOpts};
 pub use kill::{kill, parse_signal};
 pub use start::{start, start_locked};
 

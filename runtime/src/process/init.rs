@@ -35,7 +35,7 @@ pub fn run(cfg: &InitConfig, chan: Channel) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<()> {
+pub(super) fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<()> {
     // SAFETY: prctl options used here take integer arguments only.
     if unsafe { libc::prctl(option, arg, 0, 0, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).ctx(|| format!("prctl({what})"));
@@ -87,7 +87,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     }
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     let (exe, argv, envp) = exec_target(process)?;
-    load_seccomp(cfg, false)?;
+    load_seccomp(cfg.seccomp.as_ref(), process, false)?;
     become_user(process)?;
     if process.no_new_privileges() == Some(true) {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
@@ -145,7 +145,7 @@ fn cstring(b: &[u8], what: &str) -> Result<CString> {
 }
 
 /// Resolves args[0] in the container (after pivot), and builds argv/envp.
-fn exec_target(p: &Process) -> Result<(CString, Vec<CString>, Vec<CString>)> {
+pub(super) fn exec_target(p: &Process) -> Result<(CString, Vec<CString>, Vec<CString>)> {
     let args = p.args().as_deref().unwrap_or(&[]);
     let mut env: Vec<String> = p.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
@@ -212,22 +212,20 @@ fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
 
 /// Loads the seccomp filter (DESIGN §6 decides when: `late` is the
 /// no_new_privs case, right before execve; otherwise before caps are dropped).
-fn load_seccomp(cfg: &InitConfig, late: bool) -> Result<()> {
-    let nnp = cfg
-        .bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.no_new_privileges())
-        == Some(true);
-    if let Some(prog) = cfg.seccomp.as_ref().filter(|_| nnp == late) {
+pub(super) fn load_seccomp(
+    prog: Option<&crate::seccomp::Program>,
+    p: &Process,
+    late: bool,
+) -> Result<()> {
+    let nnp = p.no_new_privileges() == Some(true);
+    if let Some(prog) = prog.filter(|_| nnp == late) {
         crate::seccomp::install(prog).map_err(|e| Error::msg(e.to_string()))?;
     }
     Ok(())
 }
 
 /// Capabilities, uid/gid/groups, cwd and umask.
-fn become_user(p: &Process) -> Result<()> {
+pub(super) fn become_user(p: &Process) -> Result<()> {
     let caps = p.capabilities().as_ref().map(CapSets::from_spec);
     if let Some(c) = &caps {
         capabilities::drop_bounding(c.bounding)?;
@@ -306,7 +304,9 @@ fn exec(
         .ctx(|| "restore signal mask".into())?;
     crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
     fifo.write_all(b"0").ctx(|| "write exec fifo".into())?;
-    load_seccomp(cfg, true)?;
+    if let Some(p) = cfg.bundle.spec.process() {
+        load_seccomp(cfg.seccomp.as_ref(), p, true)?;
+    }
     let err = match nix::unistd::execve(exe, argv, envp) {
         Ok(never) => match never {},
         Err(e) => e,

@@ -2,6 +2,8 @@
 //! new-namespace flag; the child inherits the parsed config through the fork
 //! and reports over a socketpair; the parent runs the runtime-side hooks.
 
+pub mod exec;
+pub mod forward;
 pub mod init;
 pub mod sync;
 

@@ -2,6 +2,7 @@
 
 mod devices;
 mod errors;
+mod exec;
 mod hooks;
 mod lifecycle;
 mod mounts;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         devices::CASES,
         process::CASES,
         hooks::CASES,
+        exec::CASES,
         security::CASES,
     ]
     .concat()

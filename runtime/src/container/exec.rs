@@ -1,0 +1,87 @@
+//! `exec`: run a new process inside a created or running container.
+
+use std::fs;
+use std::path::Path;
+
+use nix::sys::signal::SigSet;
+use oci_spec::runtime::Process;
+
+use crate::error::{Context, Error, Result};
+use crate::process::exec::{spawn, ExecConfig};
+use crate::state::{Root, Status, CONFIG_FILE};
+use crate::sys::PidFd;
+
+/// Flags of `exec` beyond the process itself.
+pub struct ExecOpts<'a> {
+    pub id: &'a str,
+    pub pid_file: Option<&'a Path>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    pub sigmask: SigSet,
+}
+
+/// The container's own process (exec builds on it, as runc does).
+pub fn base_process(root: &Root, id: &str) -> Result<Process> {
+    let v = super::view(root, id)?;
+    let raw = fs::read(v.dir.join(CONFIG_FILE)).ctx(|| "read the container's config".into())?;
+    let spec = crate::spec::parse(&raw)?;
+    spec.process()
+        .clone()
+        .ok_or_else(|| Error::config("process: missing"))
+}
+
+/// Starts `process` in the container; returns its pid and pidfd once it
+/// has exec'd.
+pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)> {
+    let v = super::view(root, o.id)?;
+    match v.status {
+        Status::Stopped => return Err(Error::msg("cannot exec in a stopped container")),
+        Status::Paused if !o.ignore_paused => {
+            return Err(Error::msg(
+                "cannot exec in a paused container (use --ignore-paused to override)",
+            ))
+        }
+        _ => {}
+    }
+    validate(process)?;
+    let raw = fs::read(v.dir.join(CONFIG_FILE)).ctx(|| "read the container's config".into())?;
+    let spec = crate::spec::parse(&raw)?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(
+            crate::seccomp::load_or_compile(&root.path, s)
+                .map_err(|e| Error::config(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let init = super::init_pidfd(&v.saved)?;
+    crate::binary::set_non_dumpable()?;
+    let (pid, pidfd) = spawn(&ExecConfig {
+        process,
+        init: &init,
+        seccomp,
+        sigmask: o.sigmask,
+        preserve_fds: o.preserve_fds,
+    })?;
+    if let Some(p) = o.pid_file {
+        super::create::write_pid_file(p, pid)?;
+    }
+    Ok((pid, pidfd))
+}
+
+fn validate(p: &Process) -> Result<()> {
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::config("process.args: args must not be empty"));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(Error::config("process.cwd: cwd must be an absolute path"));
+    }
+    if p.terminal() == Some(true) {
+        return Err(Error::config(
+            "process.terminal: terminal support (console socket) is not implemented yet",
+        ));
+    }
+    if let Some(r) = p.rlimits() {
+        crate::rlimits::validate(r)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! A new process in an existing container (`berth exec`).
+//!
+//! The runtime enters the init's pid namespace by pidfd (that affects only
+//! its children), then clones once; the child enters the remaining
+//! namespaces by the same pidfd, which also puts it under the container's
+//! root, and from there finishes like the init: rlimits, seccomp, user,
+//! capabilities, cwd, then execve. Errors come back over the sync channel;
+//! its close-on-exec end closing without a message means execve happened.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::os::fd::AsFd;
+
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use oci_spec::runtime::Process;
+
+use super::init::{become_user, exec_target, load_seccomp, prctl};
+use super::sync::{Channel, Msg};
+use crate::error::{Context, Error, Result};
+use crate::rlimits;
+use crate::seccomp::Program;
+use crate::sys::spawn::{clone3, Forked};
+use crate::sys::PidFd;
+
+/// What the exec'd process needs; the child gets its copy through the fork.
+pub struct ExecConfig<'a> {
+    pub process: &'a Process,
+    /// The container's init.
+    pub init: &'a PidFd,
+    pub seccomp: Option<Program>,
+    pub sigmask: SigSet,
+    pub preserve_fds: u32,
+}
+
+/// Starts the process; returns its pid and pidfd once it has exec'd.
+pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
+    match setns(cfg.init.as_fd(), CloneFlags::CLONE_NEWPID) {
+        Ok(()) => {}
+        // The init exited since the status check.
+        Err(nix::errno::Errno::ESRCH) => {
+            return Err(Error::msg("cannot exec in a stopped container"))
+        }
+        Err(e) => return Err(e).ctx(|| "setns into the container's pid namespace".into()),
+    }
+    let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
+    match clone3(0, None).ctx(|| "clone3".into())? {
+        Forked::Child => {
+            drop(ours);
+            let err = match setup(cfg) {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            if theirs.send(&Msg::Error(err.to_string())).is_err() {
+                let _ = writeln!(std::io::stderr(), "berth exec: {err}");
+            }
+            // SAFETY: _exit ends this forked child without running the
+            // parent's destructors or atexit handlers.
+            unsafe { libc::_exit(1) }
+        }
+        Forked::Parent { pid, pidfd } => {
+            drop(theirs);
+            match ours.recv().ctx(|| "read from exec process".into())? {
+                None => Ok((pid, pidfd)),
+                Some(Msg::Error(m)) => {
+                    let _ = pidfd.wait();
+                    Err(Error::msg(m))
+                }
+                Some(other) => {
+                    let _ = pidfd.signal(libc::SIGKILL);
+                    let _ = pidfd.wait();
+                    Err(Error::msg(format!(
+                        "unexpected message from exec process: {other:?}"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+fn setup(cfg: &ExecConfig) -> Result<Infallible> {
+    let rest = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWCGROUP;
+    setns(cfg.init.as_fd(), rest).ctx(|| "setns into the container's namespaces".into())?;
+    let p = cfg.process;
+    rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
+    let (exe, argv, envp) = exec_target(p)?;
+    load_seccomp(cfg.seccomp.as_ref(), p, false)?;
+    become_user(p)?;
+    if p.no_new_privileges() == Some(true) {
+        prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
+    }
+    crate::sys::exec::reset_signal_dispositions();
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&cfg.sigmask), None)
+        .ctx(|| "restore signal mask".into())?;
+    crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
+    load_seccomp(cfg.seccomp.as_ref(), p, true)?;
+    let err = match nix::unistd::execve(&exe, &argv, &envp) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    Err(Error::msg(format!(
+        "exec {exe:?}: {}",
+        std::io::Error::from(err)
+    )))
+}

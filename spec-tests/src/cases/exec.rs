@@ -1,0 +1,154 @@
+//! `exec`: a new process in a running container — exit status, user, env,
+//! namespaces, fds, --process, and the error paths (runc exits 255 for its
+//! own exec failures).
+
+use super::util::{start_waiting, until_go};
+use crate::harness::{Ctx, Fail, TestResult};
+use crate::{ensure, ensure_eq, CaseFn};
+
+pub const CASES: &[(&str, CaseFn)] = &[
+    ("exec_exit_status", exec_exit_status),
+    ("exec_user_env_cwd", exec_user_env_cwd),
+    ("exec_joins_namespaces", exec_joins_namespaces),
+    ("exec_fds", exec_fds),
+    ("exec_process_file", exec_process_file),
+    ("exec_errors", exec_errors),
+];
+
+fn exec_exit_status(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    ctx.rt(&["exec", "c1", "sh", "-c", "exit 5"])?.code(5)?;
+    ctx.rt(&["exec", "c1", "sh", "-c", "kill -9 $$"])?
+        .code(137)?;
+    let out = ctx.rt(&["exec", "c1", "echo", "hi"])?.ok()?;
+    ensure_eq!(out.stdout, "hi\n", "exec stdout");
+    ctx.delete_force("c1")
+}
+
+fn exec_user_env_cwd(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    let id = ctx
+        .rt(&["exec", "--user", "1000:1000", "c1", "id", "-u"])?
+        .ok()?;
+    ensure_eq!(id.stdout.trim(), "1000", "uid with --user 1000:1000");
+    let gid = ctx
+        .rt(&["exec", "-u", "1000:1000", "c1", "id", "-g"])?
+        .ok()?;
+    ensure_eq!(gid.stdout.trim(), "1000", "gid with --user 1000:1000");
+    let env = ctx.rt(&["exec", "--env", "A=1", "c1", "env"])?.ok()?;
+    ensure!(
+        env.stdout.lines().any(|l| l == "A=1"),
+        "A=1 missing from env: {}",
+        env.stdout
+    );
+    let cwd = ctx.rt(&["exec", "--cwd", "/tmp", "c1", "pwd"])?.ok()?;
+    ensure_eq!(cwd.stdout.trim(), "/tmp", "cwd with --cwd /tmp");
+    ctx.delete_force("c1")
+}
+
+fn ns_inode(path: &str) -> Result<String, Fail> {
+    std::fs::read_link(path)
+        .map(|p| p.display().to_string())
+        .map_err(|e| Fail::Fail(format!("readlink {path}: {e}")))
+}
+
+fn exec_joins_namespaces(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
+    for ns in ["mnt", "uts", "ipc", "net", "pid", "cgroup"] {
+        let want = ns_inode(&format!("/proc/{pid}/ns/{ns}"))?;
+        let out = ctx
+            .rt(&["exec", "c1", "readlink", &format!("/proc/self/ns/{ns}")])?
+            .ok()?;
+        ensure_eq!(out.stdout.trim(), want, "exec'd process's {ns} namespace");
+    }
+    let out = ctx.rt(&["exec", "c1", "sh", "-c", "echo $$"])?.ok()?;
+    ensure!(
+        out.stdout.trim() != "1",
+        "exec'd process is pid 1 in the container"
+    );
+    ctx.delete_force("c1")
+}
+
+fn exec_fds(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    // ls opens the directory it lists as fd 3; nothing else may be there.
+    let out = ctx.rt(&["exec", "c1", "ls", "/proc/self/fd"])?.ok()?;
+    let fds: Vec<&str> = out.stdout.split_whitespace().collect();
+    ensure_eq!(fds, vec!["0", "1", "2", "3"], "fds of an exec'd process");
+    let mut cmd = ctx.command(&["exec", "--preserve-fds", "1", "c1", "ls", "/proc/self/fd"]);
+    let file = std::fs::File::open("/dev/null").map_err(|e| Fail::Fail(e.to_string()))?;
+    use std::os::fd::AsRawFd;
+    let raw = file.as_raw_fd();
+    use std::os::unix::process::CommandExt;
+    // SAFETY: in the forked child, dup2/fcntl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto another fd clears O_CLOEXEC; onto itself it does not.
+            let r = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| Fail::Fail(format!("spawn: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let fds: Vec<&str> = text.split_whitespace().collect();
+    ensure_eq!(
+        fds,
+        vec!["0", "1", "2", "3", "4"],
+        "fds with --preserve-fds 1"
+    );
+    ctx.delete_force("c1")
+}
+
+fn exec_process_file(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    let p = serde_json::json!({
+        "args": ["sh", "-c", "echo $FOO; id -u; exit 4"],
+        "env": ["PATH=/bin", "FOO=from-file"],
+        "cwd": "/",
+        "user": {"uid": 1000, "gid": 1000}
+    });
+    let path = ctx.path("process.json");
+    std::fs::write(&path, p.to_string()).map_err(|e| Fail::Fail(e.to_string()))?;
+    let path = path.display().to_string();
+    let out = ctx.rt(&["exec", "--process", &path, "c1"])?.code(4)?;
+    ensure_eq!(
+        out.stdout,
+        "from-file\n1000\n",
+        "output of the process.json process"
+    );
+    ctx.delete_force("c1")
+}
+
+fn exec_errors(ctx: &Ctx) -> TestResult {
+    let out = ctx.rt(&["exec", "nosuch", "true"])?.code(255)?;
+    ensure!(
+        out.stderr.contains("does not exist"),
+        "stderr: {}",
+        out.stderr
+    );
+    let mut b = ctx.bundle("b")?;
+    until_go(&mut b);
+    b.write()?;
+    super::util::go(&b)?;
+    ctx.rt(&["run", "-d", "--bundle", b.path(), "c1"])?.ok()?;
+    ctx.wait_status("c1", "stopped", std::time::Duration::from_secs(10))?;
+    let out = ctx.rt(&["exec", "c1", "true"])?.code(255)?;
+    ensure!(out.stderr.contains("stopped"), "stderr: {}", out.stderr);
+    ctx.rt(&["delete", "c1"])?.ok()?;
+    Ok(())
+}
