@@ -5,8 +5,6 @@ use crate::error::{Error, Result};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Later {
-    /// ps displays the processes running inside a container (not implemented yet)
-    Ps(Rest),
     /// pause suspends all processes inside the container (not implemented yet)
     Pause(Rest),
     /// resumes all processes that have been previously paused (not implemented yet)
@@ -29,7 +27,6 @@ pub struct Rest {
 
 pub fn run(l: Later) -> Result<i32> {
     let verb = match l {
-        Later::Ps(_) => "ps",
         Later::Pause(_) => "pause",
         Later::Resume(_) => "resume",
         Later::Update(_) => "update",

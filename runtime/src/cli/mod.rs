@@ -8,6 +8,7 @@ mod features;
 mod kill;
 mod later;
 mod list;
+mod ps;
 mod run;
 mod spec;
 mod start;
@@ -74,6 +75,8 @@ enum Cmd {
     Exec(Box<exec::Args>),
     /// lists containers started by berth with the given root
     List(list::Args),
+    /// ps displays the processes running inside a container
+    Ps(ps::Args),
     /// create a new specification file
     Spec(spec::Args),
     /// show the enabled features
@@ -170,6 +173,7 @@ fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {
         Cmd::Delete(a) => delete::run(a, g),
         Cmd::Exec(a) => exec::run(*a, g),
         Cmd::List(a) => list::run(a, g),
+        Cmd::Ps(a) => ps::run(a, g),
         Cmd::Spec(a) => spec::run(a),
         Cmd::Features => features::run(),
         Cmd::Later(l) => later::run(l),

@@ -1,9 +1,7 @@
 //! `kill`: signal the init (or, with --all, every process of the
 //! container's pid namespace), by pidfd so a recycled pid is never hit.
 
-use std::fs;
-
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::state::{Root, Status};
 
 /// runc's signal syntax: a number, or a name with or without SIG.
@@ -40,24 +38,15 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     })
 }
 
-/// Signals every process whose pid namespace is the init's.
+/// Signals every other process of the init's pid namespace.
 fn signal_namespace(init: i32, sig: i32) -> Result<()> {
-    let ns = fs::read_link(format!("/proc/{init}/ns/pid"))
-        .ctx(|| format!("read pid namespace of {init}"))?;
-    for entry in fs::read_dir("/proc").ctx(|| "read /proc".into())?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == init || fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_ref() != Some(&ns) {
+    for pid in super::namespace_pids(init)? {
+        if pid == init {
             continue;
         }
         if let Ok(fd) = crate::sys::PidFd::open(pid) {
             // Recheck after pinning the pid, then signal through the pidfd.
-            if fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_ref() == Some(&ns) {
+            if super::same_pid_ns(pid, init) {
                 let _ = fd.signal(sig);
             }
         }

@@ -1,4 +1,4 @@
-//! `exec`: a new process in a running container — exit status, user, env,
+//! `exec` and `ps`: a new process in a running container — exit status, user, env,
 //! namespaces, fds, --process, and the error paths (runc exits 255 for its
 //! own exec failures).
 
@@ -13,6 +13,7 @@ pub const CASES: &[(&str, CaseFn)] = &[
     ("exec_fds", exec_fds),
     ("exec_process_file", exec_process_file),
     ("exec_errors", exec_errors),
+    ("ps_formats", ps_formats),
 ];
 
 fn exec_exit_status(ctx: &Ctx) -> TestResult {
@@ -151,4 +152,37 @@ fn exec_errors(ctx: &Ctx) -> TestResult {
     ensure!(out.stderr.contains("stopped"), "stderr: {}", out.stderr);
     ctx.rt(&["delete", "c1"])?.ok()?;
     Ok(())
+}
+
+/// `ps`: JSON lists the init and an exec'd process; the table is ps's own,
+/// filtered to them (extra arguments go to ps).
+fn ps_formats(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    let init = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
+    ctx.rt(&["exec", "-d", "c1", "sleep", "30"])?.ok()?;
+    let out = ctx.rt(&["ps", "--format", "json", "c1"])?.ok()?;
+    let pids: Vec<i64> = serde_json::from_str(out.stdout.trim())
+        .map_err(|e| Fail::Fail(format!("ps json {:?}: {e}", out.stdout)))?;
+    ensure!(
+        pids.contains(&init),
+        "ps json {pids:?} lacks the init {init}"
+    );
+    ensure!(pids.len() >= 2, "ps json {pids:?} lacks the exec'd sleep");
+    let out = ctx.rt(&["ps", "c1", "-o", "pid,comm"])?.ok()?;
+    let mut lines = out.stdout.lines();
+    ensure_eq!(
+        lines
+            .next()
+            .map(|h| h.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["PID", "COMMAND"]),
+        "ps table header"
+    );
+    let rows: Vec<&str> = lines.collect();
+    ensure_eq!(rows.len(), pids.len(), "ps table rows");
+    ensure!(
+        rows.iter().any(|r| r.ends_with("sleep")),
+        "no sleep row in {rows:?}"
+    );
+    ctx.delete_force("c1")
 }
