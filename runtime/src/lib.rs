@@ -22,4 +22,5 @@ pub mod state;
 pub mod sys;
 pub mod sysctl;
 pub mod timefmt;
+pub mod tty;
 pub mod user;

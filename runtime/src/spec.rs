@@ -133,11 +133,6 @@ fn validate_process(spec: &Spec) -> Result<()> {
             p.cwd()
         )));
     }
-    if p.terminal() == Some(true) {
-        return Err(Error::config(
-            "process.terminal: terminal support (console socket) is not implemented yet",
-        ));
-    }
     later(p.scheduler().is_some(), "process.scheduler")?;
     later(p.io_priority().is_some(), "process.ioPriority")?;
     later(p.exec_cpu_affinity().is_some(), "process.execCPUAffinity")?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::container::{self, CreateOpts};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Flags shared by `create` and `run`.
 #[derive(clap::Args, Debug)]
@@ -38,11 +38,6 @@ pub struct Args {
 
 impl CreateFlags {
     pub fn opts<'a>(&'a self, id: &'a str) -> Result<CreateOpts<'a>> {
-        if self.console_socket.is_some() {
-            return Err(Error::config(
-                "--console-socket: terminal support is not implemented yet in berth",
-            ));
-        }
         Ok(CreateOpts {
             id,
             bundle: &self.bundle,
@@ -50,6 +45,8 @@ impl CreateFlags {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            console_socket: self.console_socket.as_deref(),
+            detach: true,
             sigmask: None,
         })
     }

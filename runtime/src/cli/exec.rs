@@ -74,9 +74,6 @@ fn not_yet(what: &str) -> Error {
 
 /// The process to run: the file, or the container's process changed by the flags.
 fn process(a: &Args, g: &super::Global) -> Result<Process> {
-    if a.tty || a.console_socket.is_some() {
-        return Err(not_yet("--tty/--console-socket"));
-    }
     if !a.cgroup.is_empty() {
         return Err(not_yet("--cgroup"));
     }
@@ -93,7 +90,7 @@ fn process(a: &Args, g: &super::Global) -> Result<Process> {
     }
     let mut p = container::base_process(&g.root, &a.id)?;
     p.set_args(Some(a.command.clone()));
-    p.set_terminal(Some(false));
+    p.set_terminal(Some(a.tty));
     let mut env = p.env().clone().unwrap_or_default();
     for kv in &a.env {
         let key = kv.split('=').next().unwrap_or(kv);
@@ -184,6 +181,8 @@ fn exec(a: Args, g: &super::Global) -> Result<i32> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         sigmask: original,
+        console_socket: a.console_socket.as_deref(),
+        detach: a.detach,
     };
     let (_pid, pidfd) = container::exec(&g.root, &opts, &p)?;
     if a.detach {

@@ -36,6 +36,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     }
     let mut opts = a.flags.opts(&a.id).map_err(wrap)?;
     opts.sigmask = Some(original);
+    opts.detach = a.detach;
     let created = container::create(&g.root, &opts).map_err(wrap)?;
     let Created { dir, saved, pidfd } = created;
     if let Err(e) = container::start_locked(&dir, &saved) {

@@ -28,6 +28,9 @@ pub struct CreateOpts<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    pub console_socket: Option<&'a Path>,
+    /// Whether the caller returns once the container runs (create, run -d).
+    pub detach: bool,
     /// The mask to give back to the payload (run blocks signals first).
     pub sigmask: Option<SigSet>,
 }
@@ -41,6 +44,12 @@ pub struct Created {
 
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let bundle = spec::load(o.bundle)?;
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process: missing"))?;
+    crate::tty::check(process, o.console_socket, o.detach)?;
     let dir = root.reserve(o.id)?;
     dir.save_config(&bundle.raw)?;
     let fifo = make_fifo(&dir)?;
@@ -74,6 +83,10 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         sigmask: o.sigmask.unwrap_or_else(current_mask),
         preserve_fds: o.preserve_fds,
         lock_fd: dir.lock_fd(),
+        console: match o.console_socket {
+            Some(p) => Some(crate::tty::connect(p)?),
+            None => None,
+        },
         seccomp: match linux.seccomp() {
             Some(s) => Some(
                 crate::seccomp::load_or_compile(&root.path, s)

@@ -18,6 +18,8 @@ pub struct ExecOpts<'a> {
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     pub sigmask: SigSet,
+    pub console_socket: Option<&'a Path>,
+    pub detach: bool,
 }
 
 /// The container's own process (exec builds on it, as runc does).
@@ -44,6 +46,7 @@ pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)
         _ => {}
     }
     validate(process)?;
+    crate::tty::check(process, o.console_socket, o.detach)?;
     let raw = fs::read(v.dir.join(CONFIG_FILE)).ctx(|| "read the container's config".into())?;
     let spec = crate::spec::parse(&raw)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -61,6 +64,10 @@ pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)
         seccomp,
         sigmask: o.sigmask,
         preserve_fds: o.preserve_fds,
+        console: match o.console_socket {
+            Some(p) => Some(crate::tty::connect(p)?),
+            None => None,
+        },
     })?;
     if let Some(p) = o.pid_file {
         super::create::write_pid_file(p, pid)?;
@@ -74,11 +81,6 @@ fn validate(p: &Process) -> Result<()> {
     }
     if !p.cwd().is_absolute() {
         return Err(Error::config("process.cwd: cwd must be an absolute path"));
-    }
-    if p.terminal() == Some(true) {
-        return Err(Error::config(
-            "process.terminal: terminal support (console socket) is not implemented yet",
-        ));
     }
     if let Some(r) = p.rlimits() {
         crate::rlimits::validate(r)?;

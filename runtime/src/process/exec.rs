@@ -31,6 +31,8 @@ pub struct ExecConfig<'a> {
     pub seccomp: Option<Program>,
     pub sigmask: SigSet,
     pub preserve_fds: u32,
+    /// The connected console socket, for a process with a terminal.
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 /// Starts the process; returns its pid and pidfd once it has exec'd.
@@ -86,6 +88,9 @@ fn setup(cfg: &ExecConfig) -> Result<Infallible> {
         | CloneFlags::CLONE_NEWCGROUP;
     setns(cfg.init.as_fd(), rest).ctx(|| "setns into the container's namespaces".into())?;
     let p = cfg.process;
+    if let Some(sock) = &cfg.console {
+        crate::tty::setup(sock, p, false)?;
+    }
     rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
     let (exe, argv, envp) = exec_target(p)?;
     load_seccomp(cfg.seccomp.as_ref(), p, false)?;

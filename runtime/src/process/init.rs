@@ -80,6 +80,9 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     create_hooks(cfg, chan)?;
     rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
     rootfs::finish(spec)?;
+    if let Some(sock) = &cfg.console {
+        crate::tty::setup(sock, process, true)?;
+    }
     if let Some(adj) = process.oom_score_adj() {
         cfg.proc
             .write("self/oom_score_adj", adj.to_string().as_bytes())

@@ -38,6 +38,8 @@ pub struct InitConfig<'a> {
     /// The signal mask to restore before exec.
     pub sigmask: SigSet,
     pub preserve_fds: u32,
+    /// The connected console socket, when process.terminal is set.
+    pub console: Option<OwnedFd>,
     /// The compiled seccomp filter, if the config has a profile.
     pub seccomp: Option<crate::seccomp::Program>,
     /// The runtime's state-dir lock, inherited through the fork.

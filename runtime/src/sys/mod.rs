@@ -9,6 +9,7 @@ pub mod mount_api;
 pub mod pidfd;
 pub mod proc;
 pub mod spawn;
+pub mod tty;
 
 pub use fd::{close_range_cloexec, open_host, openat2, ResolveMode};
 pub use mount_api::{FsContext, MountAttrs, TreeFd};

@@ -9,6 +9,7 @@ mod mounts;
 mod namespaces;
 mod process;
 mod security;
+mod tty;
 pub mod util;
 
 use crate::CaseFn;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         hooks::CASES,
         exec::CASES,
         security::CASES,
+        tty::CASES,
     ]
     .concat()
 }

@@ -189,9 +189,6 @@ pub fn to_json(spec: &Spec) -> Result<String, String> {
             return Err(format!("generated config carries linux.{key}"));
         }
     }
-    if v["process"]["terminal"] == serde_json::Value::Bool(true) {
-        return Err("generated config asks for a terminal".into());
-    }
     serde_json::to_string_pretty(&v).map_err(|e| e.to_string())
 }
 

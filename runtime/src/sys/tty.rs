@@ -1,0 +1,66 @@
+//! Pseudo-terminal ioctls and fd passing over a unix socket.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+
+fn ioctl_ret(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Unlocks the pty behind `master` and returns (peer fd, pts number).
+pub fn open_peer(master: &OwnedFd) -> io::Result<(OwnedFd, u32)> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from a valid pointer.
+    ioctl_ret(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int to a valid pointer.
+    ioctl_ret(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd we own; it
+    // opens the peer through the master, never by a path.
+    let fd = ioctl_ret(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) })?;
+    // SAFETY: a fresh fd returned by the kernel.
+    Ok((unsafe { OwnedFd::from_raw_fd(fd) }, n))
+}
+
+/// TIOCSWINSZ.
+pub fn set_size(fd: &OwnedFd, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+    ioctl_ret(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(|_| ())
+}
+
+/// Makes `fd` the controlling terminal of a new session (setsid +
+/// TIOCSCTTY) and the process's stdin, stdout and stderr.
+pub fn make_controlling_stdio(fd: &OwnedFd) -> io::Result<()> {
+    nix::unistd::setsid().map_err(io::Error::from)?;
+    // SAFETY: TIOCSCTTY with argument 0 on a valid terminal fd.
+    ioctl_ret(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) })?;
+    for target in 0..3 {
+        // SAFETY: dup2 onto the standard fds, which this process owns.
+        ioctl_ret(unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
+    }
+    Ok(())
+}
+
+/// Sends `fd` over the unix socket `sock` with SCM_RIGHTS and `name` as the
+/// message body, as runc does (containerd's shim and conmon read it so).
+pub fn send_fd(sock: &OwnedFd, fd: RawFd, name: &str) -> io::Result<()> {
+    let fds = [fd];
+    let iov = [io::IoSlice::new(name.as_bytes())];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map(|_| ())
+        .map_err(io::Error::from)
+}
