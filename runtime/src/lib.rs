@@ -7,6 +7,7 @@
 
 pub mod binary;
 pub mod capabilities;
+pub mod cgroups;
 pub mod cli;
 pub mod container;
 pub mod error;

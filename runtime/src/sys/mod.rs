@@ -2,6 +2,8 @@
 //! `std` expose. This is the only module that contains `unsafe` code; every
 //! block states why it is sound.
 
+pub mod bpf;
+pub mod eventfd;
 pub mod exec;
 pub mod fd;
 pub mod keyring;

@@ -1,0 +1,420 @@
+//! The device allow-list (`linux.resources.devices`).
+//!
+//! Rules are applied in order to an emulation of the kernel's v1 device
+//! cgroup, starting from deny-all (runc's semantics): a type-`a` rule resets
+//! the default (allow or deny) and clears the exceptions; any other rule
+//! either adds an exception to the default or, when it agrees with the
+//! default, takes its access bits away from the exception with the same
+//! type, major and minor. The result — a default plus exceptions — is what
+//! we write to devices.allow/devices.deny on v1 and compile into an eBPF
+//! program on v2 (see `ebpf`), so both behave the same.
+
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+
+use super::fs;
+use crate::error::{Error, Result};
+
+/// Access bits, with the values `BPF_DEVCG_ACC_*` uses.
+pub const ACC_MKNOD: u8 = 1;
+pub const ACC_READ: u8 = 2;
+pub const ACC_WRITE: u8 = 4;
+pub const ACC_ALL: u8 = 7;
+
+const FIELD: &str = "linux.resources.devices";
+
+/// A device type in a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DevType {
+    All,
+    Char,
+    Block,
+}
+
+impl DevType {
+    fn as_char(self) -> char {
+        match self {
+            DevType::All => 'a',
+            DevType::Char => 'c',
+            DevType::Block => 'b',
+        }
+    }
+}
+
+/// One rule; `None` major/minor is the wildcard `*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub allow: bool,
+    pub typ: DevType,
+    pub major: Option<u32>,
+    pub minor: Option<u32>,
+    pub access: u8,
+}
+
+impl Rule {
+    pub const fn new(
+        allow: bool,
+        typ: DevType,
+        major: Option<u32>,
+        minor: Option<u32>,
+        access: u8,
+    ) -> Rule {
+        Rule {
+            allow,
+            typ,
+            major,
+            minor,
+            access,
+        }
+    }
+
+    /// The kernel's v1 syntax: `c 1:3 rwm`.
+    pub fn cgroup_string(&self) -> String {
+        let num = |n: Option<u32>| n.map_or_else(|| "*".to_string(), |v| v.to_string());
+        format!(
+            "{} {}:{} {}",
+            self.typ.as_char(),
+            num(self.major),
+            num(self.minor),
+            access_string(self.access)
+        )
+    }
+
+    fn same_device(&self, o: &Rule) -> bool {
+        self.typ == o.typ && self.major == o.major && self.minor == o.minor
+    }
+}
+
+pub fn access_string(a: u8) -> String {
+    let mut s = String::new();
+    for (bit, c) in [(ACC_READ, 'r'), (ACC_WRITE, 'w'), (ACC_MKNOD, 'm')] {
+        if a & bit != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+fn parse_access(s: &str) -> Option<u8> {
+    let mut a = 0;
+    for c in s.chars() {
+        a |= match c {
+            'r' => ACC_READ,
+            'w' => ACC_WRITE,
+            'm' => ACC_MKNOD,
+            _ => return None,
+        };
+    }
+    (a != 0).then_some(a)
+}
+
+fn parse_num(v: Option<i64>, i: usize, what: &str) -> Result<Option<u32>> {
+    match v {
+        None => Ok(None),
+        Some(n) if n < 0 => Ok(None),
+        Some(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::config(format!("{FIELD}[{i}].{what}: {n} is out of range"))),
+    }
+}
+
+/// Converts the spec's rules, validating them as runc does.
+pub fn from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
+    let mut out = Vec::with_capacity(rules.len());
+    for (i, d) in rules.iter().enumerate() {
+        let typ = match d.typ() {
+            None | Some(LinuxDeviceType::A) => DevType::All,
+            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => DevType::Char,
+            Some(LinuxDeviceType::B) => DevType::Block,
+            Some(LinuxDeviceType::P) => {
+                return Err(Error::config(format!(
+                    "{FIELD}[{i}].type: invalid cgroup device type \"p\""
+                )))
+            }
+        };
+        let acc = d.access().as_deref().unwrap_or("");
+        if acc.is_empty() {
+            return Err(Error::config(format!(
+                "{FIELD}[{i}].access: device access at {i} field cannot be empty"
+            )));
+        }
+        let access = parse_access(acc).ok_or_else(|| {
+            Error::config(format!(
+                "{FIELD}[{i}].access: invalid access {acc:?} (want r, w, m)"
+            ))
+        })?;
+        out.push(Rule {
+            allow: d.allow(),
+            typ,
+            major: parse_num(d.major(), i, "major")?,
+            minor: parse_num(d.minor(), i, "minor")?,
+            access,
+        });
+    }
+    Ok(out)
+}
+
+/// The rules runc appends to every container's list (its `AllowedDevices`):
+/// mknod of any device, the standard character devices, /dev/pts/*, ptmx and
+/// tun. A default device that `linux.devices` redefines by path is left out,
+/// as runc does. The lead appends these to `from_spec(...)` in create.
+pub fn runc_default_rules(linux_devices: &[LinuxDevice]) -> Vec<Rule> {
+    use DevType::{Block, Char};
+    const DEFAULTS: &[(Option<&str>, Rule)] = &[
+        (None, Rule::new(true, Char, None, None, ACC_MKNOD)),
+        (None, Rule::new(true, Block, None, None, ACC_MKNOD)),
+        (
+            Some("/dev/null"),
+            Rule::new(true, Char, Some(1), Some(3), ACC_ALL),
+        ),
+        (
+            Some("/dev/random"),
+            Rule::new(true, Char, Some(1), Some(8), ACC_ALL),
+        ),
+        (
+            Some("/dev/full"),
+            Rule::new(true, Char, Some(1), Some(7), ACC_ALL),
+        ),
+        (
+            Some("/dev/tty"),
+            Rule::new(true, Char, Some(5), Some(0), ACC_ALL),
+        ),
+        (
+            Some("/dev/zero"),
+            Rule::new(true, Char, Some(1), Some(5), ACC_ALL),
+        ),
+        (
+            Some("/dev/urandom"),
+            Rule::new(true, Char, Some(1), Some(9), ACC_ALL),
+        ),
+        (None, Rule::new(true, Char, Some(136), None, ACC_ALL)),
+        (None, Rule::new(true, Char, Some(5), Some(2), ACC_ALL)),
+        (None, Rule::new(true, Char, Some(10), Some(200), ACC_ALL)),
+    ];
+    DEFAULTS
+        .iter()
+        .filter(|(path, _)| {
+            path.is_none_or(|p| !linux_devices.iter().any(|d| d.path() == Path::new(p)))
+        })
+        .map(|(_, r)| *r)
+        .collect()
+}
+
+/// The effect of a rule list: a default and exceptions to it (each
+/// exception's `allow` is the opposite of the default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceState {
+    pub default_allow: bool,
+    pub exceptions: Vec<Rule>,
+}
+
+impl DeviceState {
+    /// Deny-all, as a container's list starts.
+    pub fn deny_all() -> DeviceState {
+        DeviceState {
+            default_allow: false,
+            exceptions: Vec::new(),
+        }
+    }
+
+    /// Applies `rules` in order, from deny-all.
+    pub fn from_rules(rules: &[Rule]) -> DeviceState {
+        let mut s = DeviceState::deny_all();
+        for r in rules {
+            s.apply(r);
+        }
+        s
+    }
+
+    /// One rule, with the kernel's v1 semantics.
+    pub fn apply(&mut self, r: &Rule) {
+        if r.typ == DevType::All {
+            if r.major.is_some() || r.minor.is_some() || r.access != ACC_ALL {
+                tracing::debug!(rule = %r.cgroup_string(), "type-a device rule applies to all devices");
+            }
+            self.default_allow = r.allow;
+            self.exceptions.clear();
+            return;
+        }
+        if r.allow == self.default_allow {
+            for e in self.exceptions.iter_mut().filter(|e| e.same_device(r)) {
+                e.access &= !r.access;
+            }
+            self.exceptions.retain(|e| e.access != 0);
+        } else if let Some(e) = self.exceptions.iter_mut().find(|e| e.same_device(r)) {
+            e.access |= r.access;
+        } else {
+            self.exceptions.push(Rule {
+                allow: r.allow,
+                ..*r
+            });
+        }
+    }
+
+    /// Parses a v1 devices.list (in allow-all mode the kernel lists only
+    /// `a *:* rwm`, hiding the deny exceptions: `None` then).
+    pub fn from_v1_list(text: &str) -> Option<DeviceState> {
+        let mut s = DeviceState::deny_all();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut f = line.split_whitespace();
+            let (t, nums, acc) = (f.next()?, f.next()?, f.next()?);
+            let (ma, mi) = nums.split_once(':')?;
+            let num = |s: &str| {
+                if s == "*" {
+                    Some(None)
+                } else {
+                    s.parse().ok().map(Some)
+                }
+            };
+            let typ = match t {
+                "a" => return None,
+                "c" => DevType::Char,
+                "b" => DevType::Block,
+                _ => return None,
+            };
+            s.exceptions
+                .push(Rule::new(true, typ, num(ma)?, num(mi)?, parse_access(acc)?));
+        }
+        Some(s)
+    }
+}
+
+/// Writes `target` to the v1 devices cgroup `dir`. A `fresh` cgroup (no
+/// process yet) is reset and rebuilt; a live one (update) is moved by the
+/// smallest set of writes when both states are deny-by-default, so running
+/// processes never see a transient deny-all.
+pub fn apply_v1(dir: &Path, target: &DeviceState, fresh: bool) -> Result<()> {
+    let current = if fresh {
+        None
+    } else {
+        DeviceState::from_v1_list(&fs::read_ctx(dir, "devices.list")?)
+    };
+    let file = |allow: bool| {
+        if allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        }
+    };
+    match current {
+        Some(cur) if !target.default_allow => {
+            // Both deny-by-default: take away what is extra, add what is missing.
+            for c in &cur.exceptions {
+                let keep = target
+                    .exceptions
+                    .iter()
+                    .find(|t| t.same_device(c))
+                    .map_or(0, |t| t.access);
+                let drop = c.access & !keep;
+                if drop != 0 {
+                    let r = Rule { access: drop, ..*c };
+                    fs::write(dir, "devices.deny", &r.cgroup_string(), FIELD)?;
+                }
+            }
+            for t in &target.exceptions {
+                let have = cur
+                    .exceptions
+                    .iter()
+                    .find(|c| c.same_device(t))
+                    .map_or(0, |c| c.access);
+                let add = t.access & !have;
+                if add != 0 {
+                    let r = Rule { access: add, ..*t };
+                    fs::write(dir, "devices.allow", &r.cgroup_string(), FIELD)?;
+                }
+            }
+        }
+        _ => {
+            fs::write(dir, file(target.default_allow), "a", FIELD)?;
+            for e in &target.exceptions {
+                fs::write(dir, file(e.allow), &e.cgroup_string(), FIELD)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DevType::{All, Block, Char};
+
+    fn r(allow: bool, typ: DevType, major: Option<u32>, minor: Option<u32>, acc: &str) -> Rule {
+        Rule::new(allow, typ, major, minor, parse_access(acc).unwrap())
+    }
+
+    #[test]
+    fn emulates_v1_semantics() {
+        let rules = [
+            r(false, All, None, None, "rwm"),
+            r(true, Char, None, None, "m"),
+            r(true, Char, Some(1), Some(5), "rwm"),
+            r(true, Char, Some(1), Some(3), "rw"),
+            r(true, Char, Some(1), Some(3), "m"),
+            r(false, Char, Some(1), Some(3), "rwm"),
+            r(true, Block, Some(8), Some(0), "r"),
+            r(false, Block, Some(8), Some(0), "w"),
+        ];
+        let s = DeviceState::from_rules(&rules);
+        assert!(!s.default_allow);
+        let got: Vec<String> = s.exceptions.iter().map(Rule::cgroup_string).collect();
+        assert_eq!(got, ["c *:* m", "c 1:5 rwm", "b 8:0 r"]);
+        // A type-a allow resets to allow-all; denies become exceptions.
+        let s = DeviceState::from_rules(&[
+            r(true, All, None, None, "rwm"),
+            r(false, Char, Some(1), Some(3), "rwm"),
+        ]);
+        assert!(s.default_allow);
+        assert_eq!(s.exceptions, vec![r(false, Char, Some(1), Some(3), "rwm")]);
+        // No rules at all: deny everything.
+        assert_eq!(DeviceState::from_rules(&[]), DeviceState::deny_all());
+    }
+
+    #[test]
+    fn parses_devices_list() {
+        assert_eq!(DeviceState::from_v1_list("a *:* rwm\n"), None);
+        let s = DeviceState::from_v1_list("c *:* m\nc 1:5 rwm\nb 8:* r\n").unwrap();
+        assert!(!s.default_allow);
+        let got: Vec<String> = s.exceptions.iter().map(Rule::cgroup_string).collect();
+        assert_eq!(got, ["c *:* m", "c 1:5 rwm", "b 8:* r"]);
+        assert_eq!(
+            DeviceState::from_v1_list("").unwrap(),
+            DeviceState::deny_all()
+        );
+    }
+
+    #[test]
+    fn converts_spec_rules() {
+        let spec: Vec<LinuxDeviceCgroup> = serde_json::from_str(
+            r#"[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"c","major":1,"minor":3,"access":"rw"},
+                {"allow":true,"type":"b","major":8,"minor":-1,"access":"m"}]"#,
+        )
+        .unwrap();
+        let rules = from_spec(&spec).unwrap();
+        assert_eq!(rules[0], r(false, All, None, None, "rwm"));
+        assert_eq!(rules[1], r(true, Char, Some(1), Some(3), "rw"));
+        assert_eq!(rules[2], r(true, Block, Some(8), None, "m"));
+        let empty: Vec<LinuxDeviceCgroup> =
+            serde_json::from_str(r#"[{"allow":true,"type":"c"}]"#).unwrap();
+        let e = from_spec(&empty).unwrap_err().to_string();
+        assert!(e.contains("cannot be empty"), "{e}");
+        let bad: Vec<LinuxDeviceCgroup> =
+            serde_json::from_str(r#"[{"allow":true,"access":"rx"}]"#).unwrap();
+        assert!(from_spec(&bad).is_err());
+    }
+
+    #[test]
+    fn runc_defaults_skip_redefined_paths() {
+        let all = runc_default_rules(&[]);
+        assert_eq!(all.len(), 11);
+        assert!(all.contains(&r(true, Char, Some(1), Some(3), "rwm")));
+        let devs: Vec<LinuxDevice> =
+            serde_json::from_str(r#"[{"path":"/dev/null","type":"c","major":1,"minor":3}]"#)
+                .unwrap();
+        let some = runc_default_rules(&devs);
+        assert_eq!(some.len(), 10);
+        assert!(!some.contains(&r(true, Char, Some(1), Some(3), "rwm")));
+    }
+}

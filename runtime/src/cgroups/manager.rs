@@ -1,0 +1,333 @@
+//! The container's cgroup: one leaf directory per mounted hierarchy, created
+//! (mkdir -p) before any process exists, with the limits written at once.
+//! `CgroupRecord` is what the state file keeps so later commands (update,
+//! pause, ps, events, delete) reopen the same directories.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+use super::devices::{self, Rule};
+use super::hierarchy::{self, Hierarchies, Mode};
+use super::path::CgroupsPath;
+use super::{fs, v2};
+use crate::error::{Context, Error, Result};
+
+/// What `Manager::create` needs from config.json and the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupConfig<'a> {
+    /// The container id (names the default cgroup `/berth/<id>`).
+    pub id: &'a str,
+    /// `linux.cgroupsPath`.
+    pub cgroups_path: Option<&'a str>,
+    /// `--systemd-cgroup`.
+    pub systemd: bool,
+    /// `linux.resources`.
+    pub resources: Option<&'a LinuxResources>,
+    /// Device rules applied after `resources.devices` (runc's defaults:
+    /// `devices::runc_default_rules(linux.devices)`).
+    pub default_devices: &'a [Rule],
+}
+
+/// The directories of a container's cgroup, as the state file keeps them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupRecord {
+    /// The leaf in every hierarchy.
+    pub dirs: Vec<PathBuf>,
+    /// The directories berth created (leaves and parents), top-down: only
+    /// these are ever removed.
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
+}
+
+/// The leaf in one hierarchy.
+#[derive(Clone, Debug)]
+pub(crate) struct Leaf {
+    pub dir: PathBuf,
+    /// The hierarchy's mount point.
+    pub mount: PathBuf,
+    /// v1: the hierarchy's subsystems; v2: the controllers its root offers.
+    pub controllers: Vec<String>,
+}
+
+impl Leaf {
+    pub fn has(&self, c: &str) -> bool {
+        self.controllers.iter().any(|x| x == c)
+    }
+}
+
+/// A container's cgroup across all hierarchies.
+#[derive(Debug)]
+pub struct Manager {
+    pub(crate) mode: Mode,
+    pub(crate) v1: Vec<Leaf>,
+    pub(crate) v2: Option<Leaf>,
+    pub(crate) created: Vec<PathBuf>,
+    /// True while the leaves are new and hold no process (create).
+    pub(crate) fresh: bool,
+}
+
+impl Manager {
+    /// Creates the leaves in every hierarchy and applies the limits; no
+    /// process is placed. Everything created is removed again on failure.
+    pub fn create(cfg: &CgroupConfig) -> Result<Manager> {
+        let hs = Hierarchies::detect()?;
+        let path = CgroupsPath::parse(cfg.cgroups_path, cfg.id, cfg.systemd)?;
+        let mut m = Manager::layout(&hs, &path)?;
+        match m.setup(cfg) {
+            Ok(()) => {
+                m.fresh = false;
+                tracing::debug!(dirs = ?m.dirs(), created = m.created.len(), "cgroup created");
+                Ok(m)
+            }
+            Err(e) => {
+                m.remove_created();
+                Err(e)
+            }
+        }
+    }
+
+    /// Reopens the cgroup of an existing container.
+    pub fn open(rec: &CgroupRecord) -> Result<Manager> {
+        let hs = Hierarchies::detect()?;
+        let mut m = Manager {
+            mode: hs.mode,
+            v1: Vec::new(),
+            v2: None,
+            created: rec.created.clone(),
+            fresh: false,
+        };
+        for d in &rec.dirs {
+            let Some((h, unified)) = hierarchy::owner_of(&hs, d) else {
+                return Err(Error::msg(format!(
+                    "cgroup {}: no such cgroup hierarchy is mounted on this host",
+                    d.display()
+                )));
+            };
+            let leaf = Leaf {
+                dir: d.clone(),
+                mount: h.mount.clone(),
+                controllers: h.controllers.clone(),
+            };
+            if unified {
+                m.v2 = Some(leaf);
+            } else {
+                m.v1.push(leaf);
+            }
+        }
+        Ok(m)
+    }
+
+    /// What the state file should keep.
+    pub fn record(&self) -> CgroupRecord {
+        CgroupRecord {
+            dirs: self.dirs(),
+            created: self.created.clone(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The leaf in every hierarchy (v1 ones first).
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        self.v1
+            .iter()
+            .chain(self.v2.iter())
+            .map(|l| l.dir.clone())
+            .collect()
+    }
+
+    /// The cgroup v2 leaf, if the host has a cgroup2 hierarchy.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.v2.as_ref().map(|l| l.dir.as_path())
+    }
+
+    /// The v1 leaf of the hierarchy carrying `controller`.
+    pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|l| l.has(controller))
+            .map(|l| l.dir.as_path())
+    }
+
+    /// An `O_PATH|O_DIRECTORY` fd of the v2 leaf, for clone3's
+    /// `CLONE_INTO_CGROUP`; `None` without a cgroup2 hierarchy.
+    pub fn v2_dir_fd(&self) -> Result<Option<OwnedFd>> {
+        let Some(d) = self.v2_dir() else {
+            return Ok(None);
+        };
+        crate::sys::open_host(d, libc::O_PATH | libc::O_DIRECTORY)
+            .map(Some)
+            .ctx(|| format!("open cgroup {}", d.display()))
+    }
+
+    /// Computes the leaves for `path` in every hierarchy.
+    fn layout(hs: &Hierarchies, path: &CgroupsPath) -> Result<Manager> {
+        let own = match path {
+            CgroupsPath::Relative(_) => Some(
+                std::fs::read_to_string("/proc/self/cgroup")
+                    .ctx(|| "read /proc/self/cgroup".into())?,
+            ),
+            CgroupsPath::Absolute(_) => None,
+        };
+        let own_in = |h: &hierarchy::Hierarchy, unified: bool| {
+            own.as_deref()
+                .and_then(|t| hierarchy::own_path(h, unified, t))
+        };
+        let mut m = Manager {
+            mode: hs.mode,
+            v1: Vec::new(),
+            v2: None,
+            created: Vec::new(),
+            fresh: true,
+        };
+        for h in &hs.v1 {
+            m.v1.push(Leaf {
+                dir: path.dir_in(&h.mount, own_in(h, false).as_deref())?,
+                mount: h.mount.clone(),
+                controllers: h.controllers.clone(),
+            });
+        }
+        if let Some(u) = &hs.unified {
+            m.v2 = Some(Leaf {
+                dir: path.dir_in(&u.mount, own_in(u, true).as_deref())?,
+                mount: u.mount.clone(),
+                controllers: u.controllers.clone(),
+            });
+        }
+        Ok(m)
+    }
+
+    fn setup(&mut self, cfg: &CgroupConfig) -> Result<()> {
+        let mut all_new = true;
+        for i in 0..self.v1.len() {
+            let (mount, leaf) = (self.v1[i].mount.clone(), self.v1[i].dir.clone());
+            let created = mkdir_p(&mount, &leaf, &mut self.created)?;
+            all_new &= created.last() == Some(&leaf);
+            if self.v1[i].has("cpuset") {
+                init_cpuset(&mount, &created)?;
+            }
+        }
+        if let Some(l) = self.v2.clone() {
+            let mount = l.mount;
+            let created = mkdir_p(&mount, &l.dir, &mut self.created)?;
+            all_new &= created.last() == Some(&l.dir);
+            if self.mode == Mode::V2 {
+                // As runc: every controller the root offers, so stats and a
+                // later update find their files.
+                let ctrls: Vec<&str> = l.controllers.iter().map(String::as_str).collect();
+                v2::enable(&mount, &l.dir, &ctrls)?;
+            }
+        }
+        self.fresh = all_new;
+        let mut rules = match cfg.resources.and_then(|r| r.devices().as_ref()) {
+            Some(d) => devices::from_spec(d)?,
+            None => Vec::new(),
+        };
+        rules.extend_from_slice(cfg.default_devices);
+        self.apply_inner(cfg.resources, Some(&rules))
+    }
+
+    /// Removes what `create` made, deepest first (after a failed create).
+    pub(crate) fn remove_created(&mut self) {
+        for d in self.created.iter().rev() {
+            if let Err(e) = std::fs::remove_dir(d) {
+                tracing::debug!(dir = %d.display(), "rmdir after failed create: {e}");
+            }
+        }
+        self.created.clear();
+    }
+}
+
+/// mkdir -p of `leaf` below `mount`: the usual case (parent exists) is one
+/// mkdir. Returns the directories it created (top-down), also appended to
+/// `all` as they are made, so a failure half-way leaks nothing. A parent
+/// removed under us by a concurrent destroy (an empty /berth) is recreated.
+fn mkdir_p(mount: &Path, leaf: &Path, all: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    let mut created = Vec::new();
+    let mut attempt = 0;
+    loop {
+        match mkdir_p_once(mount, leaf, &mut created) {
+            Ok(()) => break,
+            Err((_, e)) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => attempt += 1,
+            Err((p, source)) => {
+                all.extend(created.iter().cloned());
+                return Err(Error::Io {
+                    context: format!("create cgroup {}", p.display()),
+                    source,
+                });
+            }
+        }
+    }
+    all.extend(created.iter().cloned());
+    Ok(created)
+}
+
+fn mkdir_p_once(
+    mount: &Path,
+    leaf: &Path,
+    created: &mut Vec<PathBuf>,
+) -> Result<(), (PathBuf, io::Error)> {
+    let mut pending: Vec<&Path> = Vec::new();
+    let mut p = leaf;
+    loop {
+        match std::fs::create_dir(p) {
+            Ok(()) => {
+                created.push(p.to_path_buf());
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match p.parent() {
+                Some(q) if q != mount && q.starts_with(mount) => {
+                    pending.push(p);
+                    p = q;
+                }
+                _ => return Err((p.to_path_buf(), e)),
+            },
+            Err(e) => return Err((p.to_path_buf(), e)),
+        }
+    }
+    for d in pending.iter().rev() {
+        match std::fs::create_dir(d) {
+            Ok(()) => created.push(d.to_path_buf()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err((d.to_path_buf(), e)),
+        }
+    }
+    Ok(())
+}
+
+/// A new v1 cpuset cgroup starts with empty cpus and mems, and no task can
+/// join it: copy them from the nearest ancestor that has them, filling any
+/// empty ancestor on the way too (a concurrent create may have made /berth
+/// a moment ago and not filled it yet; the kernel refuses a child's cpus
+/// outside its parent's).
+fn init_cpuset(mount: &Path, created: &[PathBuf]) -> Result<()> {
+    let Some(first) = created.first() else {
+        return Ok(());
+    };
+    let get = |d: &Path, f: &str| fs::read(d, f).unwrap_or_default().trim().to_string();
+    let mut empty: Vec<PathBuf> = Vec::new();
+    let mut src = first.parent();
+    let (cpus, mems) = loop {
+        let Some(d) = src else {
+            break (String::new(), String::new());
+        };
+        let (c, m) = (get(d, "cpuset.cpus"), get(d, "cpuset.mems"));
+        if !c.is_empty() && !m.is_empty() || d == mount || !d.starts_with(mount) {
+            break (c, m);
+        }
+        empty.push(d.to_path_buf());
+        src = d.parent();
+    };
+    for d in empty.iter().rev().chain(created) {
+        fs::write(d, "cpuset.cpus", &cpus, "cpuset (inherited cpus)")?;
+        fs::write(d, "cpuset.mems", &mems, "cpuset (inherited mems)")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! `linux.cgroupsPath`: absolute (relative to each hierarchy's root),
+//! relative (relative to the caller's own cgroup in each hierarchy), the
+//! default `/berth/<id>`, and the systemd `slice:prefix:name` form, which
+//! needs a systemd that this kind of host does not run.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Where a container's cgroup goes, before it is placed in a hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CgroupsPath {
+    /// Relative to each hierarchy's root; always starts with '/'.
+    Absolute(PathBuf),
+    /// Relative to the caller's own cgroup in each hierarchy.
+    Relative(PathBuf),
+}
+
+/// The parent berth uses when config.json names no cgroupsPath.
+pub const DEFAULT_PARENT: &str = "/berth";
+
+impl CgroupsPath {
+    /// Interprets `linux.cgroupsPath` (`None` or empty: the default).
+    /// `systemd` is the `--systemd-cgroup` flag.
+    pub fn parse(path: Option<&str>, id: &str, systemd: bool) -> Result<CgroupsPath> {
+        let path = path.filter(|p| !p.is_empty());
+        if systemd {
+            return Err(systemd_error(path));
+        }
+        let Some(p) = path else {
+            return Ok(CgroupsPath::Absolute(Path::new(DEFAULT_PARENT).join(id)));
+        };
+        let clean = clean(Path::new(p));
+        if p.starts_with('/') {
+            if clean == Path::new("/") {
+                return Err(Error::config(
+                    "linux.cgroupsPath: \"/\" is the root cgroup; a container needs its own",
+                ));
+            }
+            Ok(CgroupsPath::Absolute(clean))
+        } else {
+            let rel = clean.strip_prefix("/").unwrap_or(&clean).to_path_buf();
+            if rel.as_os_str().is_empty() {
+                return Err(Error::config(format!(
+                    "linux.cgroupsPath: {p:?} names the runtime's own cgroup"
+                )));
+            }
+            Ok(CgroupsPath::Relative(rel))
+        }
+    }
+
+    /// The directory in a hierarchy mounted at `mount`, whose caller's own
+    /// cgroup (relative to the mount root) is `own` (needed for relative paths).
+    pub fn dir_in(&self, mount: &Path, own: Option<&str>) -> Result<PathBuf> {
+        match self {
+            CgroupsPath::Absolute(p) => Ok(join_under(mount, p)),
+            CgroupsPath::Relative(p) => {
+                let own = own.ok_or_else(|| {
+                    Error::msg(format!(
+                        "linux.cgroupsPath: relative path {}: cannot find the runtime's own cgroup in {} (/proc/self/cgroup)",
+                        p.display(),
+                        mount.display()
+                    ))
+                })?;
+                Ok(join_under(&join_under(mount, Path::new(own)), p))
+            }
+        }
+    }
+}
+
+/// `mount` + `p` with `p`'s leading '/' dropped.
+fn join_under(mount: &Path, p: &Path) -> PathBuf {
+    let rel = p.strip_prefix("/").unwrap_or(p);
+    if rel.as_os_str().is_empty() {
+        mount.to_path_buf()
+    } else {
+        mount.join(rel)
+    }
+}
+
+/// Lexically cleans `p` as if rooted at '/': `.` and empty components go,
+/// `..` never climbs above the root (runc's CleanPath semantics), so no
+/// cgroupsPath can leave the hierarchy or the caller's cgroup.
+fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// `--systemd-cgroup` needs systemd over D-Bus; berth has no such driver yet
+/// and these hosts run no systemd. Fails at once (never hangs on a bus).
+fn systemd_error(path: Option<&str>) -> Error {
+    if let Some(p) = path {
+        if p.split(':').count() != 3 {
+            return Error::config(format!(
+                "expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {p:?} instead"
+            ));
+        }
+    }
+    let running = Path::new("/run/systemd/system").exists();
+    Error::msg(if running {
+        "--systemd-cgroup: the systemd cgroup driver is not implemented in berth yet; run without --systemd-cgroup".to_string()
+    } else {
+        "--systemd-cgroup: the systemd cgroup driver needs systemd, which is not running on this host (no /run/systemd/system); run without --systemd-cgroup".to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_berth_id() {
+        let p = CgroupsPath::parse(None, "c1", false).unwrap();
+        assert_eq!(p, CgroupsPath::Absolute("/berth/c1".into()));
+        assert_eq!(CgroupsPath::parse(Some(""), "c1", false).unwrap(), p);
+        let dir = p.dir_in(Path::new("/sys/fs/cgroup/memory"), None).unwrap();
+        assert_eq!(dir, Path::new("/sys/fs/cgroup/memory/berth/c1"));
+    }
+
+    #[test]
+    fn absolute_is_relative_to_the_hierarchy_root() {
+        let p = CgroupsPath::parse(Some("/a//b/./c/../d"), "x", false).unwrap();
+        assert_eq!(p, CgroupsPath::Absolute("/a/b/d".into()));
+        let dir = p
+            .dir_in(Path::new("/sys/fs/cgroup/pids"), Some("/ignored"))
+            .unwrap();
+        assert_eq!(dir, Path::new("/sys/fs/cgroup/pids/a/b/d"));
+        let esc = CgroupsPath::parse(Some("/../../etc"), "x", false).unwrap();
+        assert_eq!(esc, CgroupsPath::Absolute("/etc".into()));
+        assert!(CgroupsPath::parse(Some("/.."), "x", false).is_err());
+    }
+
+    #[test]
+    fn relative_is_under_the_callers_cgroup() {
+        let p = CgroupsPath::parse(Some("pod/ctr"), "x", false).unwrap();
+        assert_eq!(p, CgroupsPath::Relative("pod/ctr".into()));
+        let dir = p
+            .dir_in(Path::new("/sys/fs/cgroup/memory"), Some("/process_api/abc"))
+            .unwrap();
+        assert_eq!(
+            dir,
+            Path::new("/sys/fs/cgroup/memory/process_api/abc/pod/ctr")
+        );
+        let root = p
+            .dir_in(Path::new("/sys/fs/cgroup/cpu"), Some("/"))
+            .unwrap();
+        assert_eq!(root, Path::new("/sys/fs/cgroup/cpu/pod/ctr"));
+        // `..` cannot climb out of the caller's cgroup.
+        let up = CgroupsPath::parse(Some("../../x"), "x", false).unwrap();
+        assert_eq!(up, CgroupsPath::Relative("x".into()));
+        assert!(CgroupsPath::parse(Some(".."), "x", false).is_err());
+        assert!(p.dir_in(Path::new("/m"), None).is_err());
+    }
+
+    #[test]
+    fn systemd_form_fails_clearly() {
+        let e = CgroupsPath::parse(Some("system.slice:docker:abc"), "x", true).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("systemd"), "{m}");
+        if !Path::new("/run/systemd/system").exists() {
+            assert!(m.contains("not running on this host"), "{m}");
+        }
+        let bad = CgroupsPath::parse(Some("nocolons"), "x", true).unwrap_err();
+        assert!(bad.to_string().contains("slice:prefix:name"), "{bad}");
+        // Without the flag, a colon path is just a relative directory name.
+        let plain = CgroupsPath::parse(Some("a:b:c"), "x", false).unwrap();
+        assert_eq!(plain, CgroupsPath::Relative("a:b:c".into()));
+    }
+}

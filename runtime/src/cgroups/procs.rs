@@ -1,0 +1,316 @@
+//! The processes of a cgroup: placement, listing, freezing, signalling,
+//! and the final destroy (kill all, wait until empty, remove directories).
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::freezer::{Freezer, FreezerState};
+use super::manager::Manager;
+use super::oom::{self, OomWatch};
+use super::stats::{self, Stats};
+use super::{convert, fs};
+use crate::error::{Error, Result};
+use crate::sys::PidFd;
+
+/// How long `destroy` waits for the killed processes to leave.
+const EMPTY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a busy directory is retried.
+const RMDIR_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sleeps with a doubling delay (100 µs … 10 ms) until `deadline`; false
+/// when the deadline has passed.
+fn backoff(delay: &mut Duration, start: Instant, limit: Duration) -> bool {
+    if start.elapsed() > limit {
+        return false;
+    }
+    std::thread::sleep(*delay);
+    *delay = (*delay * 2).min(Duration::from_millis(10));
+    true
+}
+
+impl Manager {
+    /// Places `pid` in every v1 leaf, and in the v2 leaf unless the process
+    /// was born there (`in_v2`: clone3 with CLONE_INTO_CGROUP).
+    pub fn add_pid(&self, pid: i32, in_v2: bool) -> Result<()> {
+        let v2 = self.v2.iter().filter(|_| !in_v2);
+        for l in self.v1.iter().chain(v2) {
+            fs::write(
+                &l.dir,
+                "cgroup.procs",
+                &pid.to_string(),
+                &format!("add pid {pid} to cgroup"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every process in the cgroup, across hierarchies, sorted, no duplicates.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let mut set = BTreeSet::new();
+        for l in self.v1.iter().chain(self.v2.iter()) {
+            match fs::read(&l.dir, "cgroup.procs") {
+                Ok(t) => set.extend(fs::parse_pids(&t)),
+                Err(e) if fs::is_missing(&e) => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        context: format!("read {}/cgroup.procs", l.dir.display()),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    /// The freezer: v1's where mounted, else the v2 leaf's cgroup.freeze.
+    fn freezer(&self) -> Option<Freezer<'_>> {
+        self.v1_dir("freezer")
+            .map(Freezer::V1)
+            .or_else(|| self.v2_dir().map(Freezer::V2))
+    }
+
+    fn need_freezer(&self) -> Result<Freezer<'_>> {
+        self.freezer()
+            .ok_or_else(|| Error::msg("the freezer cgroup is not available on this host"))
+    }
+
+    /// Freezes every process (pause); waits until frozen.
+    pub fn freeze(&self) -> Result<()> {
+        self.need_freezer()?.freeze()
+    }
+
+    /// Thaws (resume).
+    pub fn thaw(&self) -> Result<()> {
+        self.need_freezer()?.thaw()
+    }
+
+    /// Thawed, Freezing or Frozen (Thawed without any freezer).
+    pub fn state(&self) -> Result<FreezerState> {
+        match self.freezer() {
+            Some(f) => f.state(),
+            None => Ok(FreezerState::Thawed),
+        }
+    }
+
+    /// Signals every process (`kill --all`). SIGKILL uses v2's cgroup.kill
+    /// where present; otherwise the cgroup is frozen so no process can fork
+    /// or exit (and its pid be reused) between listing and signalling, each
+    /// pid is signalled through a pidfd, and the cgroup is thawed again
+    /// unless it was paused before.
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        self.signal_all_count(sig).map(|_| ())
+    }
+
+    /// `signal_all`, returning how many processes were found.
+    fn signal_all_count(&self, sig: i32) -> Result<usize> {
+        if sig == libc::SIGKILL {
+            self.cgroup_kill();
+        }
+        let pids = self.pids()?;
+        if pids.is_empty() {
+            return Ok(0);
+        }
+        let found = pids.len();
+        let frz = self.freezer();
+        let was_frozen = frz.is_some_and(|f| f.state().ok() == Some(FreezerState::Frozen));
+        let frozen = match frz {
+            Some(f) if !was_frozen => f
+                .freeze()
+                .map_err(|e| tracing::debug!("freeze before signal: {e}"))
+                .is_ok(),
+            _ => was_frozen,
+        };
+        let pids = if frozen { self.pids()? } else { pids };
+        for pid in pids {
+            match PidFd::open(pid).and_then(|fd| fd.signal(sig)) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => tracing::warn!(pid, sig, "signal cgroup member: {e}"),
+            }
+        }
+        if let Some(f) = frz {
+            // A frozen v1 task only dies once thawed: thaw for SIGKILL even
+            // if the container was paused.
+            if frozen && (!was_frozen || sig == libc::SIGKILL) {
+                f.thaw()?;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes 1 to the v2 leaf's cgroup.kill (kernel ≥ 5.14), if it has one.
+    fn cgroup_kill(&self) {
+        if let Some(d) = self.v2_dir() {
+            if let Err(e) = fs::write_io(d, "cgroup.kill", "1") {
+                tracing::debug!(dir = %d.display(), "cgroup.kill: {e}");
+            }
+        }
+    }
+
+    /// Kills everything left, waits (bounded) for the cgroup to empty, and
+    /// removes the directories berth created: the leaves (retrying while
+    /// busy), then the parents, each only if empty.
+    pub fn destroy(&mut self) -> Result<()> {
+        if self.signal_all_count(libc::SIGKILL)? > 0 {
+            self.wait_empty()?;
+        }
+        let leaves = self.dirs();
+        let mut first_err = None;
+        for d in self.created.iter().rev() {
+            let res = if leaves.contains(d) {
+                rmdir_retry(d)
+            } else {
+                rmdir_if_empty(d)
+            };
+            if let Err(e) = res {
+                first_err.get_or_insert(e);
+            }
+        }
+        // berth's own default parent (/berth) goes too once empty, whichever
+        // container created it.
+        for l in self.v1.iter().chain(self.v2.iter()) {
+            let own_parent = l.mount.join(&super::path::DEFAULT_PARENT[1..]);
+            if l.dir.parent() == Some(own_parent.as_path()) {
+                let _ = rmdir_if_empty(&own_parent);
+            }
+        }
+        match first_err {
+            None => {
+                self.created.clear();
+                Ok(())
+            }
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Polls (bounded) until no process is left, killing late forks again.
+    fn wait_empty(&self) -> Result<()> {
+        let start = Instant::now();
+        let mut delay = Duration::from_micros(100);
+        loop {
+            let left = self.pids()?;
+            if left.is_empty() {
+                return Ok(());
+            }
+            if !backoff(&mut delay, start, EMPTY_TIMEOUT) {
+                let dir = self.dirs().first().map(|d| d.display().to_string());
+                return Err(Error::msg(format!(
+                    "cgroup {} still has processes {left:?} after SIGKILL and {EMPTY_TIMEOUT:?}",
+                    dir.unwrap_or_default()
+                )));
+            }
+            self.signal_all(libc::SIGKILL)?;
+        }
+    }
+
+    /// Resource usage in runc's `events --stats` shape.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut s = Stats::default();
+        let v2 = |c: &str| {
+            self.v2
+                .as_ref()
+                .filter(|l| l.has(c))
+                .map(|l| l.dir.as_path())
+        };
+        match self.v1_dir("cpuacct") {
+            Some(d) => stats::v1_cpuacct(d, &mut s.cpu),
+            None => {
+                if let Some(d) = self.v2_dir() {
+                    stats::v2_cpu(d, &mut s.cpu);
+                }
+            }
+        }
+        if let Some(d) = self.v1_dir("cpu") {
+            stats::v1_throttling(d, &mut s.cpu);
+        }
+        if let Some(d) = self.v1_dir("cpuset").or_else(|| v2("cpuset")) {
+            stats::cpuset(d, &mut s.cpuset);
+        }
+        match (self.v1_dir("memory"), v2("memory")) {
+            (Some(d), _) => stats::v1_memory(d, &mut s.memory),
+            (None, Some(d)) => stats::v2_memory(d, &mut s.memory),
+            _ => {}
+        }
+        if let Some(d) = self.v1_dir("pids").or_else(|| v2("pids")) {
+            stats::pids(d, &mut s.pids);
+        }
+        match (self.v1_dir("blkio"), v2("io")) {
+            (Some(d), _) => stats::v1_blkio(d, &mut s.blkio),
+            (None, Some(d)) => stats::v2_io(d, &mut s.blkio),
+            _ => {}
+        }
+        let sizes = || convert::hugepage_sizes();
+        match (self.v1_dir("hugetlb"), v2("hugetlb")) {
+            (Some(d), _) => stats::hugetlb(d, false, &sizes(), &mut s.hugetlb),
+            (None, Some(d)) => stats::hugetlb(d, true, &sizes(), &mut s.hugetlb),
+            _ => {}
+        }
+        Ok(s)
+    }
+
+    fn memory_dir(&self) -> Result<(&Path, bool)> {
+        if let Some(d) = self.v1_dir("memory") {
+            return Ok((d, false));
+        }
+        match self.v2.as_ref().filter(|l| l.has("memory")) {
+            Some(l) => Ok((&l.dir, true)),
+            None => Err(Error::msg(
+                "the memory cgroup is not available on this host",
+            )),
+        }
+    }
+
+    /// A pollable source of OOM events (the shim's TaskOOM, `events`).
+    pub fn oom_watch(&self) -> Result<OomWatch> {
+        match self.memory_dir()? {
+            (d, false) => OomWatch::v1(d),
+            (d, true) => OomWatch::v2(d),
+        }
+    }
+
+    /// How many processes the OOM killer has killed in this cgroup.
+    pub fn oom_kill_count(&self) -> Result<u64> {
+        let (d, v2) = self.memory_dir()?;
+        oom::kill_count(d, v2)
+    }
+}
+
+/// rmdir, retried while the kernel still reports the cgroup busy.
+fn rmdir_retry(d: &Path) -> Result<()> {
+    let start = Instant::now();
+    let mut delay = Duration::from_micros(100);
+    loop {
+        match std::fs::remove_dir(d) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY)
+                    && backoff(&mut delay, start, RMDIR_TIMEOUT) => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    context: format!("remove cgroup {}", d.display()),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// rmdir of a parent berth created: left alone while other containers use it.
+fn rmdir_if_empty(d: &Path) -> Result<()> {
+    match std::fs::remove_dir(d) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                || matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) =>
+        {
+            Ok(())
+        }
+        Err(source) => Err(Error::Io {
+            context: format!("remove cgroup {}", d.display()),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,489 @@
+//! Tests that run for real on this host (root, hybrid cgroups): create,
+//! limits read back from the host files, placement, the pids limit under a
+//! fork bomb, devices, freeze/thaw, stats, OOM, and destroy leaving nothing.
+//! Every cgroup is removed by a guard, even when an assertion fails.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use oci_spec::runtime::LinuxResources;
+
+use super::devices::{DevType, DeviceState, Rule, ACC_ALL, ACC_MKNOD};
+use super::hierarchy::{Hierarchies, Mode};
+use super::manager::Leaf;
+use super::*;
+use crate::sys::pidfd::ExitStatus;
+use crate::sys::PidFd;
+
+fn root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn unique(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "berth-test-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Destroys the cgroup on drop (kills what is left, removes the dirs).
+struct Guard(Manager);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.destroy() {
+            eprintln!("cleanup: {e}");
+            self.0.remove_created();
+        }
+    }
+}
+
+/// A forked child that waits for `go`, runs `body` and reports i32s on a
+/// pipe. The child makes only async-signal-safe calls (read, write, fork,
+/// open, close, mmap, pause, _exit): the test harness is multi-threaded.
+struct Child {
+    pid: i32,
+    pidfd: PidFd,
+    go: OwnedFd,
+    res: OwnedFd,
+}
+
+impl Child {
+    fn spawn(body: fn(RawFd) -> i32) -> Child {
+        let (go_r, go_w) = nix::unistd::pipe().unwrap();
+        let (res_r, res_w) = nix::unistd::pipe().unwrap();
+        // SAFETY: see the type's comment; the child never returns into the
+        // harness (it ends in _exit) and allocates nothing.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let mut b = [0u8; 1];
+            // SAFETY: valid 1-byte buffer; the fd is ours.
+            unsafe { libc::read(go_r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+            let code = body(res_w.as_raw_fd());
+            // SAFETY: ends the forked child without running the harness' exit path.
+            unsafe { libc::_exit(code) }
+        }
+        Child {
+            pid,
+            pidfd: PidFd::open(pid).unwrap(),
+            go: go_w,
+            res: res_r,
+        }
+    }
+
+    fn go(&self) {
+        nix::unistd::write(&self.go, &[1]).unwrap();
+    }
+
+    fn results(&self, n: usize) -> Vec<i32> {
+        let mut buf = vec![0u8; n * 4];
+        let mut got = 0;
+        while got < buf.len() {
+            let r = nix::unistd::read(&self.res, &mut buf[got..]).unwrap();
+            assert!(r > 0, "child closed its result pipe early");
+            got += r;
+        }
+        buf.chunks(4)
+            .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    fn wait(&self) -> ExitStatus {
+        self.pidfd.wait().unwrap()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.pidfd.signal(libc::SIGKILL);
+        let _ = self.pidfd.wait();
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn report(fd: RawFd, vals: &[i32]) {
+    // SAFETY: `vals` is a valid buffer of the given length.
+    unsafe { libc::write(fd, vals.as_ptr().cast(), std::mem::size_of_val(vals)) };
+}
+
+fn try_open(p: &CStr) -> i32 {
+    // SAFETY: `p` is NUL-terminated; the fd is closed at once.
+    let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return errno();
+    }
+    // SAFETY: we own `fd`.
+    unsafe { libc::close(fd) };
+    0
+}
+
+fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause has no arguments.
+        unsafe { libc::pause() };
+    }
+}
+
+/// Forks 40 times (children pause), counts successes and EAGAIN, tries
+/// /dev/null and /dev/zero, reports, and waits to be killed.
+fn fork_bomb(res: RawFd) -> i32 {
+    let (mut ok, mut eagain) = (0, 0);
+    for _ in 0..40 {
+        // SAFETY: fork from a single-threaded child; the grandchild pauses.
+        match unsafe { libc::fork() } {
+            0 => pause_forever(),
+            p if p > 0 => ok += 1,
+            _ if errno() == libc::EAGAIN => eagain += 1,
+            _ => {}
+        }
+    }
+    report(
+        res,
+        &[ok, eagain, try_open(c"/dev/null"), try_open(c"/dev/zero")],
+    );
+    pause_forever()
+}
+
+/// Allocates and touches up to 64 MiB; reports only if it survives.
+fn memory_hog(res: RawFd) -> i32 {
+    for _ in 0..64 {
+        // SAFETY: an anonymous private mapping; no existing memory involved.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                1 << 20,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            report(res, &[2]);
+            return 2;
+        }
+        // SAFETY: `p` is a fresh writable mapping of 1 MiB.
+        unsafe { std::ptr::write_bytes(p.cast::<u8>(), 1, 1 << 20) };
+    }
+    report(res, &[0]);
+    0
+}
+
+fn open_devices(res: RawFd) -> i32 {
+    report(res, &[try_open(c"/dev/null"), try_open(c"/dev/zero")]);
+    pause_forever()
+}
+
+fn resources(json: &str) -> LinuxResources {
+    serde_json::from_str(json).unwrap()
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
+}
+
+fn hybrid_host() -> bool {
+    root() && Hierarchies::detect().is_ok_and(|h| h.mode == Mode::Hybrid)
+}
+
+/// The limits of the lifecycle test, read back from the host's files.
+fn assert_limits_on_host(m: &Manager) {
+    let mem = m.v1_dir("memory").unwrap();
+    assert_eq!(read(mem, "memory.limit_in_bytes").trim(), "67108864");
+    assert_eq!(read(m.v1_dir("pids").unwrap(), "pids.max").trim(), "20");
+    let cpu = m.v1_dir("cpu").unwrap();
+    assert_eq!(read(cpu, "cpu.cfs_quota_us").trim(), "50000");
+    assert_eq!(read(cpu, "cpu.cfs_period_us").trim(), "100000");
+    assert_eq!(
+        read(m.v1_dir("devices").unwrap(), "devices.list"),
+        "c *:* m\nc 1:5 rwm\n"
+    );
+    let cpuset = m.v1_dir("cpuset").unwrap();
+    assert!(!read(cpuset, "cpuset.cpus").trim().is_empty());
+}
+
+#[test]
+fn lifecycle_limits_placement_freeze_stats_destroy() {
+    if !hybrid_host() {
+        eprintln!("skipped: needs root on the hybrid host");
+        return;
+    }
+    let id = unique("life");
+    let r = resources(
+        r#"{"memory":{"limit":67108864},"pids":{"limit":20},
+            "cpu":{"quota":50000,"period":100000},
+            "devices":[{"allow":false,"access":"rwm"},
+                       {"allow":true,"type":"c","access":"m"},
+                       {"allow":true,"type":"c","major":1,"minor":5,"access":"rwm"},
+                       {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+                       {"allow":false,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#,
+    );
+    let cfg = CgroupConfig {
+        id: &id,
+        cgroups_path: None,
+        systemd: false,
+        resources: Some(&r),
+        default_devices: &[],
+    };
+    let mut g = Guard(Manager::create(&cfg).unwrap());
+    let m = &g.0;
+    let dirs = m.dirs();
+    assert!(dirs
+        .iter()
+        .all(|d| d.ends_with(format!("berth/{id}")) && d.is_dir()));
+    assert!(m.v2_dir().is_some() && m.v2_dir_fd().unwrap().is_some());
+
+    assert_limits_on_host(m);
+
+    let child = Child::spawn(fork_bomb);
+    m.add_pid(child.pid, false).unwrap();
+    child.go();
+    let out = child.results(4);
+    assert_eq!(
+        out[0], 19,
+        "forks that succeeded under pids.max=20: {out:?}"
+    );
+    assert_eq!(out[1], 21, "forks refused with EAGAIN: {out:?}");
+    assert_eq!(out[2], libc::EPERM, "/dev/null must be denied");
+    assert_eq!(out[3], 0, "/dev/zero must be allowed");
+    let pids = m.pids().unwrap();
+    assert!(pids.contains(&child.pid));
+    assert_eq!(pids.len(), 20, "{pids:?}");
+
+    m.freeze().unwrap();
+    assert_eq!(m.state().unwrap(), FreezerState::Frozen);
+    assert_eq!(
+        read(m.v1_dir("freezer").unwrap(), "freezer.state").trim(),
+        "FROZEN"
+    );
+    m.thaw().unwrap();
+    assert_eq!(m.state().unwrap(), FreezerState::Thawed);
+
+    let st = m.stats().unwrap();
+    assert!(st.memory.usage.usage > 0, "{:?}", st.memory.usage);
+    assert_eq!(st.memory.usage.limit, 64 << 20);
+    assert_eq!(st.pids.current, 20);
+    assert_eq!(st.pids.limit, 20);
+    assert!(st.cpu.usage.total > 0);
+    let ev = st.event(&id);
+    assert_eq!(ev["data"]["pids"]["current"], 20);
+    assert_eq!(m.oom_kill_count().unwrap(), 0);
+
+    // A reopened manager (as `delete` would build it) destroys everything.
+    let rec = m.record();
+    let json = serde_json::to_string(&rec).unwrap();
+    let mut again = Manager::open(&serde_json::from_str(&json).unwrap()).unwrap();
+    assert_eq!(again.dirs(), dirs);
+    again.destroy().unwrap();
+    assert_eq!(child.wait(), ExitStatus::Signaled(libc::SIGKILL));
+    for d in &dirs {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    g.0.created.clear();
+}
+
+#[test]
+fn oom_kill_is_counted_and_notified() {
+    if !hybrid_host() {
+        eprintln!("skipped: needs root on the hybrid host");
+        return;
+    }
+    let id = unique("oom");
+    let r = resources(r#"{"memory":{"limit":16777216,"swap":16777216}}"#);
+    let defaults = runc_default_rules(&[]);
+    let cfg = CgroupConfig {
+        id: &id,
+        cgroups_path: Some(&format!("/berth/{id}")),
+        systemd: false,
+        resources: Some(&r),
+        default_devices: &defaults,
+    };
+    let g = Guard(Manager::create(&cfg).unwrap());
+    let m = &g.0;
+    let mut watch = m.oom_watch().unwrap();
+    assert_eq!(watch.check().unwrap(), 0);
+    let child = Child::spawn(memory_hog);
+    m.add_pid(child.pid, false).unwrap();
+    child.go();
+    assert_eq!(child.wait(), ExitStatus::Signaled(libc::SIGKILL));
+    assert!(watch.wait(5000).unwrap() >= 1, "no OOM notification");
+    assert!(m.oom_kill_count().unwrap() >= 1);
+    // The peak reached the limit (this kernel leaves v1 failcnt at 0 on OOM).
+    let st = m.stats().unwrap();
+    assert_eq!(st.memory.usage.max, 16 << 20, "{:?}", st.memory.usage);
+}
+
+/// The v2 paths, for real, in the cgroup2 hierarchy of the hybrid host (no
+/// controller needed): the eBPF device filter, cgroup.freeze, cgroup.kill.
+#[test]
+fn v2_device_filter_freeze_and_kill_in_unified() {
+    let unified = Path::new(hierarchy::UNIFIED_ROOT);
+    if !hybrid_host() || !unified.join("cgroup.procs").exists() {
+        eprintln!("skipped: needs root and cgroup2 at {}", unified.display());
+        return;
+    }
+    let dir = unified.join(unique("v2"));
+    std::fs::create_dir(&dir).unwrap();
+    let mut g = Guard(Manager {
+        mode: Mode::V2,
+        v1: Vec::new(),
+        v2: Some(Leaf {
+            dir: dir.clone(),
+            mount: unified.to_path_buf(),
+            controllers: Vec::new(),
+        }),
+        created: vec![dir.clone()],
+        fresh: true,
+    });
+    let m = &g.0;
+    let rules = [
+        Rule::new(false, DevType::All, None, None, ACC_ALL),
+        Rule::new(true, DevType::Char, None, None, ACC_MKNOD),
+        Rule::new(true, DevType::Char, Some(1), Some(5), ACC_ALL),
+    ];
+    m.apply_devices(&rules).unwrap();
+    // An update replaces the program: still exactly one attached.
+    m.apply_devices(&rules).unwrap();
+    let cg = crate::sys::open_host(&dir, libc::O_DIRECTORY | libc::O_RDONLY).unwrap();
+    use std::os::fd::AsFd;
+    let ids =
+        crate::sys::bpf::prog_query(cg.as_fd(), crate::sys::bpf::ATTACH_CGROUP_DEVICE).unwrap();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+
+    let child = Child::spawn(open_devices);
+    m.add_pid(child.pid, false).unwrap();
+    assert_eq!(m.pids().unwrap(), vec![child.pid]);
+    child.go();
+    let out = child.results(2);
+    assert_eq!(
+        out,
+        vec![libc::EPERM, 0],
+        "/dev/null denied, /dev/zero allowed"
+    );
+
+    m.freeze().unwrap();
+    assert_eq!(m.state().unwrap(), FreezerState::Frozen);
+    assert_eq!(read(&dir, "cgroup.freeze").trim(), "1");
+    m.thaw().unwrap();
+    assert_eq!(m.state().unwrap(), FreezerState::Thawed);
+
+    g.0.destroy().unwrap();
+    assert_eq!(child.wait(), ExitStatus::Signaled(libc::SIGKILL));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn unavailable_controllers_fail_by_name_and_leave_nothing() {
+    if !hybrid_host() {
+        eprintln!("skipped: needs root on the hybrid host");
+        return;
+    }
+    let id = unique("net");
+    let r = resources(r#"{"pids":{"limit":5},"network":{"classID":1048577}}"#);
+    let cfg = CgroupConfig {
+        id: &id,
+        cgroups_path: None,
+        systemd: false,
+        resources: Some(&r),
+        default_devices: &[],
+    };
+    let e = Manager::create(&cfg).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "linux.resources.network.classID: the net_cls controller is not available on this host"
+    );
+    let leaf: PathBuf = ["/sys/fs/cgroup/pids/berth", &id].iter().collect();
+    assert!(!leaf.exists());
+    let r = resources(r#"{"cpu":{"realtimeRuntime":1000}}"#);
+    let ok = Manager::create(&CgroupConfig {
+        resources: Some(&r),
+        ..cfg
+    });
+    // v1 cpu takes realtime settings; the host may refuse the runtime.
+    if let Ok(m) = ok {
+        drop(Guard(m));
+    }
+    let sd = Manager::create(&CgroupConfig {
+        systemd: true,
+        cgroups_path: Some("system.slice:berth:x"),
+        ..cfg
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(sd.contains("systemd"), "{sd}");
+}
+
+/// Median cost of create (64M memory, 20 pids, runc's default devices) +
+/// destroy: "cold" when this is the only container (/berth is created and
+/// removed each time), "warm" while another container keeps /berth. Run with
+/// `cargo test -p berth --release cgroups::tests::bench -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_create_apply_destroy() {
+    if !hybrid_host() {
+        return;
+    }
+    let r = resources(r#"{"memory":{"limit":67108864},"pids":{"limit":20}}"#);
+    let defaults = runc_default_rules(&[]);
+    let run = |label: &str| {
+        let (mut total, mut create, mut destroy) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..100 {
+            let id = unique("bench");
+            let cfg = CgroupConfig {
+                id: &id,
+                cgroups_path: None,
+                systemd: false,
+                resources: Some(&r),
+                default_devices: &defaults,
+            };
+            let t0 = Instant::now();
+            let mut m = Manager::create(&cfg).unwrap();
+            let t1 = Instant::now();
+            m.destroy().unwrap();
+            let t2 = Instant::now();
+            create.push((t1 - t0).as_micros());
+            destroy.push((t2 - t1).as_micros());
+            total.push((t2 - t0).as_micros());
+        }
+        for v in [&mut total, &mut create, &mut destroy] {
+            v.sort_unstable();
+        }
+        eprintln!(
+            "{label}: create+apply+destroy median {} µs (create {} µs, destroy {} µs; p90 total {} µs)",
+            total[50], create[50], destroy[50], total[90]
+        );
+    };
+    run("cold");
+    let keeper_id = unique("keeper");
+    let keeper = Guard(
+        Manager::create(&CgroupConfig {
+            id: &keeper_id,
+            cgroups_path: None,
+            systemd: false,
+            resources: None,
+            default_devices: &[],
+        })
+        .unwrap(),
+    );
+    run("warm");
+    drop(keeper);
+}
+
+#[test]
+fn device_state_for_the_default_list() {
+    let mut rules = vec![Rule::new(false, DevType::All, None, None, ACC_ALL)];
+    rules.extend(runc_default_rules(&[]));
+    let s = DeviceState::from_rules(&rules);
+    assert!(!s.default_allow);
+    assert_eq!(s.exceptions.len(), 11);
+}
