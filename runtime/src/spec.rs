@@ -154,21 +154,6 @@ fn validate_process(spec: &Spec) -> Result<()> {
 
 /// Fields whose implementation belongs to a later issue: refuse, by name.
 fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
-    if let Some(res) = linux.resources() {
-        let v = serde_json::to_value(res).unwrap_or_default();
-        if let Some(obj) = v.as_object() {
-            for (k, val) in obj {
-                let empty = val.is_null()
-                    || val.as_array().is_some_and(|a| a.is_empty())
-                    || val.as_object().is_some_and(|o| o.is_empty());
-                if !empty {
-                    return Err(Error::config(format!(
-                        "linux.resources.{k}: cgroup resource limits are not implemented yet"
-                    )));
-                }
-            }
-        }
-    }
     if let Some(s) = linux.seccomp() {
         let notify = s.syscalls().iter().flatten().any(|r| {
             matches!(

@@ -57,6 +57,9 @@ pub struct Saved {
     /// Whether the container has its own pid namespace (kill --all scope).
     #[serde(default)]
     pub own_pid_ns: bool,
+    /// The container's cgroup directories.
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::CgroupRecord>,
 }
 
 /// The OCI state document (`berth state`), in runc's field order.

@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 impl CreateFlags {
-    pub fn opts<'a>(&'a self, id: &'a str) -> Result<CreateOpts<'a>> {
+    pub fn opts<'a>(&'a self, id: &'a str, g: &super::Global) -> Result<CreateOpts<'a>> {
         Ok(CreateOpts {
             id,
             bundle: &self.bundle,
@@ -47,6 +47,7 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds,
             console_socket: self.console_socket.as_deref(),
             detach: true,
+            systemd_cgroup: g.systemd_cgroup,
             sigmask: None,
         })
     }
@@ -55,7 +56,7 @@ impl CreateFlags {
 pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     let created = (|| {
         crate::binary::ensure_protected()?;
-        container::create(&g.root, &a.flags.opts(&a.id)?)
+        container::create(&g.root, &a.flags.opts(&a.id, g)?)
     })()
     .map_err(|e| e.wrap("berth create failed"))?;
     drop(created);

@@ -34,7 +34,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
             .ctx(|| "block signals".into())
             .map_err(wrap)?;
     }
-    let mut opts = a.flags.opts(&a.id).map_err(wrap)?;
+    let mut opts = a.flags.opts(&a.id, g).map_err(wrap)?;
     opts.sigmask = Some(original);
     opts.detach = a.detach;
     let created = container::create(&g.root, &opts).map_err(wrap)?;

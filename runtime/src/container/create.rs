@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use nix::sys::signal::SigSet;
 use nix::sys::stat::Mode;
 
+use crate::cgroups::{self as cgroups_mod, CgroupConfig, Manager};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
 use crate::process::{self, InitConfig};
@@ -29,6 +30,8 @@ pub struct CreateOpts<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub console_socket: Option<&'a Path>,
+    /// --systemd-cgroup
+    pub systemd_cgroup: bool,
     /// Whether the caller returns once the container runs (create, run -d).
     pub detach: bool,
     /// The mask to give back to the payload (run blocks signals first).
@@ -52,12 +55,46 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     crate::tty::check(process, o.console_socket, o.detach)?;
     let dir = root.reserve(o.id)?;
     dir.save_config(&bundle.raw)?;
-    let fifo = make_fifo(&dir)?;
     let linux = bundle
         .spec
         .linux()
         .as_ref()
         .ok_or_else(|| Error::config("linux: missing"))?;
+    let default_devices =
+        cgroups_mod::runc_default_rules(linux.devices().as_deref().unwrap_or(&[]));
+    let mut cgroup = Manager::create(&CgroupConfig {
+        id: o.id,
+        cgroups_path: linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
+        systemd: o.systemd_cgroup,
+        resources: linux.resources().as_ref(),
+        default_devices: &default_devices,
+    })?;
+    match spawn_init(root, o, &bundle, dir, &cgroup) {
+        Ok(created) => Ok(created),
+        Err(e) => {
+            if let Err(d) = cgroup.destroy() {
+                tracing::warn!("removing the cgroup of failed container {}: {d}", o.id);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Everything after the cgroup exists: the init is born into it.
+fn spawn_init(
+    root: &Root,
+    o: &CreateOpts,
+    bundle: &Bundle,
+    dir: ContainerDir,
+    cgroup: &Manager,
+) -> Result<Created> {
+    let linux = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux: missing"))?;
+    let fifo = make_fifo(&dir)?;
+    let v2_fd = cgroup.v2_dir_fd()?;
     let plan = Plan::from_spec(linux)?;
     let joins = plan.open_joins()?;
     let has_cgroup_mount = bundle
@@ -68,13 +105,13 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         .any(|m| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")));
     let cfg = InitConfig {
         id: o.id,
-        bundle: &bundle,
+        bundle,
         plan: &plan,
         joins: &joins,
         fifo_fd: process::raw(&fifo),
         proc: ProcHandle::open(Path::new("/proc")).ctx(|| "open /proc".into())?,
         cgroups: if has_cgroup_mount {
-            cgroupfs::host_layout()
+            cgroupfs::with_dirs(cgroupfs::host_layout(), &cgroup.dirs())
         } else {
             Layout::Legacy(Vec::new())
         },
@@ -83,6 +120,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         sigmask: o.sigmask.unwrap_or_else(current_mask),
         preserve_fds: o.preserve_fds,
         lock_fd: dir.lock_fd(),
+        cgroup_fd: v2_fd.as_ref().map(process::raw),
         console: match o.console_socket {
             Some(p) => Some(crate::tty::connect(p)?),
             None => None,
@@ -98,8 +136,9 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     plan.prepare_parent(&joins)?;
     binary::set_non_dumpable()?;
     crate::sys::close_range_cloexec(3 + o.preserve_fds).ctx(|| "close_range".into())?;
-    let spawned = process::spawn(&cfg)?;
-    match finish(&dir, &bundle, o, &plan, spawned.pid) {
+    let in_v2 = v2_fd.is_some();
+    let spawned = process::spawn(&cfg, &|pid| cgroup.add_pid(pid, in_v2))?;
+    match finish(&dir, bundle, o, &plan, spawned.pid, cgroup) {
         Ok(saved) => {
             let pidfd = spawned.release()?;
             let mut dir = dir;
@@ -134,6 +173,7 @@ fn finish(
     o: &CreateOpts,
     plan: &Plan,
     pid: i32,
+    cgroup: &Manager,
 ) -> Result<Saved> {
     let st = proc::stat(pid).ok_or_else(|| Error::msg("container init exited during create"))?;
     let saved = Saved {
@@ -145,6 +185,7 @@ fn finish(
         created: timefmt::rfc3339_nano(SystemTime::now()),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         own_pid_ns: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
+        cgroup: Some(cgroup.record()),
     };
     dir.save(&saved)?;
     if let Some(p) = o.pid_file {

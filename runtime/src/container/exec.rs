@@ -57,6 +57,10 @@ pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)
         None => None,
     };
     let init = super::init_pidfd(&v.saved)?;
+    let cgroup = match &v.saved.cgroup {
+        Some(rec) => Some(crate::cgroups::Manager::open(rec)?),
+        None => None,
+    };
     crate::binary::set_non_dumpable()?;
     let (pid, pidfd) = spawn(&ExecConfig {
         process,
@@ -64,6 +68,7 @@ pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)
         seccomp,
         sigmask: o.sigmask,
         preserve_fds: o.preserve_fds,
+        cgroup: cgroup.as_ref(),
         console: match o.console_socket {
             Some(p) => Some(crate::tty::connect(p)?),
             None => None,

@@ -26,8 +26,12 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(Error::NotRunning);
     }
     let pidfd = super::init_pidfd(&v.saved)?;
-    if all && v.saved.own_pid_ns {
-        signal_namespace(v.saved.pid, sig)?;
+    if all {
+        match &v.saved.cgroup {
+            Some(rec) => crate::cgroups::Manager::open(rec)?.signal_all(sig)?,
+            None if v.saved.own_pid_ns => signal_namespace(v.saved.pid, sig)?,
+            None => {}
+        }
     }
     pidfd.signal(sig).map_err(|e| match e.raw_os_error() {
         Some(libc::ESRCH) => Error::NotRunning,

@@ -1,6 +1,5 @@
-//! `ps`: the container's processes. Until cgroups are wired in, they are
-//! the processes of the container's own pid namespace (just the init when
-//! it shares the host's).
+//! `ps`: the container's processes, from its cgroup (for containers made
+//! before cgroups were recorded: its pid namespace).
 
 use crate::error::Result;
 use crate::state::{Root, Status};
@@ -10,6 +9,9 @@ pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     let v = super::view(root, id)?;
     if v.status == Status::Stopped {
         return Ok(Vec::new());
+    }
+    if let Some(rec) = &v.saved.cgroup {
+        return crate::cgroups::Manager::open(rec)?.pids();
     }
     if v.saved.own_pid_ns {
         super::namespace_pids(v.saved.pid)

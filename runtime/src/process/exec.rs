@@ -33,6 +33,8 @@ pub struct ExecConfig<'a> {
     pub preserve_fds: u32,
     /// The connected console socket, for a process with a terminal.
     pub console: Option<std::os::fd::OwnedFd>,
+    /// The container's cgroup, which the process joins before it runs.
+    pub cgroup: Option<&'a crate::cgroups::Manager>,
 }
 
 /// Starts the process; returns its pid and pidfd once it has exec'd.
@@ -46,10 +48,15 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
         Err(e) => return Err(e).ctx(|| "setns into the container's pid namespace".into()),
     }
     let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
-    match clone3(0, None).ctx(|| "clone3".into())? {
+    let v2_fd = match cfg.cgroup {
+        Some(m) => m.v2_dir_fd()?,
+        None => None,
+    };
+    let cgroup_fd = v2_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    match clone3(0, cgroup_fd).ctx(|| "clone3".into())? {
         Forked::Child => {
             drop(ours);
-            let err = match setup(cfg) {
+            let err = match wait_placed(&theirs).and_then(|_| setup(cfg)) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -62,6 +69,18 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
         }
         Forked::Parent { pid, pidfd } => {
             drop(theirs);
+            let placed = match cfg.cgroup {
+                Some(m) => m.add_pid(pid, cgroup_fd.is_some()),
+                None => Ok(()),
+            };
+            if let Err(e) = placed.and_then(|_| {
+                ours.send(&Msg::Placed)
+                    .ctx(|| "sync with exec process".into())
+            }) {
+                let _ = pidfd.signal(libc::SIGKILL);
+                let _ = pidfd.wait();
+                return Err(e);
+            }
             match ours.recv().ctx(|| "read from exec process".into())? {
                 None => Ok((pid, pidfd)),
                 Some(Msg::Error(m)) => {
@@ -77,6 +96,15 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
                 }
             }
         }
+    }
+}
+
+fn wait_placed(chan: &Channel) -> Result<()> {
+    match chan.recv().ctx(|| "sync with runtime".into())? {
+        Some(Msg::Placed) => Ok(()),
+        _ => Err(Error::msg(
+            "the runtime did not place the process in its cgroup",
+        )),
     }
 }
 

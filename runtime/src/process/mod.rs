@@ -38,6 +38,8 @@ pub struct InitConfig<'a> {
     /// The signal mask to restore before exec.
     pub sigmask: SigSet,
     pub preserve_fds: u32,
+    /// The v2 cgroup directory for CLONE_INTO_CGROUP.
+    pub cgroup_fd: Option<i32>,
     /// The connected console socket, when process.terminal is set.
     pub console: Option<OwnedFd>,
     /// The compiled seccomp filter, if the config has a profile.
@@ -101,11 +103,15 @@ fn kill_and_reap(pidfd: &PidFd) {
     let _ = pidfd.wait();
 }
 
-/// Forks the init and drives it until it is ready (or failed).
-pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
+/// Forks the init and drives it until it is ready (or failed). `place`
+/// puts the new pid into its cgroups (v1, and v2 without CLONE_INTO_CGROUP)
+/// before the init does anything.
+pub fn spawn(cfg: &InitConfig, place: &dyn Fn(i32) -> Result<()>) -> Result<Spawned> {
     let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
-    let flags = cfg.plan.clone_flags();
-    match clone3(flags, None).ctx(|| format!("clone3 (flags {flags:#x})"))? {
+    // The cgroup namespace is unshared by the init once it is placed, so
+    // that its root is the container's cgroup in every hierarchy.
+    let flags = cfg.plan.clone_flags() & !(libc::CLONE_NEWCGROUP as u64);
+    match clone3(flags, cfg.cgroup_fd).ctx(|| format!("clone3 (flags {flags:#x})"))? {
         Forked::Child => {
             drop(ours);
             init::run(cfg, theirs)
@@ -117,7 +123,13 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
                 pidfd,
                 chan: ours,
             };
-            match drive(cfg, &spawned) {
+            let placed = place(pid).and_then(|_| {
+                spawned
+                    .chan
+                    .send(&Msg::Placed)
+                    .ctx(|| "sync with container init".into())
+            });
+            match placed.and_then(|_| drive(cfg, &spawned)) {
                 Ok(()) => Ok(spawned),
                 Err(e) => {
                     spawned.abort();

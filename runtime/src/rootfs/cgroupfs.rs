@@ -90,6 +90,25 @@ fn legacy_hierarchies(mountinfo: &str, cgroups: &str) -> Vec<Hierarchy> {
     out
 }
 
+/// Points each hierarchy of a legacy layout at the container's own cgroup
+/// directory in it (from the cgroup manager), where it has one.
+pub fn with_dirs(layout: Layout, dirs: &[PathBuf]) -> Layout {
+    match layout {
+        Layout::Unified => Layout::Unified,
+        Layout::Legacy(hs) => Layout::Legacy(
+            hs.into_iter()
+                .map(|mut h| {
+                    let mount = Path::new("/sys/fs/cgroup").join(&h.name);
+                    if let Some(d) = dirs.iter().find(|d| d.starts_with(&mount)) {
+                        h.host_dir = d.clone();
+                    }
+                    h
+                })
+                .collect(),
+        ),
+    }
+}
+
 /// Mounts the cgroup entry `plan` in the rootfs.
 pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout) -> Result<()> {
     let what = || plan.describe();
