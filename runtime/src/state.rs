@@ -258,13 +258,20 @@ pub fn init_alive(saved: &Saved) -> bool {
 }
 
 /// Derives the status: stopped when the init is gone; created while the exec
-/// fifo still exists (start deletes it); running otherwise.
+/// fifo still exists (start deletes it); paused while its cgroup is frozen;
+/// running otherwise.
 pub fn status(dir: &Path, saved: &Saved) -> Status {
     if !init_alive(saved) {
         return Status::Stopped;
     }
     if dir.join(FIFO_FILE).exists() {
         Status::Created
+    } else if saved
+        .cgroup
+        .as_ref()
+        .is_some_and(|c| crate::cgroups::is_frozen(&c.dirs))
+    {
+        Status::Paused
     } else {
         Status::Running
     }

@@ -107,3 +107,17 @@ impl Freezer<'_> {
         }
     }
 }
+
+/// Whether the cgroup in `dirs` is frozen: one file read, for `state` and
+/// `list` (no hierarchy detection). The v1 freezer wins where both exist.
+pub fn is_frozen(dirs: &[std::path::PathBuf]) -> bool {
+    let v1 = dirs.iter().find(|d| d.join("freezer.state").exists());
+    let freezer = match v1 {
+        Some(d) => Freezer::V1(d),
+        None => match dirs.iter().find(|d| d.join("cgroup.freeze").exists()) {
+            Some(d) => Freezer::V2(d),
+            None => return false,
+        },
+    };
+    matches!(freezer.state(), Ok(FreezerState::Frozen))
+}

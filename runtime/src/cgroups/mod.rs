@@ -27,7 +27,7 @@ pub mod v2;
 mod tests;
 
 pub use devices::{runc_default_rules, Rule};
-pub use freezer::FreezerState;
+pub use freezer::{is_frozen, FreezerState};
 pub use hierarchy::Mode;
 pub use manager::{CgroupConfig, CgroupRecord, Manager};
 pub use oom::OomWatch;

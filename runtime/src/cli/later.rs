@@ -5,10 +5,6 @@ use crate::error::{Error, Result};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Later {
-    /// pause suspends all processes inside the container (not implemented yet)
-    Pause(Rest),
-    /// resumes all processes that have been previously paused (not implemented yet)
-    Resume(Rest),
     /// update container resource constraints (not implemented yet)
     Update(Rest),
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics (not implemented yet)
@@ -27,8 +23,6 @@ pub struct Rest {
 
 pub fn run(l: Later) -> Result<i32> {
     let verb = match l {
-        Later::Pause(_) => "pause",
-        Later::Resume(_) => "resume",
         Later::Update(_) => "update",
         Later::Events(_) => "events",
         Later::Checkpoint(_) => "checkpoint",

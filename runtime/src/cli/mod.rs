@@ -75,6 +75,10 @@ enum Cmd {
     Exec(Box<exec::Args>),
     /// lists containers started by berth with the given root
     List(list::Args),
+    /// pause suspends all processes inside the container
+    Pause(start::Args),
+    /// resumes all processes that have been previously paused
+    Resume(start::Args),
     /// ps displays the processes running inside a container
     Ps(ps::Args),
     /// create a new specification file
@@ -174,6 +178,8 @@ fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {
         Cmd::Exec(a) => exec::run(*a, g),
         Cmd::List(a) => list::run(a, g),
         Cmd::Ps(a) => ps::run(a, g),
+        Cmd::Pause(a) => crate::container::pause(&g.root, &a.id).map(|_| 0),
+        Cmd::Resume(a) => crate::container::resume(&g.root, &a.id).map(|_| 0),
         Cmd::Spec(a) => spec::run(a),
         Cmd::Features => features::run(),
         Cmd::Later(l) => later::run(l),

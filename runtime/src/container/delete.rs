@@ -55,8 +55,10 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
     Ok(())
 }
 
-/// SIGKILLs the init and waits until it has exited.
+/// SIGKILLs the init (thawing a paused container first) and waits until it
+/// has exited.
 fn kill_wait(saved: &Saved) -> Result<()> {
+    super::pause::thaw_if_paused(saved)?;
     let pidfd = match super::init_pidfd(saved) {
         Ok(fd) => fd,
         Err(Error::NotRunning) => return Ok(()),

@@ -39,7 +39,12 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
             context: format!("signal {sig} to pid {}", v.saved.pid),
             source: e,
         },
-    })
+    })?;
+    if sig == libc::SIGKILL && v.status == Status::Paused {
+        // A frozen process dies only once thawed.
+        super::pause::thaw_if_paused(&v.saved)?;
+    }
+    Ok(())
 }
 
 /// Signals every other process of the init's pid namespace.

@@ -5,6 +5,7 @@ pub mod create;
 pub mod delete;
 pub mod exec;
 pub mod kill;
+pub mod pause;
 pub mod ps;
 pub mod start;
 
@@ -18,6 +19,7 @@ pub use create::{create, CreateOpts, Created};
 pub use delete::{delete, delete_locked};
 pub use exec::{base_process, exec, ExecOpts};
 pub use kill::{kill, parse_signal};
+pub use pause::{pause, resume};
 pub use ps::pids;
 pub use start::{start, start_locked};
 

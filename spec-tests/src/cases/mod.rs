@@ -7,6 +7,7 @@ mod hooks;
 mod lifecycle;
 mod mounts;
 mod namespaces;
+mod pause;
 mod process;
 mod security;
 mod tty;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         process::CASES,
         hooks::CASES,
         exec::CASES,
+        pause::CASES,
         security::CASES,
         tty::CASES,
     ]
