@@ -5,10 +5,6 @@ use crate::error::{Error, Result};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Later {
-    /// update container resource constraints (not implemented yet)
-    Update(Rest),
-    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics (not implemented yet)
-    Events(Rest),
     /// checkpoint a running container (not implemented yet)
     Checkpoint(Rest),
     /// restore a container from a previous checkpoint (not implemented yet)
@@ -23,8 +19,6 @@ pub struct Rest {
 
 pub fn run(l: Later) -> Result<i32> {
     let verb = match l {
-        Later::Update(_) => "update",
-        Later::Events(_) => "events",
         Later::Checkpoint(_) => "checkpoint",
         Later::Restore(_) => "restore",
     };

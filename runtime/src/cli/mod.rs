@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
@@ -13,6 +14,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -79,6 +81,10 @@ enum Cmd {
     Pause(start::Args),
     /// resumes all processes that have been previously paused
     Resume(start::Args),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(events::Args),
+    /// update container resource constraints
+    Update(update::Args),
     /// ps displays the processes running inside a container
     Ps(ps::Args),
     /// create a new specification file
@@ -178,6 +184,8 @@ fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {
         Cmd::Exec(a) => exec::run(*a, g),
         Cmd::List(a) => list::run(a, g),
         Cmd::Ps(a) => ps::run(a, g),
+        Cmd::Events(a) => events::run(a, g),
+        Cmd::Update(a) => update::run(a, g),
         Cmd::Pause(a) => crate::container::pause(&g.root, &a.id).map(|_| 0),
         Cmd::Resume(a) => crate::container::resume(&g.root, &a.id).map(|_| 0),
         Cmd::Spec(a) => spec::run(a),

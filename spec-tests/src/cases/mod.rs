@@ -1,5 +1,6 @@
 //! The cases, one module per topic. Each module exports `CASES`.
 
+mod cgroups;
 mod devices;
 mod errors;
 mod exec;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         hooks::CASES,
         exec::CASES,
         pause::CASES,
+        cgroups::CASES,
         security::CASES,
         tty::CASES,
     ]

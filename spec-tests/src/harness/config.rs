@@ -184,7 +184,7 @@ pub fn base() -> Spec {
 pub fn to_json(spec: &Spec) -> Result<String, String> {
     let v = serde_json::to_value(spec).map_err(|e| e.to_string())?;
     let linux = &v["linux"];
-    for key in ["resources", "seccomp", "uidMappings", "gidMappings"] {
+    for key in ["uidMappings", "gidMappings"] {
         if !linux[key].is_null() {
             return Err(format!("generated config carries linux.{key}"));
         }

@@ -1,0 +1,110 @@
+//! `berth events`: runc's JSON records for a container — one `stats`
+//! record with `--stats`, or a stream of `stats` (every `--interval`) and
+//! `oom` records until the container stops.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::cgroups::Manager;
+use crate::container;
+use crate::error::{Error, Result};
+use crate::state::Status;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    /// set the stats collection interval
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// the container id
+    pub id: String,
+}
+
+/// A Go-style duration: `500ms`, `5s`, `1m`, `1h` (one unit).
+pub fn parse_interval(s: &str) -> Result<Duration> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| Error::msg(format!("invalid interval {s:?}")))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(Error::msg(format!("invalid interval {s:?}"))),
+    };
+    if secs <= 0.0 {
+        return Err(Error::msg("duration interval must be greater than 0"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn emit(v: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}")
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::msg(format!("write events: {e}")))
+}
+
+pub fn run(a: Args, g: &super::Global) -> Result<i32> {
+    let interval = parse_interval(&a.interval)?;
+    let v = container::view(&g.root, &a.id)?;
+    if v.status == Status::Stopped {
+        return Err(Error::msg(format!(
+            "container with id {} is not running",
+            a.id
+        )));
+    }
+    let rec = v
+        .saved
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::msg("container has no cgroup"))?;
+    let mgr = Manager::open(rec)?;
+    if a.stats {
+        emit(&mgr.stats()?.event(&a.id))?;
+        return Ok(0);
+    }
+    let mut oom = mgr.oom_watch().ok();
+    loop {
+        let deadline = Instant::now() + interval;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            let fired = match oom.as_mut() {
+                Some(w) => w.wait(ms)?,
+                None => {
+                    std::thread::sleep(left);
+                    0
+                }
+            };
+            if fired > 0 {
+                emit(&serde_json::json!({"type": "oom", "id": a.id}))?;
+            }
+        }
+        let alive = container::view(&g.root, &a.id)
+            .is_ok_and(|v| matches!(v.status, Status::Running | Status::Paused));
+        if !alive {
+            return Ok(0);
+        }
+        emit(&mgr.stats()?.event(&a.id))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_durations() {
+        assert_eq!(parse_interval("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_interval("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_interval("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("x").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! cgroups through the lifecycle: limits written before the payload runs,
+//! `update`, `events --stats`, OOM reporting, and no cgroup left after
+//! delete. The host side reads the container's cgroup from /proc/PID/cgroup,
+//! so the cases hold for any runtime.
+
+use super::util::start_waiting;
+use crate::harness::{config, Bundle, Ctx, Fail, TestResult};
+use crate::{ensure, ensure_eq, CaseFn};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub const CASES: &[(&str, CaseFn)] = &[
+    ("cgroup_limits_update_stats", limits_update_stats),
+    ("cgroup_oom_event", oom_event),
+];
+
+fn set_resources(b: &mut Bundle, v: serde_json::Value) -> TestResult {
+    let r = serde_json::from_value(v).map_err(|e| Fail::Fail(format!("resources: {e}")))?;
+    config::linux_mut(&mut b.spec).set_resources(Some(r));
+    Ok(())
+}
+
+/// The host directory of `pid`'s cgroup in the v1 hierarchy of `controller`.
+fn cgroup_dir(pid: i64, controller: &str) -> Result<PathBuf, Fail> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|e| Fail::Fail(format!("read /proc/{pid}/cgroup: {e}")))?;
+    let path = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            ctrls
+                .split(',')
+                .any(|x| x == controller)
+                .then(|| path.to_string())
+        })
+        .next()
+        .ok_or_else(|| Fail::Skip(format!("no v1 {controller} hierarchy on this host")))?;
+    Ok(PathBuf::from("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/')))
+}
+
+fn read_trim(p: PathBuf) -> Result<String, Fail> {
+    std::fs::read_to_string(&p)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Fail::Fail(format!("read {}: {e}", p.display())))
+}
+
+fn limits_update_stats(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    set_resources(
+        &mut b,
+        serde_json::json!({"memory": {"limit": 67108864}, "pids": {"limit": 20},
+                           "cpu": {"quota": 50000, "period": 100000}}),
+    )?;
+    start_waiting(ctx, "c1", &mut b)?;
+    let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
+    let mem = cgroup_dir(pid, "memory")?;
+    let pids = cgroup_dir(pid, "pids")?;
+    ensure_eq!(
+        read_trim(mem.join("memory.limit_in_bytes"))?,
+        "67108864",
+        "memory limit"
+    );
+    ensure_eq!(read_trim(pids.join("pids.max"))?, "20", "pids limit");
+    ensure_eq!(
+        read_trim(cgroup_dir(pid, "cpu")?.join("cpu.cfs_quota_us"))?,
+        "50000",
+        "cpu quota"
+    );
+    ctx.rt(&["update", "--memory", "128M", "c1"])?.ok()?;
+    ensure_eq!(
+        read_trim(mem.join("memory.limit_in_bytes"))?,
+        "134217728",
+        "memory limit after update"
+    );
+    let out = ctx.rt(&["events", "--stats", "c1"])?.ok()?;
+    let ev: serde_json::Value = serde_json::from_str(out.stdout.trim())
+        .map_err(|e| Fail::Fail(format!("events --stats is not JSON ({e}): {}", out.stdout)))?;
+    ensure_eq!(ev["type"], "stats", "event type");
+    ensure!(
+        ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        "no memory usage: {ev}"
+    );
+    ensure!(
+        ev["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1,
+        "no pids usage: {ev}"
+    );
+    ctx.delete_force("c1")?;
+    ensure!(
+        !mem.exists() && !pids.exists(),
+        "cgroup {} left after delete",
+        mem.display()
+    );
+    Ok(())
+}
+
+fn oom_event(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    set_resources(
+        &mut b,
+        serde_json::json!({"memory": {"limit": 16777216, "swap": 16777216}}),
+    )?;
+    start_waiting(ctx, "c1", &mut b)?;
+    let events = ctx.spawn(&["events", "--interval", "30s", "c1"])?;
+    std::thread::sleep(Duration::from_millis(300));
+    ctx.rt(&["exec", "c1", "tail", "/dev/zero"])?.code(137)?;
+    let start = Instant::now();
+    while !events.stdout_now().contains("\"oom\"") {
+        ensure!(
+            start.elapsed() < Duration::from_secs(5),
+            "no oom event: {:?}",
+            events.stdout_now()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ctx.delete_force("c1")?;
+    let _ = events.wait(Duration::from_secs(1));
+    Ok(())
+}
