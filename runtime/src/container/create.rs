@@ -60,6 +60,9 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::config("linux: missing"))?;
+    if linux.cgroups_path().is_none() {
+        refuse_taken_default_cgroup(o.id)?;
+    }
     let default_devices =
         cgroups_mod::runc_default_rules(linux.devices().as_deref().unwrap_or(&[]));
     let mut cgroup = Manager::create(&CgroupConfig {
@@ -154,6 +157,32 @@ fn spawn_init(
 
 fn current_mask() -> SigSet {
     SigSet::thread_get_mask().unwrap_or_else(|_| SigSet::empty())
+}
+
+/// The default cgroup `/berth/<id>` must be new: an existing one belongs to
+/// a container of the same id under another --root, and joining it would
+/// overwrite its limits and let one delete kill the other.
+fn refuse_taken_default_cgroup(id: &str) -> Result<()> {
+    let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else {
+        return Ok(());
+    };
+    for h in rd.flatten() {
+        let leaf = h.path().join("berth").join(id);
+        if leaf.exists() {
+            return Err(Error::msg(format!(
+                "cgroup {} already exists: another container named {id} (under a different --root?) uses it; set linux.cgroupsPath or pick another id",
+                leaf.display()
+            )));
+        }
+    }
+    let unified = Path::new("/sys/fs/cgroup/berth").join(id);
+    if unified.exists() {
+        return Err(Error::msg(format!(
+            "cgroup {} already exists",
+            unified.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The exec fifo: the init blocks opening it for writing until `start`

@@ -158,7 +158,11 @@ fn exec_errors(ctx: &Ctx) -> TestResult {
 /// filtered to them (extra arguments go to ps).
 fn ps_formats(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
-    start_waiting(ctx, "c1", &mut b)?;
+    // A steady payload: until_go's loop forks short-lived sleeps.
+    super::util::sh(&mut b, "exec sleep 300");
+    ctx.create("c1", &b)?.ok()?;
+    ctx.rt(&["start", "c1"])?.ok()?;
+    ctx.wait_status("c1", "running", std::time::Duration::from_secs(10))?;
     let init = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
     ctx.rt(&["exec", "-d", "c1", "sleep", "30"])?.ok()?;
     let out = ctx.rt(&["ps", "--format", "json", "c1"])?.ok()?;
