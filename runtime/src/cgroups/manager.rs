@@ -142,6 +142,15 @@ impl Manager {
             .collect()
     }
 
+    /// (mount point, leaf) of every hierarchy (v1 ones first).
+    pub fn mounts_and_dirs(&self) -> Vec<(PathBuf, PathBuf)> {
+        self.v1
+            .iter()
+            .chain(self.v2.iter())
+            .map(|l| (l.mount.clone(), l.dir.clone()))
+            .collect()
+    }
+
     /// The cgroup v2 leaf, if the host has a cgroup2 hierarchy.
     pub fn v2_dir(&self) -> Option<&Path> {
         self.v2.as_ref().map(|l| l.dir.as_path())

@@ -114,7 +114,7 @@ fn spawn_init(
         fifo_fd: process::raw(&fifo),
         proc: ProcHandle::open(Path::new("/proc")).ctx(|| "open /proc".into())?,
         cgroups: if has_cgroup_mount {
-            cgroupfs::with_dirs(cgroupfs::host_layout(), &cgroup.dirs())
+            cgroupfs::layout(cgroup)
         } else {
             Layout::Legacy(Vec::new())
         },

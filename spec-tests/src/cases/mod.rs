@@ -10,6 +10,7 @@ mod mounts;
 mod namespaces;
 mod pause;
 mod process;
+mod seccomp;
 mod security;
 mod tty;
 pub mod util;
@@ -30,6 +31,7 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         pause::CASES,
         cgroups::CASES,
         security::CASES,
+        seccomp::CASES,
         tty::CASES,
     ]
     .concat()

@@ -14,9 +14,16 @@ pub fn state_entries(root: &Path) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(root) else {
         return Vec::new();
     };
+    // Only names a container id can have (runc's rule): a runtime may keep
+    // other things under its root, e.g. berth's `.cache:seccomp`.
+    let is_id = |n: &str| {
+        n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c))
+    };
     let mut v: Vec<String> = rd
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_id(n))
         .collect();
     v.sort();
     v
