@@ -45,11 +45,28 @@ impl CreateFlags {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            listen_fds: listen_fds(),
             console_socket: self.console_socket.as_deref(),
             detach: true,
             systemd_cgroup: g.systemd_cgroup,
             sigmask: None,
         })
+    }
+}
+
+/// Socket activation: LISTEN_FDS counts fds from 3 that are meant for us
+/// when LISTEN_PID is our pid (sd_listen_fds' rule); they go to the container.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    match std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(n) if ours => n,
+        _ => 0,
     }
 }
 

@@ -29,6 +29,9 @@ pub struct CreateOpts<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Socket-activation fds handed to berth (LISTEN_FDS), passed on from
+    /// fd 3, before the --preserve-fds ones.
+    pub listen_fds: u32,
     pub console_socket: Option<&'a Path>,
     /// --systemd-cgroup
     pub systemd_cgroup: bool,
@@ -121,7 +124,8 @@ fn spawn_init(
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         sigmask: o.sigmask.unwrap_or_else(current_mask),
-        preserve_fds: o.preserve_fds,
+        preserve_fds: o.listen_fds + o.preserve_fds,
+        listen_fds: o.listen_fds,
         lock_fd: dir.lock_fd(),
         cgroup_fd: v2_fd.as_ref().map(process::raw),
         console: match o.console_socket {
@@ -138,7 +142,8 @@ fn spawn_init(
     };
     plan.prepare_parent(&joins)?;
     binary::set_non_dumpable()?;
-    crate::sys::close_range_cloexec(3 + o.preserve_fds).ctx(|| "close_range".into())?;
+    crate::sys::close_range_cloexec(3 + o.listen_fds + o.preserve_fds)
+        .ctx(|| "close_range".into())?;
     let in_v2 = v2_fd.is_some();
     let spawned = process::spawn(&cfg, &|pid| cgroup.add_pid(pid, in_v2))?;
     match finish(&dir, bundle, o, &plan, spawned.pid, cgroup) {

@@ -101,7 +101,19 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
             .ctx(|| format!("set oom_score_adj to {adj}"))?;
     }
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
-    let (exe, argv, envp) = exec_target(process)?;
+    let (exe, argv, mut envp) = exec_target(process)?;
+    if cfg.listen_fds > 0 {
+        // sd_listen_fds(3): the fds start at 3 and are ours.
+        envp.retain(|e| {
+            !e.as_bytes().starts_with(b"LISTEN_FDS=") && !e.as_bytes().starts_with(b"LISTEN_PID=")
+        });
+        let pid = nix::unistd::getpid();
+        envp.push(cstring(
+            format!("LISTEN_FDS={}", cfg.listen_fds).as_bytes(),
+            "env",
+        )?);
+        envp.push(cstring(format!("LISTEN_PID={pid}").as_bytes(), "env")?);
+    }
     load_seccomp(cfg.seccomp.as_ref(), process, false)?;
     become_user(process)?;
     if process.no_new_privileges() == Some(true) {

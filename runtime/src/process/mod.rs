@@ -38,6 +38,8 @@ pub struct InitConfig<'a> {
     /// The signal mask to restore before exec.
     pub sigmask: SigSet,
     pub preserve_fds: u32,
+    /// How many of the kept fds are socket-activation fds (LISTEN_FDS).
+    pub listen_fds: u32,
     /// The v2 cgroup directory for CLONE_INTO_CGROUP.
     pub cgroup_fd: Option<i32>,
     /// The connected console socket, when process.terminal is set.

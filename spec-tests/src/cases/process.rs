@@ -28,6 +28,7 @@ pub const CASES: &[(&str, CaseFn)] = &[
     ("oom_score_adj", oom_score_adj),
     ("fds_not_inherited", fds_not_inherited),
     ("fds_preserved", fds_preserved),
+    ("fds_socket_activation", fds_socket_activation),
 ];
 
 fn args(ctx: &Ctx) -> TestResult {
@@ -296,6 +297,46 @@ fn fds_preserved(ctx: &Ctx) -> TestResult {
         std::fs::read_to_string(ctx.path("fd3")).unwrap_or_default(),
         "via-fd3\n",
         "data written to the preserved fd"
+    );
+    Ok(())
+}
+
+/// Socket activation: with LISTEN_FDS=1 and LISTEN_PID naming the runtime,
+/// fd 3 reaches the container, which gets LISTEN_FDS=1 and a LISTEN_PID
+/// equal to its own pid.
+fn fds_socket_activation(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    inheritable_fd(ctx, 3)?;
+    sh(
+        &mut b,
+        "echo fds=$LISTEN_FDS pid=$LISTEN_PID self=$$; echo via-listen-fd >&3",
+    );
+    b.write()?;
+    let rt = ctx.command(&["run", "--bundle", b.path(), "c1"]);
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"")
+        .arg("sh")
+        .arg(rt.get_program())
+        .args(rt.get_args())
+        .output();
+    close_fd(3);
+    let out = out.map_err(|e| format!("spawn: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    ensure!(
+        out.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure_eq!(
+        text.trim(),
+        "fds=1 pid=1 self=1",
+        "socket-activation environment"
+    );
+    ensure_eq!(
+        std::fs::read_to_string(ctx.path("fd3")).unwrap_or_default(),
+        "via-listen-fd\n",
+        "data written to the listen fd"
     );
     Ok(())
 }
