@@ -24,6 +24,8 @@ import time
 
 SEQ_N, PAR_N = 100, 10
 SLEEP_BUNDLE = os.environ.get("BENCH_SLEEP_BUNDLE", "")
+LIMITS_BUNDLE = os.environ.get("BENCH_LIMITS_BUNDLE", "")
+SECCOMP_BUNDLE = os.environ.get("BENCH_SECCOMP_BUNDLE", "")
 TIME = "/usr/bin/time"  # Debian package `time`
 
 
@@ -135,6 +137,16 @@ def op_run(rt):
     return {"run": rt.timed("run", "--bundle", rt.bundle, rt.new_id("run"))}
 
 
+def op_variants(rt):
+    """run `true` with memory+pids limits and with Docker's seccomp profile."""
+    out = {}
+    if LIMITS_BUNDLE:
+        out["run_limits"] = rt.timed("run", "--bundle", LIMITS_BUNDLE, rt.new_id("lim"))
+    if SECCOMP_BUNDLE:
+        out["run_seccomp"] = rt.timed("run", "--bundle", SECCOMP_BUNDLE, rt.new_id("sec"))
+    return out
+
+
 def op_rss(rt):
     kib = rt.peak_rss("run", "--bundle", rt.bundle, rt.new_id("rss"))
     return {"rss": kib / 1024}
@@ -188,6 +200,8 @@ def op_par(rt):
 
 METRICS = [  # key, label, unit
     ("run", "run `true`", "ms"),
+    ("run_limits", "run `true`, memory 64M + pids 20", "ms"),
+    ("run_seccomp", "run `true`, Docker's seccomp profile", "ms"),
     ("create", "create", "ms"),
     ("start", "start", "ms"),
     ("delete", "delete", "ms"),
@@ -298,6 +312,7 @@ def main():
 
         samples = {rt.name: {} for rt in active}
         plan = [(op_run, iters, "run"),
+                (op_variants, iters, "run with limits / seccomp"),
                 (op_lifecycle, iters, "create/start/delete"),
                 (op_exec, iters, "exec"),
                 (op_seq, seq_iters, f"{SEQ_N} sequential"),
