@@ -54,12 +54,8 @@ pub struct Saved {
     pub created: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// Whether the container has its own pid namespace (kill --all scope).
-    #[serde(default)]
-    pub own_pid_ns: bool,
-    /// The container's cgroup directories.
-    #[serde(default)]
-    pub cgroup: Option<crate::cgroups::CgroupRecord>,
+    /// The container's cgroup directories (every container has a cgroup).
+    pub cgroup: crate::cgroups::CgroupRecord,
 }
 
 /// The OCI state document (`berth state`), in runc's field order.
@@ -266,11 +262,7 @@ pub fn status(dir: &Path, saved: &Saved) -> Status {
     }
     if dir.join(FIFO_FILE).exists() {
         Status::Created
-    } else if saved
-        .cgroup
-        .as_ref()
-        .is_some_and(|c| crate::cgroups::is_frozen(&c.dirs))
-    {
+    } else if crate::cgroups::is_frozen(&saved.cgroup.dirs) {
         Status::Paused
     } else {
         Status::Running

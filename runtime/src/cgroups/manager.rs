@@ -234,6 +234,17 @@ impl Manager {
             }
         }
         self.fresh = all_new;
+        if cfg.cgroups_path.is_none() && !all_new {
+            // The default /berth/<id> already existing means a container of
+            // the same id under another --root: joining it would overwrite
+            // its limits and let one delete kill both.
+            let leaf = self.dirs().into_iter().next().unwrap_or_default();
+            return Err(Error::msg(format!(
+                "cgroup {} already exists: another container named {} (under a different --root?) uses it; set linux.cgroupsPath or pick another id",
+                leaf.display(),
+                cfg.id
+            )));
+        }
         let mut rules = match cfg.resources.and_then(|r| r.devices().as_ref()) {
             Some(d) => devices::from_spec(d)?,
             None => Vec::new(),

@@ -60,12 +60,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
             a.id
         )));
     }
-    let rec = v
-        .saved
-        .cgroup
-        .as_ref()
-        .ok_or_else(|| Error::msg("container has no cgroup"))?;
-    let mgr = Manager::open(rec)?;
+    let mgr = Manager::open(&v.saved.cgroup)?;
     if a.stats {
         emit(&mgr.stats()?.event(&a.id))?;
         return Ok(0);

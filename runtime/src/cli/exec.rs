@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use nix::sys::signal::SigSet;
 use oci_spec::runtime::{Capabilities, Capability, Process};
 
 use crate::container::{self, ExecOpts};
@@ -72,8 +71,9 @@ fn not_yet(what: &str) -> Error {
     Error::config(format!("{what}: not implemented yet in berth"))
 }
 
-/// The process to run: the file, or the container's process changed by the flags.
-fn process(a: &Args, g: &super::Global) -> Result<Process> {
+/// The process to run: the file, or the container's process (`base`)
+/// changed by the flags.
+fn process(a: &Args, base: &Process) -> Result<Process> {
     if !a.cgroup.is_empty() {
         return Err(not_yet("--cgroup"));
     }
@@ -88,7 +88,7 @@ fn process(a: &Args, g: &super::Global) -> Result<Process> {
     if a.command.is_empty() {
         return Err(Error::msg("exec: no command given (args or --process)"));
     }
-    let mut p = container::base_process(&g.root, &a.id)?;
+    let mut p = base.clone();
     p.set_args(Some(a.command.clone()));
     p.set_terminal(Some(a.tty));
     let mut env = p.env().clone().unwrap_or_default();
@@ -169,12 +169,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
 
 fn exec(a: Args, g: &super::Global) -> Result<i32> {
     crate::binary::ensure_protected()?;
-    let p = process(&a, g)?;
-    let original = SigSet::thread_get_mask().unwrap_or_else(|_| SigSet::empty());
-    let fwd = crate::process::forward::forwarded();
-    if !a.detach {
-        fwd.thread_block().ctx(|| "block signals".into())?;
-    }
+    let (original, fwd) = crate::process::forward::prepare(!a.detach)?;
     let opts = ExecOpts {
         id: &a.id,
         pid_file: a.pid_file.as_deref(),
@@ -184,7 +179,7 @@ fn exec(a: Args, g: &super::Global) -> Result<i32> {
         console_socket: a.console_socket.as_deref(),
         detach: a.detach,
     };
-    let (_pid, pidfd) = container::exec(&g.root, &opts, &p)?;
+    let (_pid, pidfd) = container::exec(&g.root, &opts, |base| process(&a, base))?;
     if a.detach {
         return Ok(0);
     }

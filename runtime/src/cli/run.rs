@@ -2,11 +2,11 @@
 //! forwarding signals to it, delete the container, and exit with the
 //! payload's status (128 + signal when it was killed).
 
-use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::signal::SigmaskHow;
 
 use super::create::CreateFlags;
 use crate::container::{self, Created};
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -25,15 +25,7 @@ pub struct Args {
 pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     let wrap = |e: Error| e.wrap("berth run failed");
     crate::binary::ensure_protected().map_err(wrap)?;
-    let original = SigSet::thread_get_mask().unwrap_or_else(|_| SigSet::empty());
-    // Block before the clone: a payload that exits at once is never missed,
-    // and no signal meant for it is lost.
-    let fwd = crate::process::forward::forwarded();
-    if !a.detach {
-        fwd.thread_block()
-            .ctx(|| "block signals".into())
-            .map_err(wrap)?;
-    }
+    let (original, fwd) = crate::process::forward::prepare(!a.detach).map_err(wrap)?;
     let mut opts = a.flags.opts(&a.id, g).map_err(wrap)?;
     opts.sigmask = Some(original);
     opts.detach = a.detach;

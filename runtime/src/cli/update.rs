@@ -137,12 +137,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     };
     let res: LinuxResources = serde_json::from_value(value)
         .map_err(|e| Error::config(format!("invalid resources: {e}")))?;
-    let rec = v
-        .saved
-        .cgroup
-        .as_ref()
-        .ok_or_else(|| Error::msg("container has no cgroup"))?;
-    Manager::open(rec)?.apply(&res)?;
+    Manager::open(&v.saved.cgroup)?.apply(&res)?;
     Ok(0)
 }
 

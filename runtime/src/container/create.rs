@@ -63,9 +63,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::config("linux: missing"))?;
-    if linux.cgroups_path().is_none() {
-        refuse_taken_default_cgroup(o.id)?;
-    }
     let default_devices =
         cgroups_mod::runc_default_rules(linux.devices().as_deref().unwrap_or(&[]));
     let mut cgroup = Manager::create(&CgroupConfig {
@@ -123,7 +120,9 @@ fn spawn_init(
         },
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
-        sigmask: o.sigmask.unwrap_or_else(current_mask),
+        sigmask: o
+            .sigmask
+            .unwrap_or_else(crate::process::forward::current_mask),
         preserve_fds: o.listen_fds + o.preserve_fds,
         listen_fds: o.listen_fds,
         lock_fd: dir.lock_fd(),
@@ -146,7 +145,7 @@ fn spawn_init(
         .ctx(|| "close_range".into())?;
     let in_v2 = v2_fd.is_some();
     let spawned = process::spawn(&cfg, &|pid| cgroup.add_pid(pid, in_v2))?;
-    match finish(&dir, bundle, o, &plan, spawned.pid, cgroup) {
+    match finish(&dir, bundle, o, spawned.pid, cgroup) {
         Ok(saved) => {
             let pidfd = spawned.release()?;
             let mut dir = dir;
@@ -158,36 +157,6 @@ fn spawn_init(
             Err(e)
         }
     }
-}
-
-fn current_mask() -> SigSet {
-    SigSet::thread_get_mask().unwrap_or_else(|_| SigSet::empty())
-}
-
-/// The default cgroup `/berth/<id>` must be new: an existing one belongs to
-/// a container of the same id under another --root, and joining it would
-/// overwrite its limits and let one delete kill the other.
-fn refuse_taken_default_cgroup(id: &str) -> Result<()> {
-    let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else {
-        return Ok(());
-    };
-    for h in rd.flatten() {
-        let leaf = h.path().join("berth").join(id);
-        if leaf.exists() {
-            return Err(Error::msg(format!(
-                "cgroup {} already exists: another container named {id} (under a different --root?) uses it; set linux.cgroupsPath or pick another id",
-                leaf.display()
-            )));
-        }
-    }
-    let unified = Path::new("/sys/fs/cgroup/berth").join(id);
-    if unified.exists() {
-        return Err(Error::msg(format!(
-            "cgroup {} already exists",
-            unified.display()
-        )));
-    }
-    Ok(())
 }
 
 /// The exec fifo: the init blocks opening it for writing until `start`
@@ -205,7 +174,6 @@ fn finish(
     dir: &ContainerDir,
     bundle: &Bundle,
     o: &CreateOpts,
-    plan: &Plan,
     pid: i32,
     cgroup: &Manager,
 ) -> Result<Saved> {
@@ -218,8 +186,7 @@ fn finish(
         rootfs: bundle.rootfs.clone(),
         created: timefmt::rfc3339_nano(SystemTime::now()),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-        own_pid_ns: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
-        cgroup: Some(cgroup.record()),
+        cgroup: cgroup.record(),
     };
     dir.save(&saved)?;
     if let Some(p) = o.pid_file {

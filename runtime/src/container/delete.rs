@@ -30,11 +30,9 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
             )))
         }
     }
-    if let Some(rec) = &saved.cgroup {
-        // Kills whatever is left in the cgroup, waits for it to empty and
-        // removes the directories; on failure the state stays for a retry.
-        crate::cgroups::Manager::open(rec)?.destroy()?;
-    }
+    // Kills whatever is left in the cgroup, waits for it to empty and
+    // removes the directories; on failure the state stays for a retry.
+    crate::cgroups::Manager::open(&saved.cgroup)?.destroy()?;
     let config = fs::read(dir.config_path())
         .ok()
         .and_then(|raw| crate::spec::parse(&raw).ok());

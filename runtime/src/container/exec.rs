@@ -22,19 +22,13 @@ pub struct ExecOpts<'a> {
     pub detach: bool,
 }
 
-/// The container's own process (exec builds on it, as runc does).
-pub fn base_process(root: &Root, id: &str) -> Result<Process> {
-    let v = super::view(root, id)?;
-    let raw = fs::read(v.dir.join(CONFIG_FILE)).ctx(|| "read the container's config".into())?;
-    let spec = crate::spec::parse(&raw)?;
-    spec.process()
-        .clone()
-        .ok_or_else(|| Error::config("process: missing"))
-}
-
-/// Starts `process` in the container; returns its pid and pidfd once it
-/// has exec'd.
-pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)> {
+/// Starts a process in the container; `build` makes it from the container's
+/// own process (as runc does). Returns its pid and pidfd once it has exec'd.
+pub fn exec(
+    root: &Root,
+    o: &ExecOpts,
+    build: impl FnOnce(&Process) -> Result<Process>,
+) -> Result<(i32, PidFd)> {
     let v = super::view(root, o.id)?;
     match v.status {
         Status::Stopped => return Err(Error::msg("cannot exec in a stopped container")),
@@ -45,10 +39,15 @@ pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)
         }
         _ => {}
     }
-    validate(process)?;
-    crate::tty::check(process, o.console_socket, o.detach)?;
     let raw = fs::read(v.dir.join(CONFIG_FILE)).ctx(|| "read the container's config".into())?;
     let spec = crate::spec::parse(&raw)?;
+    let base = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process: missing"))?;
+    let process = &build(base)?;
+    validate(process)?;
+    crate::tty::check(process, o.console_socket, o.detach)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(
             crate::seccomp::load_or_compile(&root.path, s)
@@ -57,10 +56,7 @@ pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)
         None => None,
     };
     let init = super::init_pidfd(&v.saved)?;
-    let cgroup = match &v.saved.cgroup {
-        Some(rec) => Some(crate::cgroups::Manager::open(rec)?),
-        None => None,
-    };
+    let cgroup = crate::cgroups::Manager::open(&v.saved.cgroup)?;
     crate::binary::set_non_dumpable()?;
     let (pid, pidfd) = spawn(&ExecConfig {
         process,
@@ -68,7 +64,7 @@ pub fn exec(root: &Root, o: &ExecOpts, process: &Process) -> Result<(i32, PidFd)
         seccomp,
         sigmask: o.sigmask,
         preserve_fds: o.preserve_fds,
-        cgroup: cgroup.as_ref(),
+        cgroup: &cgroup,
         console: match o.console_socket {
             Some(p) => Some(crate::tty::connect(p)?),
             None => None,

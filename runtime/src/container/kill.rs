@@ -27,11 +27,7 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     }
     let pidfd = super::init_pidfd(&v.saved)?;
     if all {
-        match &v.saved.cgroup {
-            Some(rec) => crate::cgroups::Manager::open(rec)?.signal_all(sig)?,
-            None if v.saved.own_pid_ns => signal_namespace(v.saved.pid, sig)?,
-            None => {}
-        }
+        crate::cgroups::Manager::open(&v.saved.cgroup)?.signal_all(sig)?;
     }
     pidfd.signal(sig).map_err(|e| match e.raw_os_error() {
         Some(libc::ESRCH) => Error::NotRunning,
@@ -43,22 +39,6 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     if sig == libc::SIGKILL && v.status == Status::Paused {
         // A frozen process dies only once thawed.
         super::pause::thaw_if_paused(&v.saved)?;
-    }
-    Ok(())
-}
-
-/// Signals every other process of the init's pid namespace.
-fn signal_namespace(init: i32, sig: i32) -> Result<()> {
-    for pid in super::namespace_pids(init)? {
-        if pid == init {
-            continue;
-        }
-        if let Ok(fd) = crate::sys::PidFd::open(pid) {
-            // Recheck after pinning the pid, then signal through the pidfd.
-            if super::same_pid_ns(pid, init) {
-                let _ = fd.signal(sig);
-            }
-        }
     }
     Ok(())
 }

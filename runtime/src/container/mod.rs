@@ -11,13 +11,13 @@ pub mod start;
 
 use std::path::PathBuf;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::state::{self, ContainerDir, OciState, Root, Saved, Status};
 use crate::sys::PidFd;
 
 pub use create::{create, CreateOpts, Created};
 pub use delete::{delete, delete_locked};
-pub use exec::{base_process, exec, ExecOpts};
+pub use exec::{exec, ExecOpts};
 pub use kill::{kill, parse_signal};
 pub use pause::{pause, resume};
 pub use ps::pids;
@@ -89,38 +89,4 @@ pub fn init_pidfd(saved: &Saved) -> Result<PidFd> {
 /// Status of a locked container directory.
 pub fn status_of(dir: &ContainerDir, saved: &Saved) -> Status {
     state::status(&dir.path, saved)
-}
-
-/// Whether `pid` is in the same pid namespace as `init`.
-pub fn same_pid_ns(pid: i32, init: i32) -> bool {
-    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-    matches!((ns(pid), ns(init)), (Some(a), Some(b)) if a == b)
-}
-
-/// Every process in the pid namespace of `init` (init included), by host pid.
-pub fn namespace_pids(init: i32) -> Result<Vec<i32>> {
-    let ns = std::fs::read_link(format!("/proc/{init}/ns/pid"))
-        .ctx(|| format!("read pid namespace of {init}"))?;
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc")
-        .ctx(|| "read /proc".into())?
-        .flatten()
-    {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if std::fs::read_link(format!("/proc/{pid}/ns/pid"))
-            .ok()
-            .as_ref()
-            == Some(&ns)
-        {
-            out.push(pid);
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
 }

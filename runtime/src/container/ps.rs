@@ -1,5 +1,4 @@
-//! `ps`: the container's processes, from its cgroup (for containers made
-//! before cgroups were recorded: its pid namespace).
+//! `ps`: the container's processes, from its cgroup.
 
 use crate::error::Result;
 use crate::state::{Root, Status};
@@ -10,12 +9,5 @@ pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     if v.status == Status::Stopped {
         return Ok(Vec::new());
     }
-    if let Some(rec) = &v.saved.cgroup {
-        return crate::cgroups::Manager::open(rec)?.pids();
-    }
-    if v.saved.own_pid_ns {
-        super::namespace_pids(v.saved.pid)
-    } else {
-        Ok(vec![v.saved.pid])
-    }
+    crate::cgroups::Manager::open(&v.saved.cgroup)?.pids()
 }

@@ -34,7 +34,7 @@ pub struct ExecConfig<'a> {
     /// The connected console socket, for a process with a terminal.
     pub console: Option<std::os::fd::OwnedFd>,
     /// The container's cgroup, which the process joins before it runs.
-    pub cgroup: Option<&'a crate::cgroups::Manager>,
+    pub cgroup: &'a crate::cgroups::Manager,
 }
 
 /// Starts the process; returns its pid and pidfd once it has exec'd.
@@ -48,10 +48,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
         Err(e) => return Err(e).ctx(|| "setns into the container's pid namespace".into()),
     }
     let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
-    let v2_fd = match cfg.cgroup {
-        Some(m) => m.v2_dir_fd()?,
-        None => None,
-    };
+    let v2_fd = cfg.cgroup.v2_dir_fd()?;
     let cgroup_fd = v2_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     match clone3(0, cgroup_fd).ctx(|| "clone3".into())? {
         Forked::Child => {
@@ -69,10 +66,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
         }
         Forked::Parent { pid, pidfd } => {
             drop(theirs);
-            let placed = match cfg.cgroup {
-                Some(m) => m.add_pid(pid, cgroup_fd.is_some()),
-                None => Ok(()),
-            };
+            let placed = cfg.cgroup.add_pid(pid, cgroup_fd.is_some());
             if let Err(e) = placed.and_then(|_| {
                 ours.send(&Msg::Placed)
                     .ctx(|| "sync with exec process".into())

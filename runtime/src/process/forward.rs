@@ -36,6 +36,24 @@ pub fn forwarded() -> SigSet {
     set
 }
 
+/// The calling thread's signal mask (what a payload gets back before exec).
+pub fn current_mask() -> SigSet {
+    SigSet::thread_get_mask().unwrap_or_else(|_| SigSet::empty())
+}
+
+/// For a foreground run/exec: returns (the mask to restore in the payload,
+/// the forwarded set), the latter blocked now when `foreground` — before the
+/// clone, so a payload that exits at once is never missed and no signal
+/// meant for it is lost.
+pub fn prepare(foreground: bool) -> Result<(SigSet, SigSet)> {
+    let original = current_mask();
+    let fwd = forwarded();
+    if foreground {
+        fwd.thread_block().ctx(|| "block signals".into())?;
+    }
+    Ok((original, fwd))
+}
+
 /// Waits for our child `pidfd` to exit, forwarding every signal of `fwd`
 /// (already blocked) to it; returns its exit status (128 + signal if killed).
 pub fn wait(pidfd: &PidFd, fwd: &SigSet) -> Result<i32> {
