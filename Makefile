@@ -5,12 +5,16 @@ BERTH := $(CURDIR)/$(TARGET_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps demo test unit lint spec-tests spec-tests-runc bench clean bundle
+.PHONY: all build deps deps-e2e demo test unit lint spec-tests spec-tests-runc e2e e2e-image bench bench-e2e clean bundle
 
 all: build
 
 deps:
 	bash scripts/install-deps.sh
+
+# containerd, Docker and podman for the end-to-end tests (make e2e).
+deps-e2e: deps
+	bash scripts/install-deps.sh containerd docker.io podman
 
 build:
 	cargo build --release --workspace
@@ -35,10 +39,22 @@ spec-tests: deps build
 spec-tests-runc: deps build
 	RUNTIME=/usr/sbin/runc bash spec-tests/run.sh
 
-test: deps build lint unit spec-tests-runc spec-tests
+# berth under real clients: private containerd, dockerd and podman instances
+# run the busybox image made offline from Debian's busybox-static.
+e2e-image: bundle
+	python3 scripts/e2e/image.py $(BUSYBOX_BUNDLE)/rootfs $(BUILD)/e2e/busybox.tar busybox:latest
+
+e2e: deps-e2e build e2e-image
+	bash scripts/e2e/run.sh
+
+test: deps build lint unit spec-tests-runc spec-tests e2e
 
 bench: deps build bundle
 	bash scripts/bench.sh
+
+# docker run / ctr run through berth, runc and crun (private daemons).
+bench-e2e: deps-e2e build e2e-image
+	bash scripts/e2e/bench.sh
 
 clean:
 	cargo clean

@@ -29,9 +29,22 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get update -qq; then
-    echo "install-deps: apt-get update failed" >&2
-    exit 1
+# apt-get update once per machine run: later calls (e.g. make e2e's extra
+# packages after make test's base ones) reuse the fresh lists.
+stamp=/var/lib/apt/lists/.berth-updated
+if [[ -z $(find "$stamp" -mmin -360 2>/dev/null) ]]; then
+    if ! apt-get update -qq; then
+        echo "install-deps: apt-get update failed" >&2
+        exit 1
+    fi
+    touch "$stamp"
+fi
+# Packages with daemons (containerd, docker.io) must not start them: the
+# e2e tests run private instances. Without systemd, invoke-rc.d would.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 if ! apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" </dev/null; then
     echo "install-deps: apt-get install failed for: ${missing[*]}" >&2

@@ -1,0 +1,246 @@
+# Shared helpers for berth's end-to-end scripts (sourced, not run).
+#
+# Every script gets its own scratch dir ($E2E_TMP) holding the private
+# daemons' roots, state dirs and sockets; `e2e_cleanup` (an EXIT trap) stops
+# the daemons it started, by pid, unmounts what remains under $E2E_TMP and
+# removes it. Checks are counted; `e2e_finish` prints the tally and fails the
+# script when any check failed.
+
+set -uo pipefail
+
+E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BERTH=${BERTH:-$E2E_REPO/target/x86_64-unknown-linux-gnu/release/berth}
+E2E_IMAGE_TAR=${E2E_IMAGE_TAR:-$E2E_REPO/build/e2e/busybox.tar}
+E2E_IMAGE=docker.io/library/busybox:latest
+E2E_NAME=${E2E_NAME:-e2e}
+
+E2E_PASSED=0
+E2E_FAILED=0
+E2E_PIDS=()        # daemons to stop, last started first
+E2E_CLEANUPS=()    # extra commands run by e2e_cleanup before the daemons stop
+E2E_FORGET=()      # paths outside $E2E_TMP removed after the daemons stop
+
+e2e_log() { printf '%s: %s\n' "$E2E_NAME" "$*" >&2; }
+
+e2e_setup() {
+    [[ -x $BERTH ]] || { e2e_log "no berth binary at $BERTH (make build)"; exit 1; }
+    [[ -f $E2E_IMAGE_TAR ]] || { e2e_log "no image at $E2E_IMAGE_TAR (make e2e-image)"; exit 1; }
+    E2E_TMP=$(mktemp -d "/tmp/berth-$E2E_NAME.XXXXXX")
+    chmod 711 "$E2E_TMP"
+    trap e2e_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# --- checks ---------------------------------------------------------------
+
+pass() { E2E_PASSED=$((E2E_PASSED + 1)); printf 'ok   %s\n' "$1"; }
+fail() {
+    E2E_FAILED=$((E2E_FAILED + 1))
+    printf 'FAIL %s\n' "$1"
+    shift
+    local line
+    for line in "$@"; do printf '     %s\n' "$line"; done
+}
+
+# Commands are run as given: client wrappers (ctrd, dk, pm) carry the time
+# limit, so functions can be checked too.
+
+# expect_out NAME WANT CMD...: CMD exits 0 and its stdout (CR stripped,
+# trailing blanks trimmed) equals WANT.
+expect_out() {
+    local name=$1 want=$2 out rc
+    shift 2
+    out=$("$@" 2>"$E2E_TMP/stderr" | tr -d '\r')
+    rc=${PIPESTATUS[0]}
+    if [[ $rc -eq 0 && $out == "$want" ]]; then
+        pass "$name"
+    else
+        fail "$name" "command: $*" "exit $rc, stdout: ${out:0:400}" \
+            "want: $want" "stderr: $(tail -c 600 "$E2E_TMP/stderr")"
+    fi
+}
+
+# expect_match NAME REGEX CMD...: CMD exits 0 and stdout matches REGEX.
+expect_match() {
+    local name=$1 re=$2 out rc
+    shift 2
+    out=$("$@" 2>"$E2E_TMP/stderr" | tr -d '\r')
+    rc=${PIPESTATUS[0]}
+    if [[ $rc -eq 0 && $out =~ $re ]]; then
+        pass "$name"
+    else
+        fail "$name" "command: $*" "exit $rc, stdout: ${out:0:400}" \
+            "want match: $re" "stderr: $(tail -c 600 "$E2E_TMP/stderr")"
+    fi
+}
+
+# expect_status NAME CODE CMD...: CMD exits with CODE.
+expect_status() {
+    local name=$1 want=$2 rc
+    shift 2
+    "$@" >"$E2E_TMP/stdout" 2>"$E2E_TMP/stderr"
+    rc=$?
+    if [[ $rc -eq $want ]]; then
+        pass "$name"
+    else
+        fail "$name" "command: $*" "exit $rc, want $want" \
+            "stdout: $(tail -c 400 "$E2E_TMP/stdout")" \
+            "stderr: $(tail -c 600 "$E2E_TMP/stderr")"
+    fi
+}
+
+# expect_fail_match NAME REGEX CMD...: CMD fails and stderr matches REGEX.
+expect_fail_match() {
+    local name=$1 re=$2 rc err
+    shift 2
+    "$@" >"$E2E_TMP/stdout" 2>"$E2E_TMP/stderr"
+    rc=$?
+    err=$(cat "$E2E_TMP/stderr")
+    if [[ $rc -ne 0 && $err =~ $re ]]; then
+        pass "$name"
+    else
+        fail "$name" "command: $*" "exit $rc (want non-zero)" \
+            "stderr: ${err:0:800}" "want match: $re"
+    fi
+}
+
+# ok NAME CMD...: CMD exits 0.
+ok() { expect_status "$1" 0 "${@:2}"; }
+
+# wait_for NAME TIMEOUT_S CMD...: poll CMD until it succeeds.
+wait_for() {
+    local name=$1 limit=$2 i
+    shift 2
+    for ((i = 0; i < limit * 10; i++)); do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "$name" "timed out after ${limit}s waiting for: $*"
+    return 1
+}
+
+e2e_finish() {
+    printf '%s: %d passed, %d failed\n' "$E2E_NAME" "$E2E_PASSED" "$E2E_FAILED"
+    [[ $E2E_FAILED -eq 0 ]]
+}
+
+# --- daemons --------------------------------------------------------------
+
+# start_daemon NAME LOGFILE CMD...: start CMD in the background, remember pid.
+start_daemon() {
+    local name=$1 log=$2
+    shift 2
+    "$@" >"$log" 2>&1 </dev/null &
+    local pid=$!
+    E2E_PIDS=("$pid" "${E2E_PIDS[@]}")
+    e2e_log "started $name (pid $pid, log $log)"
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 20 s; waits for it.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+# Start a private containerd with every path under $E2E_TMP/containerd.
+# Sets CTRD_SOCK; `ctrd` runs ctr against it.
+start_containerd() {
+    local d=$E2E_TMP/containerd
+    mkdir -p "$d"
+    CTRD_SOCK=$d/containerd.sock
+    cat >"$d/config.toml" <<EOF
+version = 2
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+]
+[grpc]
+  address = "$CTRD_SOCK"
+[ttrpc]
+  address = "$CTRD_SOCK.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+EOF
+    start_daemon containerd "$d/containerd.log" containerd --config "$d/config.toml"
+    wait_for "containerd comes up" 30 ctr --address "$CTRD_SOCK" version || {
+        tail -20 "$d/containerd.log" >&2
+        exit 1
+    }
+}
+
+ctrd() { timeout 60 ctr --address "$CTRD_SOCK" "$@"; }
+
+# Everything mounted under $E2E_TMP, deepest first.
+mounts_under_tmp() {
+    awk -v p="$E2E_TMP/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r
+}
+
+e2e_cleanup() {
+    local rc=$? cmd pid m
+    for cmd in "${E2E_CLEANUPS[@]}"; do
+        eval "$cmd" >/dev/null 2>&1
+    done
+    for pid in "${E2E_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    for m in "${E2E_FORGET[@]}"; do
+        rm -rf "$m"
+    done
+    if [[ -n ${E2E_TMP:-} && -d $E2E_TMP ]]; then
+        while read -r m; do
+            [[ -n $m ]] && umount "$m" 2>/dev/null
+        done < <(mounts_under_tmp)
+        if [[ -n $(mounts_under_tmp) ]]; then
+            e2e_log "mounts left under $E2E_TMP:"
+            mounts_under_tmp >&2
+            rc=1
+        else
+            rm -rf "$E2E_TMP"
+        fi
+    fi
+    exit "$rc"
+}
+
+# remove_ns_cgroups NAME: rmdir the (empty) parent cgroup NAME that a client
+# made in every hierarchy; a non-empty one is reported, not forced.
+remove_ns_cgroups() {
+    local d
+    for d in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1"; do
+        [[ -d $d ]] || continue
+        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+        [[ -d $d ]] && e2e_log "cgroup left behind: $d"
+    done
+}
+
+# Container cgroups left below the parent cgroup NAME, in any hierarchy.
+cgroups_below() {
+    local d
+    for d in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1"; do
+        [[ -d $d ]] && find "$d" -mindepth 1 -type d
+    done
+    return 0
+}
+
+# forget_if_new PATH: a client writes PATH outside our scratch dir (podman's
+# blob cache, containerd's client fifo dir); remove it at the end if it did
+# not exist before the script began.
+forget_if_new() {
+    [[ -e $1 ]] || E2E_FORGET+=("$1")
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# berth under podman: Debian's podman 4.3 (with conmon) using berth as its OCI
+# runtime (containers.conf), with private storage, run dir and config files.
+#
+#   scripts/e2e/podman.sh        (as root; make e2e runs it)
+#
+# The host's hard limits cannot be raised here (no CAP_SYS_RESOURCE, nofile
+# hard 20000), so every run asks for limits below them, as podman's default
+# (nofile 1048576) would fail on any runtime.
+E2E_NAME=podman
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CGROUP_PARENT=berth-e2e-podman
+e2e_setup
+
+p=$E2E_TMP/podman
+mkdir -p "$p/tmp"
+cat >"$p/containers.conf" <<EOF
+[containers]
+cgroupns = "private"
+netns = "none"
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+runtime = "berth"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$p/events.log"
+tmp_dir = "$p/tmp"
+[engine.runtimes]
+berth = ["$BERTH"]
+EOF
+cat >"$p/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$p/storage"
+runroot = "$p/run"
+EOF
+: >"$p/registries.conf"
+export CONTAINERS_CONF=$p/containers.conf
+export CONTAINERS_STORAGE_CONF=$p/storage.conf
+export CONTAINERS_REGISTRIES_CONF=$p/registries.conf
+E2E_CLEANUPS+=("cleanup_containers" "pm system reset --force" "remove_ns_cgroups $CGROUP_PARENT")
+forget_if_new /var/lib/containers   # podman's blob-info cache
+
+# berth is the default runtime of this containers.conf (as README.md documents).
+pm() { timeout 60 podman "$@"; }
+run() { pm run --cgroup-parent "/$CGROUP_PARENT" --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$@"; }
+in_pty() { script -qec "timeout 60 podman $*" /dev/null; }
+
+cleanup_containers() { pm rm -af -t 0; }
+state_of() { pm inspect -f '{{.State.Status}}' "$1"; }
+state_is() { [[ $(state_of "$1") == "$2" ]]; }
+
+ok "podman load the busybox image" pm load -i "$E2E_IMAGE_TAR"
+
+expect_out "podman run echo" "Hello World!" run --rm busybox echo "Hello World!"
+expect_status "podman run exit status 7" 7 run --rm busybox sh -c 'exit 7'
+expect_fail_match "podman run /nonexistent shows berth's error" \
+    'berth create failed: .*/nonexistent' run --rm busybox /nonexistent
+# podman maps runc's "no such file or directory" text to 127.
+expect_status "podman run /nonexistent exits 127" 127 run --rm busybox /nonexistent
+expect_match "podman run -it relays stdin" 'marker-3' \
+    bash -c "printf 'echo marker-\$((1+2))\nexit\n' | script -qec \
+        'timeout 60 podman run --rm -it \
+         --cgroup-parent /$CGROUP_PARENT --ulimit nofile=1024:1024 \
+         --ulimit nproc=4096:4096 busybox sh' /dev/null"
+expect_out "--memory 64m" 67108864 \
+    run --rm --memory 64m busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+
+ok "podman run -d" run -d --name life busybox sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done'
+wait_for "container running" 20 state_is life running
+expect_out "podman exec" "exec-ok" pm exec life echo exec-ok
+expect_status "podman exec exit status 5" 5 pm exec life sh -c 'exit 5'
+expect_match "podman exec -it" 'tty=/dev/pts/[0-9]+' in_pty exec -it life sh -c "'echo tty=\$(tty)'"
+expect_match "podman ran it with berth" "berth" pm inspect -f '{{.OCIRuntime}}' life
+ok "podman stop" pm stop -t 10 life
+expect_out "state exited after stop" exited state_of life
+ok "podman rm" pm rm life
+
+expect_out "no containers left" "" pm ps -aq
+# podman keeps conmon in <parent>/conmon; that one is podman's, not a container's.
+container_cgroups() { cgroups_below "$CGROUP_PARENT" | grep -v '/conmon$' || true; }
+expect_out "no container cgroups left" "" container_cgroups
+e2e_finish

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run berth's end-to-end scripts under real clients (make e2e):
+#   scripts/e2e/run.sh [containerd|docker|podman ...]   (default: all three)
+# Each script starts and stops its own daemons; this fails if any check fails.
+set -uo pipefail
+dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+suites=("$@")
+[[ ${#suites[@]} -gt 0 ]] || suites=(containerd docker podman)
+
+failed=()
+for s in "${suites[@]}"; do
+    printf '\n==== e2e: %s ====\n' "$s"
+    start=$SECONDS
+    bash "$dir/$s.sh" || failed+=("$s")
+    printf '(%s: %d s)\n' "$s" $((SECONDS - start))
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "e2e: FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "e2e: all passed (${suites[*]})"
