@@ -158,7 +158,7 @@ pub fn from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
 /// The rules runc appends to every container's list (its `AllowedDevices`):
 /// mknod of any device, the standard character devices, /dev/pts/*, ptmx and
 /// tun. A default device that `linux.devices` redefines by path is left out,
-/// as runc does. The lead appends these to `from_spec(...)` in create.
+/// as runc does. `with_defaults` merges them into the config's rules.
 pub fn runc_default_rules(linux_devices: &[LinuxDevice]) -> Vec<Rule> {
     use DevType::{Block, Char};
     const DEFAULTS: &[(Option<&str>, Rule)] = &[
@@ -199,6 +199,27 @@ pub fn runc_default_rules(linux_devices: &[LinuxDevice]) -> Vec<Rule> {
         })
         .map(|(_, r)| *r)
         .collect()
+}
+
+/// The config's rules with the runtime's default devices merged in.
+///
+/// runc appends its defaults after the config's rules, so a config that
+/// denies one of them (say /dev/null) has that rule silently overridden.
+/// berth puts them right after the config's last type-`a` rule instead (the
+/// point where the config resets the list), or first when there is none: a
+/// config that starts with deny-all and allows a list (what Docker,
+/// containerd and podman send) gets the same result as with runc, and an
+/// explicit rule about a default device is honoured.
+pub fn with_defaults(spec: &[Rule], defaults: &[Rule]) -> Vec<Rule> {
+    let at = spec
+        .iter()
+        .rposition(|r| r.typ == DevType::All)
+        .map_or(0, |i| i + 1);
+    let mut out = Vec::with_capacity(spec.len() + defaults.len());
+    out.extend_from_slice(&spec[..at]);
+    out.extend_from_slice(defaults);
+    out.extend_from_slice(&spec[at..]);
+    out
 }
 
 /// The effect of a rule list: a default and exceptions to it (each
@@ -403,6 +424,27 @@ mod tests {
         let bad: Vec<LinuxDeviceCgroup> =
             serde_json::from_str(r#"[{"allow":true,"access":"rx"}]"#).unwrap();
         assert!(from_spec(&bad).is_err());
+    }
+
+    #[test]
+    fn defaults_go_after_the_last_reset() {
+        use DevType::{All, Char};
+        let null = r(true, Char, Some(1), Some(3), "rwm");
+        let deny_all = r(false, All, None, None, "rwm");
+        let deny_null = r(false, Char, Some(1), Some(3), "rwm");
+        let fuse = r(true, Char, Some(10), Some(229), "rwm");
+        // A deny of a default device after the reset wins over the default.
+        let rules = with_defaults(&[deny_all, deny_null], &[null]);
+        assert_eq!(rules, vec![deny_all, null, deny_null]);
+        assert!(DeviceState::from_rules(&rules).exceptions.is_empty());
+        // Deny-all then allows (Docker's shape): same effect as appending.
+        let ours = DeviceState::from_rules(&with_defaults(&[deny_all, fuse], &[null]));
+        let runcs = DeviceState::from_rules(&[deny_all, fuse, null]);
+        assert_eq!(ours.default_allow, runcs.default_allow);
+        assert_eq!(ours.exceptions.len(), 2);
+        assert!(ours.exceptions.iter().all(|e| runcs.exceptions.contains(e)));
+        // No reset in the config: defaults first.
+        assert_eq!(with_defaults(&[fuse], &[null]), vec![null, fuse]);
     }
 
     #[test]

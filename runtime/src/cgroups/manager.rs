@@ -27,7 +27,8 @@ pub struct CgroupConfig<'a> {
     pub systemd: bool,
     /// `linux.resources`.
     pub resources: Option<&'a LinuxResources>,
-    /// Device rules applied after `resources.devices` (runc's defaults:
+    /// The runtime's default device rules, merged into `resources.devices`
+    /// by `devices::with_defaults` (runc's defaults:
     /// `devices::runc_default_rules(linux.devices)`).
     pub default_devices: &'a [Rule],
 }
@@ -245,11 +246,11 @@ impl Manager {
                 cfg.id
             )));
         }
-        let mut rules = match cfg.resources.and_then(|r| r.devices().as_ref()) {
+        let spec_rules = match cfg.resources.and_then(|r| r.devices().as_ref()) {
             Some(d) => devices::from_spec(d)?,
             None => Vec::new(),
         };
-        rules.extend_from_slice(cfg.default_devices);
+        let rules = devices::with_defaults(&spec_rules, cfg.default_devices);
         self.apply_inner(cfg.resources, Some(&rules))
     }
 

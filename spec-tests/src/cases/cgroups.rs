@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub const CASES: &[(&str, CaseFn)] = &[
     ("cgroup_limits_update_stats", limits_update_stats),
     ("cgroup_oom_event", oom_event),
+    ("cgroup_device_deny_default", device_deny_default),
 ];
 
 fn set_resources(b: &mut Bundle, v: serde_json::Value) -> TestResult {
@@ -118,4 +119,35 @@ fn oom_event(ctx: &Ctx) -> TestResult {
     ctx.delete_force("c1")?;
     let _ = events.wait(Duration::from_secs(1));
     Ok(())
+}
+
+/// A config that denies a device of the default set (/dev/null) after its
+/// deny-all gets it denied; the other defaults stay usable. runc 1.1
+/// appends its defaults after the config's rules, which re-allows it.
+fn device_deny_default(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    set_resources(
+        &mut b,
+        serde_json::json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}),
+    )?;
+    config::set_args(
+        &mut b.spec,
+        &[
+            "/bin/sh",
+            "-c",
+            "head -c 4 /dev/zero | wc -c; (echo x >/dev/null) 2>/dev/null && echo null-writable || echo null-denied",
+        ],
+    );
+    let out = ctx.run("c1", &b)?.ok()?;
+    let res = (|| {
+        ensure_eq!(out.stdout.trim(), "4\nnull-denied", "container output");
+        Ok(())
+    })();
+    super::util::known_runc_1_1_gap(
+        ctx,
+        "default devices appended after the config's rules",
+        res,
+    )
 }
