@@ -14,6 +14,7 @@ pub mod error;
 pub mod hooks;
 pub mod log;
 pub mod namespaces;
+pub mod notify;
 pub mod process;
 pub mod rlimits;
 pub mod rootfs;

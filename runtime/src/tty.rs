@@ -1,14 +1,18 @@
-//! `process.terminal` with `--console-socket` (DESIGN §4): the pty comes
-//! from the container's own devpts, the master goes to the caller's socket.
+//! `process.terminal`: the pty comes from the container's own devpts
+//! (DESIGN §4) and its master goes either to the caller's console socket
+//! (`--console-socket`) or, for a foreground `run`/`exec`, back to berth,
+//! which relays it to its own stdio (`relay`), as runc does.
 //!
-//! The runtime connects to the console socket (a host path) before clone.
-//! After pivot_root the process opens the container's /dev/ptmx, checks it
-//! is devpts, gets the peer with TIOCGPTPEER (never by path), applies
-//! consoleSize, bind-mounts the peer onto /dev/console by fd (the init
-//! only), sends the master over the socket, and makes the peer its
-//! controlling terminal and stdio.
+//! The runtime connects to the console socket (a host path), or makes a
+//! socketpair, before clone. After pivot_root the process opens the
+//! container's /dev/ptmx, checks it is devpts, gets the peer with
+//! TIOCGPTPEER (never by path), applies consoleSize, bind-mounts the peer
+//! onto /dev/console by fd (the init only), sends the master over the
+//! socket, and makes the peer its controlling terminal and stdio.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+pub mod relay;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -19,34 +23,75 @@ use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::{Kind, RootDir};
 use crate::sys::{tty, TreeFd};
 
+/// Where the pty master of a process with a terminal goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode<'a> {
+    /// No terminal.
+    None,
+    /// To the caller's console socket.
+    Socket(&'a Path),
+    /// Back to berth, which relays it (foreground run/exec).
+    Relay,
+}
+
 /// Checks the terminal flags against the process, with runc's rules and
 /// messages: a console socket needs a terminal and a detached caller, and a
-/// detached terminal needs a console socket.
-pub fn check(p: &Process, socket: Option<&Path>, detach: bool) -> Result<()> {
-    match (p.terminal() == Some(true), socket.is_some(), detach) {
-        (false, true, _) | (true, true, false) => Err(Error::config(
+/// detached terminal needs a console socket; a foreground terminal is
+/// relayed.
+pub fn mode<'a>(p: &Process, socket: Option<&'a Path>, detach: bool) -> Result<Mode<'a>> {
+    match (p.terminal() == Some(true), socket, detach) {
+        (false, Some(_), _) | (true, Some(_), false) => Err(Error::config(
             "cannot use console socket if berth will not detach or allocate tty",
         )),
-        (true, false, true) => Err(Error::config(
+        (true, None, true) => Err(Error::config(
             "cannot allocate tty if berth will detach without setting console socket",
         )),
-        (true, false, false) => Err(Error::config(
-            "process.terminal: relaying a terminal without --console-socket (foreground run/exec) is not implemented yet",
-        )),
-        _ => Ok(()),
+        (true, None, false) => Ok(Mode::Relay),
+        (true, Some(s), true) => Ok(Mode::Socket(s)),
+        (false, None, _) => Ok(Mode::None),
     }
 }
 
-/// Connects to the caller's console socket (in the runtime's namespaces).
-pub fn connect(path: &Path) -> Result<OwnedFd> {
-    let s = UnixStream::connect(path)
-        .ctx(|| format!("connect to console socket {}", path.display()))?;
-    Ok(s.into())
+/// The socket the process sends its pty master over (in the runtime's
+/// namespaces, inherited through the fork).
+#[derive(Debug)]
+pub struct ConsoleSocket {
+    fd: OwnedFd,
+    /// berth relays the master itself: the pty gets `-onlcr` first, since
+    /// the host terminal does that translation (runc's ClearONLCR).
+    relay: bool,
+}
+
+/// The process's end of the console socket and, for `Mode::Relay`, ours
+/// (to receive the master from once the process has sent it).
+pub fn sockets(mode: Mode) -> Result<(Option<ConsoleSocket>, Option<OwnedFd>)> {
+    match mode {
+        Mode::None => Ok((None, None)),
+        Mode::Socket(path) => {
+            let s = UnixStream::connect(path)
+                .ctx(|| format!("connect to console socket {}", path.display()))?;
+            let fd = s.into();
+            Ok((Some(ConsoleSocket { fd, relay: false }), None))
+        }
+        Mode::Relay => {
+            let (ours, theirs) = UnixStream::pair().ctx(|| "console socketpair".into())?;
+            let theirs = ConsoleSocket {
+                fd: theirs.into(),
+                relay: true,
+            };
+            Ok((Some(theirs), Some(ours.into())))
+        }
+    }
+}
+
+/// The pty master the process sent on our end of the socketpair.
+pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd> {
+    tty::recv_fd(ours.as_fd()).ctx(|| "receive the pty master from the container".into())
 }
 
 /// Sets up the terminal of the calling process, already inside the
 /// container's root. `console` also mounts it on /dev/console.
-pub fn setup(socket: &OwnedFd, p: &Process, console: bool) -> Result<()> {
+pub fn setup(socket: &ConsoleSocket, p: &Process, console: bool) -> Result<()> {
     let root = RootDir::open(Path::new("/"))?;
     let master = root
         .open_in(Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY)
@@ -67,7 +112,10 @@ pub fn setup(socket: &OwnedFd, p: &Process, console: bool) -> Result<()> {
         tree.move_to(target.as_raw_fd())
             .ctx(|| "bind the pty to /dev/console".into())?;
     }
-    tty::send_fd(socket, master.as_raw_fd(), &format!("/dev/pts/{n}"))
+    if socket.relay {
+        tty::set_onlcr(&master, false).ctx(|| "clear onlcr on the pty".into())?;
+    }
+    tty::send_fd(&socket.fd, master.as_raw_fd(), &format!("/dev/pts/{n}"))
         .ctx(|| "send the pty master to the console socket".into())?;
     drop(master);
     tty::make_controlling_stdio(&peer).ctx(|| "make the pty the controlling terminal".into())

@@ -20,6 +20,7 @@ pub mod oom;
 pub mod path;
 mod procs;
 pub mod stats;
+mod sub;
 pub mod v1;
 pub mod v2;
 

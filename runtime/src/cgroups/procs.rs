@@ -46,20 +46,12 @@ impl Manager {
         Ok(())
     }
 
-    /// Every process in the cgroup, across hierarchies, sorted, no duplicates.
+    /// Every process in the cgroup and its sub-cgroups (`exec --cgroup`),
+    /// across hierarchies, sorted, no duplicates.
     pub fn pids(&self) -> Result<Vec<i32>> {
         let mut set = BTreeSet::new();
         for l in self.v1.iter().chain(self.v2.iter()) {
-            match fs::read(&l.dir, "cgroup.procs") {
-                Ok(t) => set.extend(fs::parse_pids(&t)),
-                Err(e) if fs::is_missing(&e) => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        context: format!("read {}/cgroup.procs", l.dir.display()),
-                        source,
-                    })
-                }
-            }
+            procs_under(&l.dir, &mut set)?;
         }
         Ok(set.into_iter().collect())
     }
@@ -160,7 +152,7 @@ impl Manager {
         let mut first_err = None;
         for d in self.created.iter().rev() {
             let res = if leaves.contains(d) {
-                rmdir_retry(d)
+                remove_subs(d).and_then(|_| rmdir_retry(d))
             } else {
                 rmdir_if_empty(d)
             };
@@ -275,6 +267,45 @@ impl Manager {
         let (d, v2) = self.memory_dir()?;
         oom::kill_count(d, v2)
     }
+}
+
+/// The pids in `dir`'s cgroup.procs and in those of its sub-cgroups.
+fn procs_under(dir: &Path, set: &mut BTreeSet<i32>) -> Result<()> {
+    match fs::read(dir, "cgroup.procs") {
+        Ok(t) => set.extend(fs::parse_pids(&t)),
+        Err(e) if fs::is_missing(&e) => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                context: format!("read {}/cgroup.procs", dir.display()),
+                source,
+            })
+        }
+    }
+    for sub in sub_dirs(dir) {
+        procs_under(&sub, set)?;
+    }
+    Ok(())
+}
+
+/// The sub-cgroups (child directories) of `dir`.
+fn sub_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Removes the sub-cgroups below a leaf, deepest first (runc removes them
+/// too: the container may have made them, or `exec --cgroup` used them).
+fn remove_subs(dir: &Path) -> Result<()> {
+    for sub in sub_dirs(dir) {
+        remove_subs(&sub)?;
+        rmdir_retry(&sub)?;
+    }
+    Ok(())
 }
 
 /// rmdir, retried while the kernel still reports the cgroup busy.

@@ -47,6 +47,7 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds,
             listen_fds: listen_fds(),
             console_socket: self.console_socket.as_deref(),
+            notify_socket: crate::notify::host_socket().is_some(),
             detach: true,
             systemd_cgroup: g.systemd_cgroup,
             sigmask: None,

@@ -5,10 +5,12 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use oci_spec::runtime::{Capabilities, Capability, Process};
+use oci_spec::runtime::{BoxBuilder, Capabilities, Capability, Process};
 
-use crate::container::{self, ExecOpts};
+use crate::container::{self, ExecOpts, Execd};
 use crate::error::{Context, Error, Result};
+use crate::process::forward::{self, Extras};
+use crate::tty::relay::{self, Relay};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -67,16 +69,25 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-fn not_yet(what: &str) -> Error {
-    Error::config(format!("{what}: not implemented yet in berth"))
-}
-
 /// The process to run: the file, or the container's process (`base`)
 /// changed by the flags.
 fn process(a: &Args, base: &Process) -> Result<Process> {
-    if !a.cgroup.is_empty() {
-        return Err(not_yet("--cgroup"));
+    let mut p = from_flags(a, base)?;
+    // A relayed terminal starts at the host terminal's size, so the process
+    // never sees another one.
+    let relayed = p.terminal() == Some(true) && a.console_socket.is_none() && !a.detach;
+    if let Some((rows, cols)) = relayed.then(relay::host_size).flatten() {
+        let size = BoxBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build()
+            .map_err(|e| Error::msg(format!("consoleSize: {e}")))?;
+        p.set_console_size(Some(size));
     }
+    Ok(p)
+}
+
+fn from_flags(a: &Args, base: &Process) -> Result<Process> {
     if a.apparmor.is_some() || a.process_label.is_some() {
         tracing::warn!("--apparmor/--process-label ignored: no LSM is enabled on this host");
     }
@@ -169,7 +180,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
 
 fn exec(a: Args, g: &super::Global) -> Result<i32> {
     crate::binary::ensure_protected()?;
-    let (original, fwd) = crate::process::forward::prepare(!a.detach)?;
+    let (original, fwd) = forward::prepare(!a.detach)?;
     let opts = ExecOpts {
         id: &a.id,
         pid_file: a.pid_file.as_deref(),
@@ -178,10 +189,23 @@ fn exec(a: Args, g: &super::Global) -> Result<i32> {
         sigmask: original,
         console_socket: a.console_socket.as_deref(),
         detach: a.detach,
+        cgroup: &a.cgroup,
     };
-    let (_pid, pidfd) = container::exec(&g.root, &opts, |base| process(&a, base))?;
+    let Execd { pidfd, master, .. } = container::exec(&g.root, &opts, |base| process(&a, base))?;
     if a.detach {
         return Ok(0);
     }
-    crate::process::forward::wait(&pidfd, &fwd)
+    let mut relay = match master.map(Relay::new).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = pidfd.signal(libc::SIGKILL);
+            let _ = pidfd.wait();
+            return Err(e);
+        }
+    };
+    let extras = Extras {
+        tty: relay.as_mut(),
+        notify: None,
+    };
+    forward::wait(&pidfd, &fwd, extras)
 }

@@ -2,6 +2,7 @@
 //! into its namespaces, and save the state once the init is ready.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::SystemTime;
@@ -18,7 +19,7 @@ use crate::spec::{self, Bundle};
 use crate::state::{ContainerDir, Root, Saved};
 use crate::sys::proc::{self, ProcHandle};
 use crate::sys::PidFd;
-use crate::{binary, timefmt};
+use crate::{binary, timefmt, tty};
 
 /// Flags of `create` (and `run`).
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct CreateOpts<'a> {
     /// fd 3, before the --preserve-fds ones.
     pub listen_fds: u32,
     pub console_socket: Option<&'a Path>,
+    /// NOTIFY_SOCKET is set: give the container a notify socket directory.
+    pub notify_socket: bool,
     /// --systemd-cgroup
     pub systemd_cgroup: bool,
     /// Whether the caller returns once the container runs (create, run -d).
@@ -46,18 +49,23 @@ pub struct Created {
     pub dir: ContainerDir,
     pub saved: Saved,
     pub pidfd: PidFd,
+    /// The pty master, when berth relays the terminal (foreground run).
+    pub master: Option<OwnedFd>,
 }
 
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
-    let bundle = spec::load(o.bundle)?;
+    let mut bundle = spec::load(o.bundle)?;
     let process = bundle
         .spec
         .process()
         .as_ref()
         .ok_or_else(|| Error::config("process: missing"))?;
-    crate::tty::check(process, o.console_socket, o.detach)?;
+    let console = tty::mode(process, o.console_socket, o.detach)?;
     let dir = root.reserve(o.id)?;
     dir.save_config(&bundle.raw)?;
+    if o.notify_socket {
+        crate::notify::prepare(&mut bundle.spec, &dir.path)?;
+    }
     let linux = bundle
         .spec
         .linux()
@@ -72,7 +80,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         resources: linux.resources().as_ref(),
         default_devices: &default_devices,
     })?;
-    match spawn_init(root, o, &bundle, dir, &cgroup) {
+    match spawn_init(root, o, &bundle, dir, &cgroup, console) {
         Ok(created) => Ok(created),
         Err(e) => {
             if let Err(d) = cgroup.destroy() {
@@ -90,6 +98,7 @@ fn spawn_init(
     bundle: &Bundle,
     dir: ContainerDir,
     cgroup: &Manager,
+    console: tty::Mode,
 ) -> Result<Created> {
     let linux = bundle
         .spec
@@ -97,6 +106,7 @@ fn spawn_init(
         .as_ref()
         .ok_or_else(|| Error::config("linux: missing"))?;
     let fifo = make_fifo(&dir)?;
+    let (console, relay) = tty::sockets(console)?;
     let v2_fd = cgroup.v2_dir_fd()?;
     let plan = Plan::from_spec(linux)?;
     let joins = plan.open_joins()?;
@@ -127,10 +137,7 @@ fn spawn_init(
         listen_fds: o.listen_fds,
         lock_fd: dir.lock_fd(),
         cgroup_fd: v2_fd.as_ref().map(process::raw),
-        console: match o.console_socket {
-            Some(p) => Some(crate::tty::connect(p)?),
-            None => None,
-        },
+        console,
         seccomp: match linux.seccomp() {
             Some(s) => Some(
                 crate::seccomp::load_or_compile(&root.path, s)
@@ -145,12 +152,20 @@ fn spawn_init(
         .ctx(|| "close_range".into())?;
     let in_v2 = v2_fd.is_some();
     let spawned = process::spawn(&cfg, &|pid| cgroup.add_pid(pid, in_v2))?;
-    match finish(&dir, bundle, o, spawned.pid, cgroup) {
-        Ok(saved) => {
+    drop(cfg);
+    // The init sent the master before it reported ready.
+    let master = relay.as_ref().map(tty::receive_master).transpose();
+    match master.and_then(|m| Ok((m, finish(&dir, bundle, o, spawned.pid, cgroup)?))) {
+        Ok((master, saved)) => {
             let pidfd = spawned.release()?;
             let mut dir = dir;
             dir.keep();
-            Ok(Created { dir, saved, pidfd })
+            Ok(Created {
+                dir,
+                saved,
+                pidfd,
+                master,
+            })
         }
         Err(e) => {
             spawned.abort();

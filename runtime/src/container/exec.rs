@@ -1,6 +1,7 @@
 //! `exec`: run a new process inside a created or running container.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::sys::signal::SigSet;
@@ -20,15 +21,25 @@ pub struct ExecOpts<'a> {
     pub sigmask: SigSet,
     pub console_socket: Option<&'a Path>,
     pub detach: bool,
+    /// `--cgroup`: sub-cgroups of the container's to run the process in.
+    pub cgroup: &'a [String],
+}
+
+/// A started process.
+pub struct Execd {
+    pub pid: i32,
+    pub pidfd: PidFd,
+    /// The pty master, when berth relays the terminal (foreground exec -t).
+    pub master: Option<OwnedFd>,
 }
 
 /// Starts a process in the container; `build` makes it from the container's
-/// own process (as runc does). Returns its pid and pidfd once it has exec'd.
+/// own process (as runc does). Returns once it has exec'd.
 pub fn exec(
     root: &Root,
     o: &ExecOpts,
     build: impl FnOnce(&Process) -> Result<Process>,
-) -> Result<(i32, PidFd)> {
+) -> Result<Execd> {
     let v = super::view(root, o.id)?;
     match v.status {
         Status::Stopped => return Err(Error::msg("cannot exec in a stopped container")),
@@ -47,7 +58,7 @@ pub fn exec(
         .ok_or_else(|| Error::config("process: missing"))?;
     let process = &build(base)?;
     validate(process)?;
-    crate::tty::check(process, o.console_socket, o.detach)?;
+    let console = crate::tty::mode(process, o.console_socket, o.detach)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(
             crate::seccomp::load_or_compile(&root.path, s)
@@ -56,24 +67,36 @@ pub fn exec(
         None => None,
     };
     let init = super::init_pidfd(&v.saved)?;
-    let cgroup = crate::cgroups::Manager::open(&v.saved.cgroup)?;
+    let mut cgroup = crate::cgroups::Manager::open(&v.saved.cgroup)?;
+    if !o.cgroup.is_empty() {
+        cgroup = cgroup.sub_cgroups(o.cgroup)?;
+    }
+    let (console, relay) = crate::tty::sockets(console)?;
     crate::binary::set_non_dumpable()?;
-    let (pid, pidfd) = spawn(&ExecConfig {
+    let cfg = ExecConfig {
         process,
         init: &init,
         seccomp,
         sigmask: o.sigmask,
         preserve_fds: o.preserve_fds,
         cgroup: &cgroup,
-        console: match o.console_socket {
-            Some(p) => Some(crate::tty::connect(p)?),
-            None => None,
-        },
-    })?;
+        console,
+    };
+    let (pid, pidfd) = spawn(&cfg)?;
+    drop(cfg);
+    // The process sent the master before it exec'd.
+    let master = match relay.as_ref().map(crate::tty::receive_master).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = pidfd.signal(libc::SIGKILL);
+            let _ = pidfd.wait();
+            return Err(e);
+        }
+    };
     if let Some(p) = o.pid_file {
         super::create::write_pid_file(p, pid)?;
     }
-    Ok((pid, pidfd))
+    Ok(Execd { pid, pidfd, master })
 }
 
 fn validate(p: &Process) -> Result<()> {

@@ -17,7 +17,7 @@ use crate::sys::PidFd;
 
 pub use create::{create, CreateOpts, Created};
 pub use delete::{delete, delete_locked};
-pub use exec::{exec, ExecOpts};
+pub use exec::{exec, ExecOpts, Execd};
 pub use kill::{kill, parse_signal};
 pub use pause::{pause, resume};
 pub use ps::pids;

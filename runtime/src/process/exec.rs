@@ -32,7 +32,7 @@ pub struct ExecConfig<'a> {
     pub sigmask: SigSet,
     pub preserve_fds: u32,
     /// The connected console socket, for a process with a terminal.
-    pub console: Option<std::os::fd::OwnedFd>,
+    pub console: Option<crate::tty::ConsoleSocket>,
     /// The container's cgroup, which the process joins before it runs.
     pub cgroup: &'a crate::cgroups::Manager,
 }

@@ -43,7 +43,7 @@ pub struct InitConfig<'a> {
     /// The v2 cgroup directory for CLONE_INTO_CGROUP.
     pub cgroup_fd: Option<i32>,
     /// The connected console socket, when process.terminal is set.
-    pub console: Option<OwnedFd>,
+    pub console: Option<crate::tty::ConsoleSocket>,
     /// The compiled seccomp filter, if the config has a profile.
     pub seccomp: Option<crate::seccomp::Program>,
     /// The runtime's state-dir lock, inherited through the fork.

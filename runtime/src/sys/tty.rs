@@ -1,9 +1,9 @@
 //! Pseudo-terminal ioctls and fd passing over a unix socket.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
 fn ioctl_ret(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
@@ -63,4 +63,56 @@ pub fn send_fd(sock: &OwnedFd, fd: RawFd, name: &str) -> io::Result<()> {
     sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
         .map(|_| ())
         .map_err(io::Error::from)
+}
+
+/// TIOCGWINSZ: (rows, cols) of the terminal behind `fd`.
+pub fn get_size(fd: BorrowedFd) -> io::Result<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize to a valid pointer.
+    ioctl_ret(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// Receives one fd sent with SCM_RIGHTS on `sock` (close-on-exec), without
+/// blocking: the sender has sent it before we are called.
+pub fn recv_fd(sock: BorrowedFd) -> io::Result<OwnedFd> {
+    let mut buf = [0u8; 256];
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            let mut owned = fds.into_iter().map(|fd| {
+                // SAFETY: the kernel installed these fds in our table for
+                // us; nothing else owns them.
+                unsafe { OwnedFd::from_raw_fd(fd) }
+            });
+            if let Some(first) = owned.next() {
+                return Ok(first);
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "no file descriptor in the message",
+    ))
+}
+
+/// Sets or clears ONLCR (output NL → CR NL) on the terminal behind `fd`.
+pub fn set_onlcr(fd: &OwnedFd, on: bool) -> io::Result<()> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
+    let mut t = tcgetattr(fd).map_err(io::Error::from)?;
+    t.output_flags.set(OutputFlags::ONLCR, on);
+    tcsetattr(fd, SetArg::TCSANOW, &t).map_err(io::Error::from)
 }

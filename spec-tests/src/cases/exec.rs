@@ -1,6 +1,6 @@
 //! `exec` and `ps`: a new process in a running container — exit status, user, env,
-//! namespaces, fds, --process, and the error paths (runc exits 255 for its
-//! own exec failures).
+//! namespaces, fds, --process, sub-cgroups (--cgroup), and the error paths
+//! (runc exits 255 for its own exec failures).
 
 use super::util::{start_waiting, until_go};
 use crate::harness::{Ctx, Fail, TestResult};
@@ -13,6 +13,7 @@ pub const CASES: &[(&str, CaseFn)] = &[
     ("exec_fds", exec_fds),
     ("exec_process_file", exec_process_file),
     ("exec_errors", exec_errors),
+    ("exec_sub_cgroup", exec_sub_cgroup),
     ("ps_formats", ps_formats),
 ];
 
@@ -189,4 +190,138 @@ fn ps_formats(ctx: &Ctx) -> TestResult {
         "no sleep row in {rows:?}"
     );
     ctx.delete_force("c1")
+}
+
+/// `hierarchy id:controllers` → cgroup path, from a /proc/PID/cgroup text.
+fn cgroup_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.rsplit_once(':'))
+        .map(|(k, p)| (k.to_string(), p.to_string()))
+        .collect()
+}
+
+/// The host directory of cgroup `path` in the hierarchy of `key` ("N:ctrls"):
+/// the cgroup2 mount for an empty controller list, else the v1 mount whose
+/// options carry every controller.
+fn host_cgroup_dir(key: &str, path: &str) -> Result<std::path::PathBuf, Fail> {
+    let ctrls: Vec<&str> = key.split_once(':').map_or("", |k| k.1).split(',').collect();
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Fail::Fail(format!("mountinfo: {e}")))?;
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let (pre, post): (Vec<&str>, Vec<&str>) =
+            (pre.split(' ').collect(), post.split(' ').collect());
+        let (Some(point), Some(fstype), Some(opts)) = (pre.get(4), post.first(), post.get(2))
+        else {
+            continue;
+        };
+        let opts: Vec<&str> = opts.split(',').collect();
+        let hit = match *fstype {
+            "cgroup2" => ctrls == [""],
+            "cgroup" => ctrls != [""] && ctrls.iter().all(|c| opts.contains(c)),
+            _ => false,
+        };
+        if hit && pre.get(3) == Some(&"/") {
+            return Ok(std::path::Path::new(point).join(path.trim_start_matches('/')));
+        }
+    }
+    Err(Fail::Fail(format!("no mount of cgroup hierarchy {key}")))
+}
+
+/// mkdir `<dir>/<sub>`; a v1 cpuset child needs its parent's cpus and mems.
+fn make_sub(dir: &std::path::Path, sub: &str, made: &mut Vec<std::path::PathBuf>) -> TestResult {
+    let d = dir.join(sub);
+    std::fs::create_dir(&d).map_err(|e| Fail::Fail(format!("mkdir {}: {e}", d.display())))?;
+    made.push(d.clone());
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        if let Ok(v) = std::fs::read_to_string(dir.join(f)) {
+            std::fs::write(d.join(f), v.trim())
+                .map_err(|e| Fail::Fail(format!("write {f}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// `exec --cgroup SUB` puts the process in SUB below the container's cgroup
+/// in every hierarchy; `--cgroup memory,pids:SUB2` only in those (v1).
+fn exec_sub_cgroup(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    let cg = format!("/berth-spec-{}-excg", std::process::id());
+    crate::harness::config::linux_mut(&mut b.spec).set_cgroups_path(Some(cg.clone().into()));
+    start_waiting(ctx, "c1", &mut b)?;
+    let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
+    let init = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|e| Fail::Fail(format!("read /proc/{pid}/cgroup: {e}")))?;
+    let init = cgroup_lines(&init);
+    let ours: Vec<&(String, String)> = init.iter().filter(|(_, p)| *p == cg).collect();
+    ensure!(!ours.is_empty(), "the init is not in {cg}: {init:?}");
+    let mut made = Vec::new();
+    let res = sub_cgroup_checks(ctx, &cg, &init, &ours, &mut made);
+    for d in made.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
+    res?;
+    ctx.delete_force("c1")
+}
+
+fn sub_cgroup_checks(
+    ctx: &Ctx,
+    cg: &str,
+    init: &[(String, String)],
+    ours: &[&(String, String)],
+    made: &mut Vec<std::path::PathBuf>,
+) -> TestResult {
+    for (key, path) in ours {
+        make_sub(&host_cgroup_dir(key, path)?, "sub", made)?;
+    }
+    let out = ctx
+        .rt(&["exec", "--cgroup", "sub", "c1", "cat", "/proc/self/cgroup"])?
+        .ok()?;
+    let got = cgroup_lines(&out.stdout);
+    let want: Vec<(String, String)> = init
+        .iter()
+        .map(|(k, p)| match p == cg {
+            true => (k.clone(), format!("{cg}/sub")),
+            false => (k.clone(), p.clone()),
+        })
+        .collect();
+    ensure_eq!(got, want, "cgroups of a process exec'd with --cgroup sub");
+    ctx.rt(&["exec", "--cgroup", "nosuch", "c1", "true"])?
+        .code(255)?;
+    ctx.rt(&["exec", "--cgroup", "../x", "c1", "true"])?
+        .code(255)?;
+    // Per-controller form: only where memory and pids have v1 hierarchies.
+    let v1 = |c: &str| ours.iter().find(|(k, _)| k.split(':').nth(1) == Some(c));
+    let (Some(mem), Some(pids)) = (v1("memory"), v1("pids")) else {
+        return Ok(());
+    };
+    for (key, path) in [mem, pids] {
+        make_sub(&host_cgroup_dir(key, path)?, "sub2", made)?;
+    }
+    let out = ctx
+        .rt(&[
+            "exec",
+            "--cgroup",
+            "memory,pids:sub2",
+            "c1",
+            "cat",
+            "/proc/self/cgroup",
+        ])?
+        .ok()?;
+    let got = cgroup_lines(&out.stdout);
+    let want: Vec<(String, String)> = init
+        .iter()
+        .map(|(k, p)| match *k == mem.0 || *k == pids.0 {
+            true => (k.clone(), format!("{cg}/sub2")),
+            false => (k.clone(), p.clone()),
+        })
+        .collect();
+    ensure_eq!(
+        got,
+        want,
+        "cgroups of a process exec'd with --cgroup memory,pids:sub2"
+    );
+    Ok(())
 }

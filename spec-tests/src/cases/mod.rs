@@ -8,11 +8,13 @@ mod hooks;
 mod lifecycle;
 mod mounts;
 mod namespaces;
+mod notify;
 mod pause;
 mod process;
 mod seccomp;
 mod security;
 mod tty;
+mod tty_relay;
 pub mod util;
 
 use crate::CaseFn;
@@ -33,6 +35,8 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         security::CASES,
         seccomp::CASES,
         tty::CASES,
+        tty_relay::CASES,
+        notify::CASES,
     ]
     .concat()
 }

@@ -62,12 +62,17 @@ pub struct Running {
 }
 
 impl Running {
-    /// Wait for the command with a deadline; kill it when the deadline passes.
+    /// The command's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the command has written to stdout so far.
     pub fn stdout_now(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
+    /// Wait for the command with a deadline; kill it when the deadline passes.
     pub fn wait(mut self, timeout: Duration) -> Result<Out, Fail> {
         let start = Instant::now();
         let status = loop {

@@ -82,3 +82,58 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and skips the parent's atexit state.
     unsafe { libc::_exit(code) }
 }
+
+/// A new pty pair (master, slave), both close-on-exec, the terminal sized
+/// `rows` x `cols`.
+pub fn openpty(rows: u16, cols: u16) -> io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (-1, -1);
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two fds into our locals; name and termios are
+    // NULL (not wanted), the winsize is read from a valid pointer.
+    check(unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) })?;
+    // SAFETY: both fds were just returned to us; we own them.
+    let (m, s) = unsafe { (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s)) };
+    for f in [&m, &s] {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on an fd we own.
+        check(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    }
+    Ok((m, s))
+}
+
+/// TIOCSWINSZ on a pty master (the kernel sends SIGWINCH to the terminal's
+/// foreground process group).
+pub fn set_winsize(fd: i32, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) }).map(|_| ())
+}
+
+/// The local-mode flags (c_lflag) of the terminal behind `fd`.
+pub fn term_lflag(fd: i32) -> io::Result<libc::tcflag_t> {
+    // SAFETY: an all-zero termios is a valid value for tcgetattr to fill.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: tcgetattr writes into our local.
+    check(unsafe { libc::tcgetattr(fd, &mut t) })?;
+    Ok(t.c_lflag)
+}
+
+/// In a forked child before exec: a new session whose controlling terminal
+/// is stdin (setsid + TIOCSCTTY). Async-signal-safe.
+pub fn controlling_tty_on_stdin() -> io::Result<()> {
+    // SAFETY: setsid and ioctl with integer arguments.
+    check(unsafe { libc::setsid() })?;
+    // SAFETY: TIOCSCTTY with argument 0 on fd 0.
+    check(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) }).map(|_| ())
+}

@@ -64,6 +64,7 @@ fn dispatch(name: &str, args: &[String], out: &mut String) -> Result<(), String>
         "sysctl" => fs::sysctl(one_arg(name, args)?, out),
         "ifup" => facts::ifup(one_arg(name, args)?, out),
         "ifaces" => facts::ifaces(out),
+        "notify" => notify(one_arg(name, args)?, out),
         "echo" => {
             out.push_str(&format!("echo={}\n", args.join(" ")));
             Ok(())
@@ -86,6 +87,18 @@ fn dispatch(name: &str, args: &[String], out: &mut String) -> Result<(), String>
         }
         _ => Err(format!("unknown command {name:?}")),
     }
+}
+
+/// sd_notify: sends MSG as one datagram to $NOTIFY_SOCKET.
+fn notify(msg: &str, out: &mut String) -> Result<(), String> {
+    let path = std::env::var("NOTIFY_SOCKET").map_err(|_| "NOTIFY_SOCKET is not set")?;
+    let sent =
+        std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.send_to(msg.as_bytes(), &path));
+    match sent {
+        Ok(_) => out.push_str(&format!("notify:{path}=ok\n")),
+        Err(e) => out.push_str(&format!("notify:{path}={}\n", io_err(&e))),
+    }
+    Ok(())
 }
 
 /// The last OS error as `err:<errno>`.
