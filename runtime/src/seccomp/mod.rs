@@ -52,7 +52,7 @@ pub use program::Program;
 use oci_spec::runtime::LinuxSeccomp;
 
 /// Bump when the compiler's output for a given profile changes.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {

@@ -8,3 +8,4 @@ mod interp;
 mod kernel;
 mod moby;
 mod reference;
+mod tables;
