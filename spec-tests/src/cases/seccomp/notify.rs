@@ -166,47 +166,50 @@ pub fn run(ctx: &Ctx) -> TestResult {
     served.closed
 }
 
-/// Without noNewPrivileges; an exec'd process gets its own listener, sent
-/// with the running container's state.
+/// Without noNewPrivileges; each exec'd process (with and without
+/// --no-new-privs) gets its own listener, sent with the running container's
+/// state.
 pub fn exec(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     config::process_mut(&mut b.spec).set_no_new_privileges(Some(false));
     let sock = ctx.path("agent.sock");
     set_seccomp(&mut b, profile(Some(&sock)))?;
-    let served = with_agent(ctx, &sock, 2, || {
+    let served = with_agent(ctx, &sock, 3, || {
         start_waiting(ctx, "c1", &mut b)?;
         let init = ctx.state("c1")?["pid"].clone();
-        let args = [
-            "exec",
-            "c1",
+        let checks = [
             config::CHECKER,
             "sys",
             "mkdir:/tmp/n",
             "+",
             "sys",
             "getpgid",
+            "+",
+            "sys",
+            "getpid",
         ];
-        let out = ctx.rt(&[&args[..], &["+", "sys", "getpid"]].concat());
+        let plain = ctx.rt(&[&["exec", "c1"][..], &checks].concat());
+        let nnp = ctx.rt(&[&["exec", "--no-new-privs", "c1"][..], &checks].concat());
         go(&b)?;
         ctx.wait_status("c1", "stopped", Duration::from_secs(10))?;
         ctx.rt(&["delete", "c1"])?.ok()?;
-        Ok((out?.ok()?, init))
+        Ok(([plain?.ok()?, nnp?.ok()?], init))
     })?;
-    let ((out, init), states) = (&served.value, &served.states);
-    expect_answers(&Facts::parse(&out.stdout), &b)?;
+    let ((outs, init), states) = (&served.value, &served.states);
+    for out in outs {
+        expect_answers(&Facts::parse(&out.stdout), &b)
+            .map_err(|e| Fail::Fail(format!("`{}`: {e:?}", out.cmdline)))?;
+    }
     check_state(&states[0], &b, "creating")?;
     ensure_eq!(states[0]["pid"], *init, "pid in the init's state");
-    check_state(&states[1], &b, "running")?;
-    ensure_eq!(
-        states[1]["state"]["pid"],
-        *init,
-        "state.pid for the exec'd process"
-    );
-    ensure!(
-        states[1]["pid"] != *init,
-        "the exec'd process's state names the init: {}",
-        states[1]
-    );
+    for s in &states[1..] {
+        check_state(s, &b, "running")?;
+        ensure_eq!(s["state"]["pid"], *init, "state.pid for an exec'd process");
+        ensure!(
+            s["pid"] != *init,
+            "an exec'd process's state names the init: {s}"
+        );
+    }
     served.closed
 }
 
