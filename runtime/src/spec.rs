@@ -154,18 +154,6 @@ fn validate_process(spec: &Spec) -> Result<()> {
 
 /// Fields whose implementation belongs to a later issue: refuse, by name.
 fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
-    if let Some(s) = linux.seccomp() {
-        let notify = s.syscalls().iter().flatten().any(|r| {
-            matches!(
-                r.action(),
-                oci_spec::runtime::LinuxSeccompAction::ScmpActNotify
-            )
-        });
-        later(
-            notify || s.listener_path().is_some(),
-            "linux.seccomp: SCMP_ACT_NOTIFY (listenerPath)",
-        )?;
-    }
     later(
         linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()),
         "linux.uidMappings",

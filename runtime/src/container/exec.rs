@@ -59,13 +59,21 @@ pub fn exec(
     let process = &build(base)?;
     validate(process)?;
     let console = crate::tty::mode(process, o.console_socket, o.detach)?;
-    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+    let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let seccomp = match profile {
         Some(s) => Some(
             crate::seccomp::load_or_compile(&root.path, s)
                 .map_err(|e| Error::config(e.to_string()))?,
         ),
         None => None,
     };
+    // A NOTIFY filter's listener fd goes to the agent with the container's state.
+    let seccomp_agent = profile.and_then(crate::seccomp::Agent::of).map(|a| {
+        let s = &v.saved;
+        let state =
+            crate::hooks::state_json(&s.id, v.status, s.pid, &s.bundle, Some(&s.annotations));
+        (a, state)
+    });
     let init = super::init_pidfd(&v.saved)?;
     let mut cgroup = crate::cgroups::Manager::open(&v.saved.cgroup)?;
     if !o.cgroup.is_empty() {
@@ -80,6 +88,7 @@ pub fn exec(
         sigmask: o.sigmask,
         preserve_fds: o.preserve_fds,
         cgroup: &cgroup,
+        seccomp_agent,
         console,
     };
     let (pid, pidfd) = spawn(&cfg)?;

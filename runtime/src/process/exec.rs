@@ -15,7 +15,8 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use oci_spec::runtime::Process;
 
-use super::init::{become_user, exec_target, load_seccomp, prctl};
+use super::init::{become_user, exec_target, prctl};
+use super::seccomp::{hand_to_agent, load_seccomp, Before};
 use super::sync::{Channel, Msg};
 use crate::error::{Context, Error, Result};
 use crate::rlimits;
@@ -35,6 +36,8 @@ pub struct ExecConfig<'a> {
     pub console: Option<crate::tty::ConsoleSocket>,
     /// The container's cgroup, which the process joins before it runs.
     pub cgroup: &'a crate::cgroups::Manager,
+    /// For a NOTIFY filter: the agent and the container's state (JSON).
+    pub seccomp_agent: Option<(crate::seccomp::Agent, Vec<u8>)>,
 }
 
 /// Starts the process; returns its pid and pidfd once it has exec'd.
@@ -53,7 +56,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
     match clone3(0, cgroup_fd).ctx(|| "clone3".into())? {
         Forked::Child => {
             drop(ours);
-            let err = match wait_placed(&theirs).and_then(|_| setup(cfg)) {
+            let err = match wait_placed(&theirs).and_then(|_| setup(cfg, &theirs)) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -75,19 +78,51 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
                 let _ = pidfd.wait();
                 return Err(e);
             }
-            match ours.recv().ctx(|| "read from exec process".into())? {
-                None => Ok((pid, pidfd)),
-                Some(Msg::Error(m)) => {
+            match until_exec(cfg, &ours, pid) {
+                Ok(()) => Ok((pid, pidfd)),
+                Err((e, exited)) => {
+                    if !exited {
+                        let _ = pidfd.signal(libc::SIGKILL);
+                    }
                     let _ = pidfd.wait();
-                    Err(Error::msg(m))
+                    Err(e)
                 }
-                Some(other) => {
-                    let _ = pidfd.signal(libc::SIGKILL);
-                    let _ = pidfd.wait();
-                    Err(Error::msg(format!(
-                        "unexpected message from exec process: {other:?}"
-                    )))
-                }
+            }
+        }
+    }
+}
+
+/// Serves the process until it execs (its end of the channel closes). The
+/// error says whether the process is already on its way out.
+fn until_exec(
+    cfg: &ExecConfig,
+    chan: &Channel,
+    pid: i32,
+) -> std::result::Result<(), (Error, bool)> {
+    loop {
+        let received = chan
+            .recv_fd()
+            .ctx(|| "read from exec process".into())
+            .map_err(|e| (e, false))?;
+        match received {
+            None => return Ok(()),
+            Some((Msg::Seccomp, fd)) => {
+                let agent = cfg.seccomp_agent.as_ref();
+                hand_to_agent(
+                    chan,
+                    agent.map(|(a, _)| a),
+                    pid,
+                    agent.map(|(_, state)| state.as_slice()).unwrap_or_default(),
+                    fd.as_ref(),
+                )
+                .map_err(|e| (e, false))?;
+            }
+            Some((Msg::Error(m), _)) => return Err((Error::msg(m), true)),
+            Some((other, _)) => {
+                return Err((
+                    Error::msg(format!("unexpected message from exec process: {other:?}")),
+                    false,
+                ))
             }
         }
     }
@@ -102,7 +137,7 @@ fn wait_placed(chan: &Channel) -> Result<()> {
     }
 }
 
-fn setup(cfg: &ExecConfig) -> Result<Infallible> {
+fn setup(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
     let rest = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS
@@ -115,7 +150,8 @@ fn setup(cfg: &ExecConfig) -> Result<Infallible> {
     }
     rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
     let (exe, argv, envp) = exec_target(p)?;
-    load_seccomp(cfg.seccomp.as_ref(), p, false)?;
+    let seccomp = cfg.seccomp.as_ref();
+    load_seccomp(seccomp, p, &[Before::User], chan)?;
     become_user(p)?;
     if p.no_new_privileges() == Some(true) {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
@@ -124,7 +160,9 @@ fn setup(cfg: &ExecConfig) -> Result<Infallible> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&cfg.sigmask), None)
         .ctx(|| "restore signal mask".into())?;
     crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
-    load_seccomp(cfg.seccomp.as_ref(), p, true)?;
+    // The sync channel stays open until execve: a NOTIFY filter's listener
+    // fd can go to the runtime from here too.
+    load_seccomp(seccomp, p, &[Before::Handoff, Before::Exec], chan)?;
     let err = match nix::unistd::execve(&exe, &argv, &envp) {
         Ok(never) => match never {},
         Err(e) => e,

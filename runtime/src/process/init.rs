@@ -14,6 +14,7 @@ use nix::sys::signal::{sigprocmask, SigmaskHow};
 use nix::sys::stat::{umask, Mode};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
+use super::seccomp::{load_seccomp, Before};
 use super::sync::{Channel, Msg};
 use super::InitConfig;
 use crate::capabilities::{self, CapSets};
@@ -114,13 +115,15 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         )?);
         envp.push(cstring(format!("LISTEN_PID={pid}").as_bytes(), "env")?);
     }
-    load_seccomp(cfg.seccomp.as_ref(), process, false)?;
+    let seccomp = cfg.seccomp.as_ref();
+    load_seccomp(seccomp, process, &[Before::User], chan)?;
     become_user(process)?;
     if process.no_new_privileges() == Some(true) {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
+    load_seccomp(seccomp, process, &[Before::Handoff], chan)?;
     let mut fifo = handoff(cfg, chan)?;
-    let err = match exec(cfg, &mut fifo, &exe, &argv, &envp) {
+    let err = match exec(cfg, chan, &mut fifo, &exe, &argv, &envp) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -237,20 +240,6 @@ fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
         })
 }
 
-/// Loads the seccomp filter (DESIGN §6 decides when: `late` is the
-/// no_new_privs case, right before execve; otherwise before caps are dropped).
-pub(super) fn load_seccomp(
-    prog: Option<&crate::seccomp::Program>,
-    p: &Process,
-    late: bool,
-) -> Result<()> {
-    let nnp = p.no_new_privileges() == Some(true);
-    if let Some(prog) = prog.filter(|_| nnp == late) {
-        crate::seccomp::install(prog).map_err(|e| Error::msg(e.to_string()))?;
-    }
-    Ok(())
-}
-
 /// Capabilities, uid/gid/groups, cwd and umask.
 pub(super) fn become_user(p: &Process) -> Result<()> {
     let caps = p.capabilities().as_ref().map(CapSets::from_spec);
@@ -313,6 +302,7 @@ fn handoff(cfg: &InitConfig, chan: &Channel) -> Result<File> {
 /// sees EOF once the payload runs; an error is written as "E<message>".
 fn exec(
     cfg: &InitConfig,
+    chan: &Channel,
     fifo: &mut File,
     exe: &CString,
     argv: &[CString],
@@ -332,7 +322,7 @@ fn exec(
     crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
     fifo.write_all(b"0").ctx(|| "write exec fifo".into())?;
     if let Some(p) = cfg.bundle.spec.process() {
-        load_seccomp(cfg.seccomp.as_ref(), p, true)?;
+        load_seccomp(cfg.seccomp.as_ref(), p, &[Before::Exec], chan)?;
     }
     let err = match nix::unistd::execve(exe, argv, envp) {
         Ok(never) => match never {},

@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod forward;
 pub mod init;
+mod seccomp;
 pub mod sync;
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -144,7 +145,20 @@ pub fn spawn(cfg: &InitConfig, place: &dyn Fn(i32) -> Result<()>) -> Result<Spaw
 
 fn drive(cfg: &InitConfig, s: &Spawned) -> Result<()> {
     loop {
-        match s.chan.recv().ctx(|| "read from container init".into())? {
+        let received = s.chan.recv_fd().ctx(|| "read from container init".into())?;
+        let fd = received.as_ref().and_then(|(_, fd)| fd.as_ref());
+        match received.as_ref().map(|(m, _)| m) {
+            Some(Msg::Seccomp) => {
+                let agent = cfg
+                    .bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref())
+                    .and_then(crate::seccomp::Agent::of);
+                let state = cfg.hook_state(Status::Creating, s.pid);
+                seccomp::hand_to_agent(&s.chan, agent.as_ref(), s.pid, &state, fd)?;
+            }
             Some(Msg::Hooks) => {
                 let h = cfg.bundle.spec.hooks().as_ref();
                 let state = cfg.hook_state(Status::Creating, s.pid);

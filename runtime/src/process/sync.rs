@@ -2,7 +2,7 @@
 //! SOCK_SEQPACKET socketpair, one message per packet.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
@@ -21,6 +21,11 @@ pub enum Msg {
     Ack,
     /// init → runtime: no longer tied to the runtime's life (PDEATHSIG off).
     Detached,
+    /// init → runtime: the seccomp listener fd is attached (SCM_RIGHTS);
+    /// hand it to the agent at `linux.seccomp.listenerPath`.
+    Seccomp,
+    /// runtime → init: the agent has the listener fd.
+    SeccompDone,
     /// init → runtime: setup failed with this message.
     Error(String),
 }
@@ -34,6 +39,8 @@ impl Msg {
             Msg::Ready => vec![b'R'],
             Msg::Ack => vec![b'A'],
             Msg::Detached => vec![b'D'],
+            Msg::Seccomp => vec![b'S'],
+            Msg::SeccompDone => vec![b's'],
             Msg::Error(m) => {
                 let mut v = vec![b'E'];
                 v.extend_from_slice(m.as_bytes());
@@ -50,6 +57,8 @@ impl Msg {
             b'R' => Msg::Ready,
             b'A' => Msg::Ack,
             b'D' => Msg::Detached,
+            b'S' => Msg::Seccomp,
+            b's' => Msg::SeccompDone,
             b'E' => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => return None,
         })
@@ -84,6 +93,28 @@ impl Channel {
         .map_err(io::Error::from)
     }
 
+    /// Sends `m` with `fd` attached (SCM_RIGHTS).
+    pub fn send_fd(&self, m: &Msg, fd: BorrowedFd) -> io::Result<()> {
+        crate::sys::scm::send_with_fds(self.0.as_fd(), &m.encode(), &[fd])
+    }
+
+    /// The next message and the fd attached to it, if any; `None` when the
+    /// peer closed its end. More than one fd is a protocol error.
+    pub fn recv_fd(&self) -> io::Result<Option<(Msg, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 65536];
+        let (n, mut fds) = crate::sys::scm::recv_with_fds(self.0.as_fd(), &mut buf)?;
+        if n == 0 && fds.is_empty() {
+            return Ok(None);
+        }
+        if fds.len() > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} fds attached to one sync message", fds.len()),
+            ));
+        }
+        Ok(Msg::decode(&buf[..n]).map(|m| (m, fds.pop())))
+    }
+
     /// The next message; `None` when the peer closed its end.
     pub fn recv(&self) -> io::Result<Option<Msg>> {
         let mut buf = vec![0u8; 65536];
@@ -112,6 +143,8 @@ mod tests {
             Msg::Ready,
             Msg::Ack,
             Msg::Detached,
+            Msg::Seccomp,
+            Msg::SeccompDone,
             Msg::Error("boom: x".into()),
         ] {
             a.send(&m).unwrap();
@@ -119,5 +152,22 @@ mod tests {
         }
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn carries_an_fd() {
+        let (a, b) = Channel::pair().unwrap();
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        a.send_fd(&Msg::Seccomp, file.as_fd()).unwrap();
+        let (m, fd) = b.recv_fd().unwrap().unwrap();
+        assert_eq!(m, Msg::Seccomp);
+        assert!(fd.is_some());
+        a.send(&Msg::Ready).unwrap();
+        assert_eq!(
+            b.recv_fd().unwrap().map(|(m, f)| (m, f.is_none())),
+            Some((Msg::Ready, true))
+        );
+        drop(a);
+        assert!(b.recv_fd().unwrap().is_none());
     }
 }

@@ -10,13 +10,14 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxSeccomp;
 
-use super::{cache_key, compile, Program, SeccompError};
+use super::{cache_key, compile, listener, Program, SeccompError};
 
 pub const CACHE_DIR: &str = ".cache:seccomp";
 
 /// The program for `profile`: from the cache when a valid entry exists,
 /// otherwise compiled and stored.
 pub fn load_or_compile(root: &Path, profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
+    listener::check(profile)?;
     let key = cache_key(profile)?;
     let dir = root.join(CACHE_DIR);
     let path = dir.join(format!("{key}.bpf"));

@@ -26,7 +26,9 @@
 //! - Unknown syscall names are skipped with a debug log. Numbers above the
 //!   highest syscall the profile names (per architecture) return ENOSYS,
 //!   unless the default action already lets syscalls run (ALLOW, LOG, TRACE).
-//! - NOTIFY as default action, or on `write`, is an error (as runc).
+//! - NOTIFY as default action, or on `write`, is an error (as runc); so is
+//!   NOTIFY on `sendmsg`, which hands the listener fd to the runtime. A
+//!   NOTIFY rule needs `listenerPath` (listener.rs hands the fd to the agent).
 //! - `flags` map to `SECCOMP_FILTER_FLAG_*`. With a NOTIFY rule the program
 //!   also carries NEW_LISTENER (and TSYNC_ESRCH if TSYNC was asked for, which
 //!   the kernel requires); WAIT_KILLABLE_RECV without NOTIFY is dropped.
@@ -37,6 +39,7 @@ mod cache;
 mod compile;
 mod hash;
 mod install;
+pub(crate) mod listener;
 mod profile;
 mod program;
 mod tables;
@@ -47,12 +50,13 @@ pub use arch::Arch;
 pub use bpf::Insn;
 pub use cache::{load_or_compile, CACHE_DIR};
 pub use install::install;
+pub use listener::Agent;
 pub use program::Program;
 
 use oci_spec::runtime::LinuxSeccomp;
 
 /// Bump when the compiler's output for a given profile changes.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
@@ -64,6 +68,12 @@ pub enum SeccompError {
     BadProgram(String),
     #[error("loading seccomp filter (seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x})): {source}")]
     Install { flags: u32, source: std::io::Error },
+    #[error("linux.seccomp.listenerPath: cannot {what} the seccomp agent at {}: {source}", path.display())]
+    Agent {
+        path: std::path::PathBuf,
+        what: String,
+        source: std::io::Error,
+    },
     #[error("internal seccomp compiler error: {0}")]
     Internal(String),
 }

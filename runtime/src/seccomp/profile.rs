@@ -316,23 +316,21 @@ pub fn from_json(v: &Value) -> Result<Profile, SeccompError> {
             "SCMP_ACT_NOTIFY cannot be the default action",
         ));
     }
-    if present(obj, "listenerMetadata").is_some() && present(obj, "listenerPath").is_none() {
-        return Err(invalid(
-            format!("{ROOT}.listenerMetadata"),
-            "must not be set without listenerPath",
-        ));
-    }
     let field = format!("{ROOT}.syscalls");
     let mut rules = Vec::new();
     for (i, r) in array(obj, "syscalls", &field)?.iter().enumerate() {
         let f = format!("{field}[{i}]");
         let rule = rule(r, &f)?;
-        if rule.action == Action::Notify && rule.names.iter().any(|n| n == "write") {
-            // As runc: the runtime reports the listener fd with write(2).
-            return Err(invalid(
-                format!("{f}.action"),
-                "SCMP_ACT_NOTIFY cannot be used for the write syscall",
-            ));
+        // Between loading the filter and handing its listener fd over, the
+        // process must not block on a notification nobody can answer yet:
+        // runc refuses write (its hand-over), berth needs sendmsg.
+        if rule.action == Action::Notify {
+            if let Some(n) = rule.names.iter().find(|n| *n == "write" || *n == "sendmsg") {
+                return Err(invalid(
+                    format!("{f}.action"),
+                    format!("SCMP_ACT_NOTIFY cannot be used for the {n} syscall"),
+                ));
+            }
         }
         rules.push(rule);
     }

@@ -10,6 +10,7 @@ pub mod keyring;
 pub mod mount_api;
 pub mod pidfd;
 pub mod proc;
+pub mod scm;
 pub mod spawn;
 pub mod tty;
 

@@ -334,8 +334,8 @@ fn malformed_profiles_name_the_field() {
          "linux.seccomp.architectures[0]: unknown architecture \"SCMP_ARCH_VAX\""),
         (json!({ "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FAST"] }),
          "linux.seccomp.flags[0]: unknown flag \"SECCOMP_FILTER_FLAG_FAST\""),
-        (json!({ "defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x" }),
-         "linux.seccomp.listenerMetadata: must not be set without listenerPath"),
+        (rule(json!({ "names": ["close", "sendmsg"], "action": "SCMP_ACT_NOTIFY" })),
+         "linux.seccomp.syscalls[1].action: SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall"),
         (json!({ "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000 }),
          "linux.seccomp.defaultErrnoRet: 70000 is out of range (0-65535)"),
     ];

@@ -7,4 +7,6 @@ mod exhaustive;
 mod interp;
 mod kernel;
 mod moby;
+mod notify;
 mod reference;
+mod tables;

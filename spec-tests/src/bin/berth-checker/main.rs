@@ -13,6 +13,7 @@
 
 mod facts;
 mod fs;
+mod sys;
 
 use std::io::Write;
 
@@ -65,6 +66,8 @@ fn dispatch(name: &str, args: &[String], out: &mut String) -> Result<(), String>
         "ifup" => facts::ifup(one_arg(name, args)?, out),
         "ifaces" => facts::ifaces(out),
         "notify" => notify(one_arg(name, args)?, out),
+        "seccomp" => sys::seccomp(out),
+        "sys" => sys::sys(one_arg(name, args)?, out),
         "echo" => {
             out.push_str(&format!("echo={}\n", args.join(" ")));
             Ok(())
