@@ -5,7 +5,7 @@ BERTH := $(CURDIR)/$(TARGET_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps demo test unit lint spec-tests spec-tests-runc bench clean bundle
+.PHONY: all build deps demo test unit lint spec-tests spec-tests-runc test-cgroupv2 bench clean bundle
 
 all: build
 
@@ -35,7 +35,12 @@ spec-tests: deps build
 spec-tests-runc: deps build
 	RUNTIME=/usr/sbin/runc bash spec-tests/run.sh
 
-test: deps build lint unit spec-tests-runc spec-tests
+# The cgroup cases on a pure cgroup v2 kernel, berth and runc, in a small
+# VM (qemu, TCG); caches the kernel under build/cgroupv2-vm. About 3 min.
+test-cgroupv2: deps build
+	bash scripts/cgroupv2-vm/run.sh
+
+test: deps build lint unit spec-tests-runc spec-tests test-cgroupv2
 
 bench: deps build bundle
 	bash scripts/bench.sh
