@@ -43,9 +43,7 @@ hostname berth-v2
 echo "root:x:0:0:root:/root:/bin/sh" >/etc/passwd
 echo "root:x:0:" >/etc/group
 
-ctrls=""
-for c in $(cat /sys/fs/cgroup/cgroup.controllers); do ctrls="$ctrls +$c"; done
-echo "$ctrls" >/sys/fs/cgroup/cgroup.subtree_control || report "RC=96 RUNC_RC=96"
+sed 's/[^ ][^ ]*/+&/g' /sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control || report "RC=96 RUNC_RC=96"
 
 echo "== guest: $(uname -r), $(nproc) cpus"
 echo "== /proc/self/mountinfo cgroup entries:"

@@ -10,17 +10,17 @@
 # runtime, if berth leaves a cgroup behind, or if no result comes within
 # CGV2_TIMEOUT seconds (qemu is then killed by its pid).
 #   scripts/cgroupv2-vm/run.sh [spec-tests args]
-# Without arguments it runs the cases below (about 50 s on berth and 130 s
-# on runc under TCG); `--filter ''` runs the whole suite (about 15 min: set
-# CGV2_TIMEOUT=1200).
+# Without arguments it runs the cases below (about 45 s on berth and 120 s
+# on runc under TCG); `--filter ''` runs the whole suite (about 6.5 min,
+# more on a busy host: raise CGV2_TIMEOUT there).
 set -euo pipefail
 
 # The cases that exercise the cgroup code: limits, update, stats, OOM, the
 # cgroup mount, devices (v2: an eBPF program), pause/resume (cgroup.freeze),
 # exec and ps (placement, cgroup.procs), kill --all and delete (cgroup.kill,
 # removal), the lifecycle around them, and seccomp. Left out for time:
-# run_parallel_exit_status (10 runc runs at once take over 20 s under TCG
-# and overrun the harness's 10 s command timeout).
+# run_parallel_exit_status (about 28 s on runc under TCG; on a busy host its
+# 10 runc runs at once overrun the harness's 10 s command timeout).
 cases=(
     lifecycle_full lifecycle_create_does_not_run_payload run_exit_status
     run_signal_exit_status run_detach run_keep kill_signal_forms kill_all
