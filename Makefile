@@ -5,7 +5,7 @@ BERTH := $(CURDIR)/$(TARGET_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps deps-e2e demo test unit lint spec-tests spec-tests-runc e2e e2e-image bench bench-e2e clean bundle
+.PHONY: all build deps deps-e2e demo test unit lint spec-tests spec-tests-runc e2e e2e-image test-cgroupv2 bench bench-e2e clean bundle
 
 all: build
 
@@ -47,7 +47,12 @@ e2e-image: bundle
 e2e: deps-e2e build e2e-image
 	bash scripts/e2e/run.sh
 
-test: deps build lint unit spec-tests-runc spec-tests e2e
+# The cgroup cases on a pure cgroup v2 kernel, berth and runc, in a small
+# VM (qemu, TCG); caches the kernel under build/cgroupv2-vm. About 3 min.
+test-cgroupv2: deps build
+	bash scripts/cgroupv2-vm/run.sh
+
+test: deps build lint unit spec-tests-runc spec-tests test-cgroupv2 e2e
 
 bench: deps build bundle
 	bash scripts/bench.sh

@@ -29,12 +29,16 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     if all {
         crate::cgroups::Manager::open(&v.saved.cgroup)?.signal_all(sig)?;
     }
-    pidfd.signal(sig).map_err(|e| match e.raw_os_error() {
-        Some(libc::ESRCH) => Error::NotRunning,
-        _ => Error::Io {
+    pidfd.signal(sig).or_else(|e| match e.raw_os_error() {
+        // With --all every member of the cgroup was signalled first: an init
+        // already gone (SIGKILL by cgroup.kill, then reaped by its
+        // subreaper) was reached.
+        Some(libc::ESRCH) if all => Ok(()),
+        Some(libc::ESRCH) => Err(Error::NotRunning),
+        _ => Err(Error::Io {
             context: format!("signal {sig} to pid {}", v.saved.pid),
             source: e,
-        },
+        }),
     })?;
     if sig == libc::SIGKILL && v.status == Status::Paused {
         // A frozen process dies only once thawed.

@@ -1,12 +1,12 @@
 //! cgroups through the lifecycle: limits written before the payload runs,
 //! `update`, `events --stats`, OOM reporting, and no cgroup left after
 //! delete. The host side reads the container's cgroup from /proc/PID/cgroup,
-//! so the cases hold for any runtime.
+//! so the cases hold for any runtime, on cgroup v1, hybrid and v2 hosts.
 
-use super::util::start_waiting;
+use super::util::{host_cgroup_v2, start_waiting};
 use crate::harness::{config, Bundle, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq, CaseFn};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub const CASES: &[(&str, CaseFn)] = &[
@@ -42,8 +42,55 @@ fn cgroup_dir(pid: i64, controller: &str) -> Result<PathBuf, Fail> {
         .join(path.trim_start_matches('/')))
 }
 
-fn read_trim(p: PathBuf) -> Result<String, Fail> {
-    std::fs::read_to_string(&p)
+/// The host directory of `pid`'s cgroup in the v2 hierarchy.
+fn cgroup2_dir(pid: i64) -> Result<PathBuf, Fail> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|e| Fail::Fail(format!("read /proc/{pid}/cgroup: {e}")))?;
+    let path = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| Fail::Fail(format!("no v2 entry in /proc/{pid}/cgroup: {text:?}")))?;
+    Ok(PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/')))
+}
+
+/// The files holding a container's memory, pids and cpu limits, the cpu
+/// file's content for quota 50000 and period 100000, and the container's
+/// cgroup directories.
+struct LimitFiles {
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: PathBuf,
+    cpu_want: &'static str,
+    dirs: Vec<PathBuf>,
+}
+
+fn limit_files(pid: i64) -> Result<LimitFiles, Fail> {
+    if host_cgroup_v2() {
+        let dir = cgroup2_dir(pid)?;
+        return Ok(LimitFiles {
+            memory: dir.join("memory.max"),
+            pids: dir.join("pids.max"),
+            cpu: dir.join("cpu.max"),
+            cpu_want: "50000 100000",
+            dirs: vec![dir],
+        });
+    }
+    let (mem, pids, cpu) = (
+        cgroup_dir(pid, "memory")?,
+        cgroup_dir(pid, "pids")?,
+        cgroup_dir(pid, "cpu")?,
+    );
+    Ok(LimitFiles {
+        memory: mem.join("memory.limit_in_bytes"),
+        pids: pids.join("pids.max"),
+        cpu: cpu.join("cpu.cfs_quota_us"),
+        cpu_want: "50000",
+        dirs: vec![mem, pids, cpu],
+    })
+}
+
+fn read_trim(p: &Path) -> Result<String, Fail> {
+    std::fs::read_to_string(p)
         .map(|s| s.trim().to_string())
         .map_err(|e| Fail::Fail(format!("read {}: {e}", p.display())))
 }
@@ -57,22 +104,13 @@ fn limits_update_stats(ctx: &Ctx) -> TestResult {
     )?;
     start_waiting(ctx, "c1", &mut b)?;
     let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
-    let mem = cgroup_dir(pid, "memory")?;
-    let pids = cgroup_dir(pid, "pids")?;
-    ensure_eq!(
-        read_trim(mem.join("memory.limit_in_bytes"))?,
-        "67108864",
-        "memory limit"
-    );
-    ensure_eq!(read_trim(pids.join("pids.max"))?, "20", "pids limit");
-    ensure_eq!(
-        read_trim(cgroup_dir(pid, "cpu")?.join("cpu.cfs_quota_us"))?,
-        "50000",
-        "cpu quota"
-    );
+    let files = limit_files(pid)?;
+    ensure_eq!(read_trim(&files.memory)?, "67108864", "memory limit");
+    ensure_eq!(read_trim(&files.pids)?, "20", "pids limit");
+    ensure_eq!(read_trim(&files.cpu)?, files.cpu_want, "cpu quota");
     ctx.rt(&["update", "--memory", "128M", "c1"])?.ok()?;
     ensure_eq!(
-        read_trim(mem.join("memory.limit_in_bytes"))?,
+        read_trim(&files.memory)?,
         "134217728",
         "memory limit after update"
     );
@@ -89,11 +127,12 @@ fn limits_update_stats(ctx: &Ctx) -> TestResult {
         "no pids usage: {ev}"
     );
     ctx.delete_force("c1")?;
-    ensure!(
-        !mem.exists() && !pids.exists(),
-        "cgroup {} left after delete",
-        mem.display()
-    );
+    if let Some(d) = files.dirs.iter().find(|d| d.exists()) {
+        return Err(Fail::Fail(format!(
+            "cgroup {} left after delete",
+            d.display()
+        )));
+    }
     Ok(())
 }
 

@@ -67,10 +67,17 @@ fn rootfs_missing(ctx: &Ctx) -> TestResult {
 
 fn rlimit_above_hard(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
+    // Above fs.nr_open, so refused even where the runtime holds
+    // CAP_SYS_RESOURCE (and above any hard limit it has).
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .map_err(|e| format!("read fs.nr_open: {e}"))?
+        .trim()
+        .parse()
+        .map_err(|e| format!("fs.nr_open: {e}"))?;
     let nofile = PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
-        .hard(30000u64)
-        .soft(30000u64)
+        .hard(nr_open + 1)
+        .soft(nr_open + 1)
         .build()
         .map_err(|e| format!("rlimit: {e}"))?;
     config::process_mut(&mut b.spec).set_rlimits(Some(vec![nofile]));

@@ -2,7 +2,7 @@
 //! options, cgroup, root.readonly, rootfsPropagation, masked and readonly
 //! paths, creation of missing destinations.
 
-use super::util::{go, sh, wait_file};
+use super::util::{go, host_cgroup_v2, sh, wait_file};
 use crate::harness::{config, sys, Bundle, Ctx, Facts, Fail, TestResult};
 use crate::{ensure, ensure_eq, CaseFn};
 use std::path::Path;
@@ -247,6 +247,16 @@ fn cgroup_mount(ctx: &Ctx) -> TestResult {
             &["nosuid", "noexec", "nodev", "relatime", "ro"],
         ),
     );
+    if host_cgroup_v2() {
+        // cgroup2 itself, read-only, rooted at the container's own cgroup
+        // (pids.max exists only below the root).
+        let mut args = mount_args(&["/sys/fs/cgroup"]);
+        args.extend(["+", "read", "/sys/fs/cgroup/pids.max"]);
+        let f = ctx.check(&mut b, &args)?;
+        expect_mount(&f, "/sys/fs/cgroup", "cgroup2", [1, 1, 1, 1])?;
+        f.expect("mount:/sys/fs/cgroup.root", "/")?;
+        return f.expect("read:/sys/fs/cgroup/pids.max.data", "max\\n");
+    }
     let f = ctx.check(
         &mut b,
         &mount_args(&[
@@ -255,9 +265,9 @@ fn cgroup_mount(ctx: &Ctx) -> TestResult {
             "/sys/fs/cgroup/pids",
         ]),
     )?;
-    // This host is cgroup v1 (hybrid): a tmpfs holding one read-only cgroup
-    // mount per hierarchy, as runc lays it out (runc leaves the tmpfs
-    // itself writable, so its ro flag is not asserted).
+    // On cgroup v1 (hybrid, like this project's hosts): a tmpfs holding one
+    // read-only cgroup mount per hierarchy, as runc lays it out (runc leaves
+    // the tmpfs itself writable, so its ro flag is not asserted).
     f.expect("mount:/sys/fs/cgroup.fstype", "tmpfs")?;
     for flag in ["nosuid", "nodev", "noexec"] {
         f.expect(&format!("mount:/sys/fs/cgroup.{flag}"), "1")?;

@@ -6,6 +6,12 @@ use crate::harness::{cleanup, config, Bundle, Ctx, Fail, TestResult};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Whether this host runs cgroup v2 alone (cgroup2 mounted at
+/// /sys/fs/cgroup), rather than v1 or hybrid.
+pub fn host_cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 /// Make the container process `/bin/sh -c SCRIPT`.
 pub fn sh(b: &mut Bundle, script: &str) {
     config::set_args(&mut b.spec, &["/bin/sh", "-c", script]);
