@@ -27,9 +27,10 @@ cases=(
     kill_stopped_fails start_twice_fails start_stopped_fails
     delete_running_needs_force delete_created list_formats pid_file
     duplicate_id_fails mount_cgroup devices_default exec_exit_status
-    exec_user_env_cwd exec_joins_namespaces exec_fds exec_process_file
+    exec_user_env_cwd exec_joins_namespaces exec_fds exec_process_file exec_sub_cgroup
     exec_errors ps_formats pause_resume delete_paused
-    cgroup_limits_update_stats cgroup_oom_event seccomp_errno_actions
+    cgroup_limits_update_stats cgroup_oom_event cgroup_device_deny_default
+    seccomp_errno_actions
     seccomp_kill_process seccomp_docker_profile
 )
 if (($# == 0)); then

@@ -235,7 +235,12 @@ fn make_sub(dir: &std::path::Path, sub: &str, made: &mut Vec<std::path::PathBuf>
     let d = dir.join(sub);
     std::fs::create_dir(&d).map_err(|e| Fail::Fail(format!("mkdir {}: {e}", d.display())))?;
     made.push(d.clone());
+    // A v1 cpuset child starts empty and must be filled before use; on v2
+    // the child has no cpuset files unless the controller is delegated.
     for f in ["cpuset.cpus", "cpuset.mems"] {
+        if !d.join(f).exists() {
+            continue;
+        }
         if let Ok(v) = std::fs::read_to_string(dir.join(f)) {
             std::fs::write(d.join(f), v.trim())
                 .map_err(|e| Fail::Fail(format!("write {f}: {e}")))?;
