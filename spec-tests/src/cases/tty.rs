@@ -29,20 +29,10 @@ fn receiver(ctx: &Ctx, input: &str) -> Result<(Running, String), Fail> {
     Ok((r, sock))
 }
 
-fn set_terminal(b: &mut crate::harness::Bundle, rows: u64, cols: u64) {
-    let p = config::process_mut(&mut b.spec);
-    p.set_terminal(Some(true));
-    let size = oci_spec::runtime::BoxBuilder::default()
-        .height(rows)
-        .width(cols)
-        .build();
-    p.set_console_size(size.ok());
-}
-
 fn tty_run(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     sh(&mut b, "stty size; tty; read l; echo got:$l");
-    set_terminal(&mut b, 33, 101);
+    config::set_terminal(&mut b.spec, 33, 101);
     b.write()?;
     let (recv, sock) = receiver(ctx, "hello\n")?;
     ctx.rt(&[
@@ -109,7 +99,7 @@ fn tty_exec(ctx: &Ctx) -> TestResult {
 
 fn tty_without_socket(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
-    set_terminal(&mut b, 24, 80);
+    config::set_terminal(&mut b.spec, 24, 80);
     b.write()?;
     let out = ctx
         .rt(&["run", "-d", "--bundle", b.path(), "c1"])?

@@ -7,7 +7,7 @@
 //! and the runtime exits with the container's status.
 
 use super::util::{expect_gone, start_waiting};
-use crate::harness::{config, sys, Bundle, Ctx, Fail, TestResult};
+use crate::harness::{config, sys, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq, CaseFn};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -141,20 +141,10 @@ impl Drop for OnPty {
     }
 }
 
-fn set_terminal(b: &mut Bundle, rows: u64, cols: u64) {
-    let p = config::process_mut(&mut b.spec);
-    p.set_terminal(Some(true));
-    let size = oci_spec::runtime::BoxBuilder::default()
-        .height(rows)
-        .width(cols)
-        .build();
-    p.set_console_size(size.ok());
-}
-
 fn run_foreground(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     // consoleSize differs from the terminal's: the terminal's size wins.
-    set_terminal(&mut b, 10, 20);
+    config::set_terminal(&mut b.spec, 10, 20);
     let script = "echo ready; read l; stty size; echo got:$l; read l; stty size; exit 3";
     config::set_args(&mut b.spec, &["/bin/sh", "-c", script]);
     b.write()?;

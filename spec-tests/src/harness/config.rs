@@ -236,3 +236,14 @@ pub fn hooks_mut(spec: &mut Spec) -> &mut Hooks {
     }
     spec.hooks_mut().as_mut().expect("just set")
 }
+
+/// `process.terminal: true` with a `consoleSize` of `rows` x `cols`.
+pub fn set_terminal(spec: &mut Spec, rows: u64, cols: u64) {
+    let p = process_mut(spec);
+    p.set_terminal(Some(true));
+    let size = oci_spec::runtime::BoxBuilder::default()
+        .height(rows)
+        .width(cols)
+        .build();
+    p.set_console_size(size.ok());
+}
