@@ -35,7 +35,9 @@ mkdir -p /dev/pts /dev/shm /dev/mqueue /tmp /run
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
 mount -t mqueue mqueue /dev/mqueue
-mount -t tmpfs -o mode=1777 tmp /tmp
+# /tmp stays on the root tmpfs: the repo (and the fixture copied at its
+# build-time path) may live under /tmp, as in CI.
+chmod 1777 /tmp
 mount -t tmpfs -o mode=0755 run /run
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || report "RC=97 RUNC_RC=97"
 ip link set lo up

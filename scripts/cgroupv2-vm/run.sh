@@ -96,13 +96,13 @@ for lib in $(ldd /usr/sbin/runc | grep -o '/[^ ]*'); do
     mkdir -p "$rd/$(dirname "$lib")"
     cp -L "$lib" "$rd/$lib"
 done
-# seccomp_docker_profile reads a shared fixture by its build-time path
+# The seccomp cases read the shared fixture configs by their build-time path
 # (lexically: ../shared may be a symlink on the host, not in the guest).
-fixture="$repo/spec-tests/../../shared/fixtures/configs/docker-20.10-busybox.json"
-if [[ -e "$fixture" ]]; then
-    guest_path="$(realpath -s "$fixture")"
-    mkdir -p "$rd/$repo/spec-tests" "$rd/$(dirname "$guest_path")"
-    cp -L "$fixture" "$rd/$guest_path"
+fixtures="$repo/spec-tests/../../shared/fixtures/configs"
+if [[ -d "$fixtures" ]]; then
+    guest_path="$(realpath -s "$fixtures")"
+    mkdir -p "$rd/$repo/spec-tests" "$rd/$guest_path"
+    cp -L "$fixtures"/*.json "$rd/$guest_path/"
 fi
 install -m 0755 "$here/init.sh" "$rd/init"
 printf '%s\n' "$@" >"$rd/etc/spec-args"
