@@ -15,33 +15,19 @@ NS=berth-bench
 CGROUP_PARENT=berth-bench-docker
 
 e2e_setup
-forget_if_new /run/containerd
-forget_if_new /run/docker
-forget_if_new /etc/docker/key.json
 E2E_CLEANUPS+=("restore_hugetlb" "remove_ns_cgroups $NS" "remove_ns_cgroups $CGROUP_PARENT")
 hugetlb_v1_for_crun
 start_containerd
 
-d=$E2E_TMP/docker
-mkdir -p "$d"
-echo '{}' >"$d/daemon.json"
-DOCKER_HOST=unix://$d/docker.sock
-start_daemon dockerd "$d/dockerd.log" dockerd --config-file "$d/daemon.json" \
-    --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
-    -H "$DOCKER_HOST" --containerd "$CTRD_SOCK" \
-    --containerd-namespace "$NS-docker" --containerd-plugins-namespace "$NS-plugins" \
-    --bridge none --iptables=false --ip-forward=false --ip-masq=false \
-    --userland-proxy=false --exec-opt native.cgroupdriver=cgroupfs \
-    --cgroup-parent "/$CGROUP_PARENT" \
-    --add-runtime "berth=$BERTH" --add-runtime "ref-runc=$RUNC" --add-runtime "crun=$CRUN"
-dk() { timeout 60 /usr/bin/docker -H "$DOCKER_HOST" "$@"; }
-wait_for "dockerd comes up" 60 dk version || { tail -30 "$d/dockerd.log" >&2; exit 1; }
+start_dockerd "$NS-docker" "$CGROUP_PARENT" "berth=$BERTH" "ref-runc=$RUNC" "crun=$CRUN"
 dk load -i "$E2E_IMAGE_TAR" >/dev/null
 ctrd -n "$NS" images import "$E2E_IMAGE_TAR" >/dev/null
 
-export BERTH RUNC CRUN ITERS NS E2E_IMAGE E2E_TMP CTRD_SOCK DOCKER_HOST
+export BERTH RUNC CRUN ITERS NS E2E_IMAGE E2E_TMP E2E_REPO CTRD_SOCK DOCKER_HOST DOCKER_CLI
 python3 - "$E2E_REPO/build/bench-e2e.md" <<'PY'
 import os, statistics, subprocess, sys, time
+sys.path.insert(0, os.path.join(os.environ["E2E_REPO"], "scripts"))
+from bench import percentile  # make bench's nearest-rank percentile
 
 iters = int(os.environ["ITERS"])
 tmp, image = os.environ["E2E_TMP"], os.environ["E2E_IMAGE"]
@@ -49,7 +35,7 @@ bins = {"berth": os.environ["BERTH"], "runc": os.environ["RUNC"], "crun": os.env
 docker_name = {"berth": "berth", "runc": "ref-runc", "crun": "crun"}
 
 def docker(rt, i):
-    return ["/usr/bin/docker", "-H", os.environ["DOCKER_HOST"], "run", "--rm",
+    return [os.environ["DOCKER_CLI"], "-H", os.environ["DOCKER_HOST"], "run", "--rm",
             "--runtime", docker_name[rt], "busybox", "true"]
 
 def ctr(rt, i):
@@ -75,7 +61,7 @@ for label, make in (("docker run --rm busybox true", docker), ("ctr run --rm bus
         for rt in order:
             samples[rt].append(timed(make(rt, i)))
     med = {rt: statistics.median(v) for rt, v in samples.items()}
-    p90 = {rt: sorted(v)[int(0.9 * (len(v) - 1))] for rt, v in samples.items()}
+    p90 = {rt: percentile(v, 90) for rt, v in samples.items()}
     rows.append((label, med, p90))
 
 out = [f"e2e bench: {iters} interleaved iterations, median (p90) in ms", "",

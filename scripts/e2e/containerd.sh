@@ -8,14 +8,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NS=berth-e2e
 e2e_setup
-forget_if_new /run/containerd   # ctr's fifos and the shims' sockets live there
 start_containerd
 RUNC_ROOT=$E2E_TMP/runc-root
 E2E_CLEANUPS+=("cleanup_containers" "remove_ns_cgroups $NS")
 
 c() { ctrd -n "$NS" "$@"; }
 # ctr run with berth as the runc binary.
-crun_() { c run --runc-binary "$BERTH" --runc-root "$RUNC_ROOT" "$@"; }
+ctr_run() { c run --runc-binary "$BERTH" --runc-root "$RUNC_ROOT" "$@"; }
 
 # Kill and remove whatever a failed check left running.
 cleanup_containers() {
@@ -35,10 +34,10 @@ status_is() { [[ $(task_status "$1") == "$2" ]]; }
 ok "import the busybox image" c images import "$E2E_IMAGE_TAR"
 
 # Foreground runs: output, exit status.
-expect_out "ctr run echo" "Hello World!" crun_ --rm "$E2E_IMAGE" r1 echo "Hello World!"
-expect_status "ctr run exit status 7" 7 crun_ --rm "$E2E_IMAGE" r2 sh -c 'exit 7'
+expect_out "ctr run echo" "Hello World!" ctr_run --rm "$E2E_IMAGE" r1 echo "Hello World!"
+expect_status "ctr run exit status 7" 7 ctr_run --rm "$E2E_IMAGE" r2 sh -c 'exit 7'
 expect_match "ctr run sees its own pid namespace" '^1$' \
-    crun_ --rm "$E2E_IMAGE" r3 sh -c 'echo $$'
+    ctr_run --rm "$E2E_IMAGE" r3 sh -c 'echo $$'
 
 # With a terminal: ctr needs one itself, so `script` gives it a pty.
 expect_match "ctr run --tty gets a pty" 'tty=/dev/pts/0' \
@@ -46,7 +45,7 @@ expect_match "ctr run --tty gets a pty" 'tty=/dev/pts/0' \
         --runc-root $RUNC_ROOT $E2E_IMAGE t1 sh -c 'echo tty=\$(tty)'" /dev/null
 
 # A detached task: exec, ps, pause/resume, metrics, kill.
-ok "ctr run -d" crun_ -d "$E2E_IMAGE" d1 sleep 1000
+ok "ctr run -d" ctr_run -d "$E2E_IMAGE" d1 sleep 1000
 wait_for "task d1 running" 20 status_is d1 RUNNING
 expect_out "ctr task exec" "exec-ok" c tasks exec --exec-id e1 d1 echo exec-ok
 expect_status "ctr task exec exit status 5" 5 c tasks exec --exec-id e2 d1 sh -c 'exit 5'
@@ -69,7 +68,7 @@ ok "ctr container rm" c containers rm d1
 # A broken command surfaces berth's error through containerd.
 expect_fail_match "missing command shows berth's error" \
     'berth create failed: .*exec: "/nonexistent": stat /nonexistent: no such file or directory' \
-    crun_ --rm "$E2E_IMAGE" bad1 /nonexistent
+    ctr_run --rm "$E2E_IMAGE" bad1 /nonexistent
 
 expect_out "no containers left" "" c containers ls -q
 expect_out "no berth state left" "" find "$RUNC_ROOT" -mindepth 2 -maxdepth 2

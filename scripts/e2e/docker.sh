@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # berth under Docker: a private dockerd (Debian's docker.io 20.10) on a
-# private containerd, berth registered as runtime "berth" (--add-runtime), no
+# private containerd, berth registered as runtime "berth" (daemon.json), no
 # bridge and no iptables. Drives the docker CLI through the container
 # lifecycle.
 #
@@ -8,34 +8,13 @@
 E2E_NAME=docker
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DOCKER_CLI=${DOCKER_CLI:-/usr/bin/docker}   # Debian's client, same release as dockerd
 CGROUP_PARENT=berth-e2e-docker
 
 e2e_setup
-# Paths dockerd 20.10 and containerd's shims use whatever their roots are.
-forget_if_new /run/containerd
-forget_if_new /run/docker            # plugin socket dir
-forget_if_new /etc/docker/key.json   # dockerd's libtrust key
 start_containerd
-
-d=$E2E_TMP/docker
-mkdir -p "$d"
-# berth registered the way README.md documents it (not /etc/docker/daemon.json).
-printf '{"runtimes": {"berth": {"path": "%s"}}}\n' "$BERTH" >"$d/daemon.json"
-DOCKER_HOST=unix://$d/docker.sock
-start_daemon dockerd "$d/dockerd.log" dockerd \
-    --config-file "$d/daemon.json" \
-    --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
-    -H "$DOCKER_HOST" --containerd "$CTRD_SOCK" \
-    --containerd-namespace berth-e2e-docker \
-    --containerd-plugins-namespace berth-e2e-docker-plugins \
-    --bridge none --iptables=false --ip-forward=false --ip-masq=false \
-    --userland-proxy=false --exec-opt native.cgroupdriver=cgroupfs \
-    --cgroup-parent "/$CGROUP_PARENT" \
-    --default-runtime runc
+start_dockerd berth-e2e-docker "$CGROUP_PARENT" "berth=$BERTH"
 E2E_CLEANUPS+=("cleanup_containers" "remove_ns_cgroups $CGROUP_PARENT")
 
-dk() { timeout 60 "$DOCKER_CLI" -H "$DOCKER_HOST" "$@"; }
 run() { dk run --runtime berth "$@"; }
 # A docker command under a pty of its own (for -t / -it).
 in_pty() { script -qec "timeout 60 $DOCKER_CLI -H $DOCKER_HOST $*" /dev/null; }
@@ -49,7 +28,6 @@ cleanup_containers() {
 state_of() { dk inspect -f '{{.State.Status}}' "$1"; }
 state_is() { [[ $(state_of "$1") == "$2" ]]; }
 
-wait_for "dockerd comes up" 60 dk version || { tail -30 "$d/dockerd.log" >&2; exit 1; }
 ok "docker load the busybox image" dk load -i "$E2E_IMAGE_TAR"
 
 # The seed scenario.
@@ -60,10 +38,10 @@ expect_fail_match "docker run /nonexistent shows berth's error" \
     run --rm busybox /nonexistent
 expect_status "docker run /nonexistent exits 127 (as with runc)" 127 run --rm busybox /nonexistent
 expect_match "docker run -t has a pty" 'tty=/dev/pts/0' \
-    in_pty run --rm -t busybox sh -c "'echo tty=\$(tty)'"
-expect_match "docker run -it relays stdin" 'marker-3' \
-    bash -c "printf 'echo marker-\$((1+2))\nexit\n' | script -qec \
-        'timeout 60 $DOCKER_CLI -H $DOCKER_HOST run --rm -it --runtime berth busybox sh' /dev/null"
+    in_pty run --rm -t --runtime berth busybox sh -c "'echo tty=\$(tty)'"
+# Two lines typed into `docker run -it … sh`.
+it_session() { printf 'echo marker-$((1+2))\nexit\n' | in_pty run --rm -it --runtime berth busybox sh; }
+expect_match "docker run -it relays stdin" 'marker-3' it_session
 
 # Resources and security options, seen from inside.
 expect_out "--memory 64m" 67108864 \

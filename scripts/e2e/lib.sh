@@ -156,6 +156,7 @@ stop_pid() {
 start_containerd() {
     local d=$E2E_TMP/containerd
     mkdir -p "$d"
+    forget_if_new /run/containerd   # ctr's fifos and the shims' sockets live there
     CTRD_SOCK=$d/containerd.sock
     cat >"$d/config.toml" <<EOF
 version = 2
@@ -186,6 +187,40 @@ EOF
 }
 
 ctrd() { timeout 60 ctr --address "$CTRD_SOCK" "$@"; }
+
+DOCKER_CLI=${DOCKER_CLI:-/usr/bin/docker}   # Debian's client, same release as dockerd
+
+# start_dockerd NAMESPACE CGROUP_PARENT NAME=PATH...: a private dockerd on
+# the private containerd (start_containerd first), every path under
+# $E2E_TMP/docker, no bridge and no iptables, with the runtimes NAME=PATH
+# registered through daemon.json (as README.md documents). Sets DOCKER_HOST;
+# `dk` runs the docker CLI against it.
+start_dockerd() {
+    local ns=$1 parent=$2 d=$E2E_TMP/docker rt runtimes=""
+    shift 2
+    mkdir -p "$d"
+    # Paths dockerd 20.10 uses whatever its roots are.
+    forget_if_new /run/docker            # plugin socket dir
+    forget_if_new /etc/docker/key.json   # libtrust key
+    for rt in "$@"; do
+        runtimes+="${runtimes:+, }\"${rt%%=*}\": {\"path\": \"${rt#*=}\"}"
+    done
+    echo "{\"runtimes\": {$runtimes}}" >"$d/daemon.json"   # not /etc/docker/daemon.json
+    DOCKER_HOST=unix://$d/docker.sock
+    start_daemon dockerd "$d/dockerd.log" dockerd --config-file "$d/daemon.json" \
+        --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
+        -H "$DOCKER_HOST" --containerd "$CTRD_SOCK" \
+        --containerd-namespace "$ns" --containerd-plugins-namespace "$ns-plugins" \
+        --bridge none --iptables=false --ip-forward=false --ip-masq=false \
+        --userland-proxy=false --exec-opt native.cgroupdriver=cgroupfs \
+        --cgroup-parent "/$parent" --default-runtime runc
+    wait_for "dockerd comes up" 60 dk version || {
+        tail -30 "$d/dockerd.log" >&2
+        exit 1
+    }
+}
+
+dk() { timeout 60 "$DOCKER_CLI" -H "$DOCKER_HOST" "$@"; }
 
 # Everything mounted under $E2E_TMP, deepest first.
 mounts_under_tmp() {

@@ -19,7 +19,6 @@ cat >"$p/containers.conf" <<EOF
 [containers]
 cgroupns = "private"
 netns = "none"
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 [engine]
 runtime = "berth"
 cgroup_manager = "cgroupfs"
@@ -44,7 +43,8 @@ forget_if_new /var/lib/containers   # podman's blob-info cache
 
 # berth is the default runtime of this containers.conf (as README.md documents).
 pm() { timeout 60 podman "$@"; }
-run() { pm run --cgroup-parent "/$CGROUP_PARENT" --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$@"; }
+RUN_FLAGS=(--cgroup-parent "/$CGROUP_PARENT" --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
+run() { pm run "${RUN_FLAGS[@]}" "$@"; }
 in_pty() { script -qec "timeout 60 podman $*" /dev/null; }
 
 cleanup_containers() { pm rm -af -t 0; }
@@ -59,11 +59,9 @@ expect_fail_match "podman run /nonexistent shows berth's error" \
     'berth create failed: .*/nonexistent' run --rm busybox /nonexistent
 # podman maps runc's "no such file or directory" text to 127.
 expect_status "podman run /nonexistent exits 127" 127 run --rm busybox /nonexistent
-expect_match "podman run -it relays stdin" 'marker-3' \
-    bash -c "printf 'echo marker-\$((1+2))\nexit\n' | script -qec \
-        'timeout 60 podman run --rm -it \
-         --cgroup-parent /$CGROUP_PARENT --ulimit nofile=1024:1024 \
-         --ulimit nproc=4096:4096 busybox sh' /dev/null"
+# Two lines typed into `podman run -it … sh`.
+it_session() { printf 'echo marker-$((1+2))\nexit\n' | in_pty run "${RUN_FLAGS[@]}" --rm -it busybox sh; }
+expect_match "podman run -it relays stdin" 'marker-3' it_session
 expect_out "--memory 64m" 67108864 \
     run --rm --memory 64m busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes
 
