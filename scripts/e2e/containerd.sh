@@ -41,8 +41,8 @@ expect_match "ctr run sees its own pid namespace" '^1$' \
 
 # With a terminal: ctr needs one itself, so `script` gives it a pty.
 expect_match "ctr run --tty gets a pty" 'tty=/dev/pts/0' \
-    script -qec "timeout 60 ctr --address $CTRD_SOCK -n $NS run --rm --tty --runc-binary $BERTH \
-        --runc-root $RUNC_ROOT $E2E_IMAGE t1 sh -c 'echo tty=\$(tty)'" /dev/null
+    pty_run "ctr --address $CTRD_SOCK -n $NS run --rm --tty --runc-binary $BERTH \
+        --runc-root $RUNC_ROOT $E2E_IMAGE t1 sh -c 'echo tty=\$(tty)'"
 
 # A detached task: exec, ps, pause/resume, metrics, kill.
 ok "ctr run -d" ctr_run -d "$E2E_IMAGE" d1 sleep 1000
@@ -50,8 +50,8 @@ wait_for "task d1 running" 20 status_is d1 RUNNING
 expect_out "ctr task exec" "exec-ok" c tasks exec --exec-id e1 d1 echo exec-ok
 expect_status "ctr task exec exit status 5" 5 c tasks exec --exec-id e2 d1 sh -c 'exit 5'
 expect_match "ctr task exec --tty" 'tty=/dev/pts/[0-9]+' \
-    script -qec "timeout 60 ctr --address $CTRD_SOCK -n $NS tasks exec --tty --exec-id e3 d1 \
-        sh -c 'echo tty=\$(tty)'" /dev/null
+    pty_run "ctr --address $CTRD_SOCK -n $NS tasks exec --tty --exec-id e3 d1 \
+        sh -c 'echo tty=\$(tty)'"
 d1_pid=$(c tasks ls | awk '$1 == "d1" { print $2 }')
 expect_match "ctr task ps lists the init (pid $d1_pid)" "(^|[[:space:]])$d1_pid([[:space:]]|\$)" c tasks ps d1
 ok "ctr task pause" c tasks pause d1

@@ -17,7 +17,7 @@ E2E_CLEANUPS+=("cleanup_containers" "remove_ns_cgroups $CGROUP_PARENT")
 
 run() { dk run --runtime berth "$@"; }
 # A docker command under a pty of its own (for -t / -it).
-in_pty() { script -qec "timeout 60 $DOCKER_CLI -H $DOCKER_HOST $*" /dev/null; }
+in_pty() { pty_run "$DOCKER_CLI -H $DOCKER_HOST $*"; }
 
 cleanup_containers() {
     local ids

@@ -107,11 +107,14 @@ expect_fail_match() {
 # ok NAME CMD...: CMD exits 0.
 ok() { expect_status "$1" 0 "${@:2}"; }
 
-# wait_for NAME TIMEOUT_S CMD...: poll CMD until it succeeds.
+# wait_for NAME TIMEOUT_S CMD...: poll CMD until it succeeds. The limit is
+# wall-clock time, however long each poll takes (a hung client must not turn
+# 20 s into hours; each poll is bounded by its client wrapper's timeout).
 wait_for() {
-    local name=$1 limit=$2 i
+    local name=$1 limit=$2 deadline
     shift 2
-    for ((i = 0; i < limit * 10; i++)); do
+    deadline=$((SECONDS + limit))
+    while ((SECONDS < deadline)); do
         if "$@" >/dev/null 2>&1; then
             return 0
         fi
@@ -120,6 +123,13 @@ wait_for() {
     fail "$name" "timed out after ${limit}s waiting for: $*"
     return 1
 }
+
+# pty_run CMDLINE: run the shell command line CMDLINE (60 s limit) as the
+# foreground job of a fresh pty, for clients that need a terminal (-t, -it).
+# `exec` and --foreground keep the client in the pty's foreground process
+# group whatever shell `script` uses: a client put in a background group by
+# `timeout` is stopped by SIGTTOU when it makes the terminal raw.
+pty_run() { SHELL=/bin/sh script -qec "exec timeout --foreground 60 $*" /dev/null; }
 
 e2e_finish() {
     printf '%s: %d passed, %d failed\n' "$E2E_NAME" "$E2E_PASSED" "$E2E_FAILED"

@@ -45,7 +45,7 @@ forget_if_new /var/lib/containers   # podman's blob-info cache
 pm() { timeout 60 podman "$@"; }
 RUN_FLAGS=(--cgroup-parent "/$CGROUP_PARENT" --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 run() { pm run "${RUN_FLAGS[@]}" "$@"; }
-in_pty() { script -qec "timeout 60 podman $*" /dev/null; }
+in_pty() { pty_run "podman $*"; }
 
 cleanup_containers() { pm rm -af -t 0; }
 state_of() { pm inspect -f '{{.State.Status}}' "$1"; }

@@ -2,6 +2,8 @@
 # Run berth's end-to-end scripts under real clients (make e2e):
 #   scripts/e2e/run.sh [containerd|docker|podman ...]   (default: all three)
 # Each script starts and stops its own daemons; this fails if any check fails.
+# A script gets at most 600 s: then it is sent SIGTERM (its EXIT trap still
+# stops its daemons and removes its containers), and SIGKILL 300 s later.
 set -uo pipefail
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 suites=("$@")
@@ -11,7 +13,7 @@ failed=()
 for s in "${suites[@]}"; do
     printf '\n==== e2e: %s ====\n' "$s"
     start=$SECONDS
-    bash "$dir/$s.sh" || failed+=("$s")
+    timeout --foreground -k 300 600 bash "$dir/$s.sh" || failed+=("$s")
     printf '(%s: %d s)\n' "$s" $((SECONDS - start))
 done
 if [[ ${#failed[@]} -gt 0 ]]; then
