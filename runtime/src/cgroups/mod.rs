@@ -3,7 +3,7 @@
 //! `Manager::create` makes the container's leaf in every mounted hierarchy
 //! and writes the limits before any process exists; the init is then born
 //! in the v2 leaf (`v2_dir_fd` for clone3's CLONE_INTO_CGROUP) and placed in
-//! the v1 leaves with `add_pid`. Later commands reopen the cgroup from the
+//! the v1 leaves by the child itself through a `Placement`. Later commands reopen the cgroup from the
 //! `CgroupRecord` kept in the state file. Control files are written directly
 //! (see `fs` for why not cgroups-rs); the v2 device filter is an eBPF program
 //! of our own (`ebpf`).
@@ -33,4 +33,5 @@ pub use hierarchy::Mode;
 pub use manager::{CgroupConfig, CgroupRecord, Manager};
 pub use oom::OomWatch;
 pub use path::CgroupsPath;
+pub use procs::Placement;
 pub use stats::Stats;

@@ -54,7 +54,10 @@ struct Child {
 }
 
 impl Child {
-    fn spawn(body: fn(RawFd) -> i32) -> Child {
+    /// Forks a child that joins `m`'s cgroups itself (as an init does),
+    /// then waits for `go` before running `body`.
+    fn spawn_in(m: &Manager, body: fn(RawFd) -> i32) -> Child {
+        let placement = m.placement(false).unwrap();
         let (go_r, go_w) = nix::unistd::pipe().unwrap();
         let (res_r, res_w) = nix::unistd::pipe().unwrap();
         // SAFETY: see the type's comment; the child never returns into the
@@ -62,6 +65,13 @@ impl Child {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
         if pid == 0 {
+            if placement.enter().is_err() {
+                // SAFETY: ends the forked child without running the harness' exit path.
+                unsafe { libc::_exit(99) }
+            }
+            // Placed: tell the parent (a 0 on the result pipe).
+            // SAFETY: valid 4-byte buffer; the fd is ours.
+            unsafe { libc::write(res_w.as_raw_fd(), [0u8; 4].as_ptr().cast(), 4) };
             let mut b = [0u8; 1];
             // SAFETY: valid 1-byte buffer; the fd is ours.
             unsafe { libc::read(go_r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
@@ -69,12 +79,14 @@ impl Child {
             // SAFETY: ends the forked child without running the harness' exit path.
             unsafe { libc::_exit(code) }
         }
-        Child {
+        let child = Child {
             pid,
             pidfd: PidFd::open(pid).unwrap(),
             go: go_w,
             res: res_r,
-        }
+        };
+        assert_eq!(child.results(1), vec![0], "child did not join its cgroups");
+        child
     }
 
     fn go(&self) {
@@ -245,8 +257,7 @@ fn lifecycle_limits_placement_freeze_stats_destroy() {
 
     assert_limits_on_host(m);
 
-    let child = Child::spawn(fork_bomb);
-    m.add_pid(child.pid, false).unwrap();
+    let child = Child::spawn_in(m, fork_bomb);
     child.go();
     let out = child.results(4);
     assert_eq!(
@@ -312,8 +323,7 @@ fn oom_kill_is_counted_and_notified() {
     let m = &g.0;
     let mut watch = m.oom_watch().unwrap();
     assert_eq!(watch.check().unwrap(), 0);
-    let child = Child::spawn(memory_hog);
-    m.add_pid(child.pid, false).unwrap();
+    let child = Child::spawn_in(m, memory_hog);
     child.go();
     assert_eq!(child.wait(), ExitStatus::Signaled(libc::SIGKILL));
     assert!(watch.wait(5000).unwrap() >= 1, "no OOM notification");
@@ -360,8 +370,7 @@ fn v2_device_filter_freeze_and_kill_in_unified() {
         crate::sys::bpf::prog_query(cg.as_fd(), crate::sys::bpf::ATTACH_CGROUP_DEVICE).unwrap();
     assert_eq!(ids.len(), 1, "{ids:?}");
 
-    let child = Child::spawn(open_devices);
-    m.add_pid(child.pid, false).unwrap();
+    let child = Child::spawn_in(m, open_devices);
     assert_eq!(m.pids().unwrap(), vec![child.pid]);
     child.go();
     let out = child.results(2);

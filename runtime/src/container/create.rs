@@ -108,6 +108,7 @@ fn spawn_init(
     let fifo = make_fifo(&dir)?;
     let (console, relay) = tty::sockets(console)?;
     let v2_fd = cgroup.v2_dir_fd()?;
+    let placement = cgroup.placement(v2_fd.is_some())?;
     let plan = Plan::from_spec(linux)?;
     let joins = plan.open_joins()?;
     let has_cgroup_mount = bundle
@@ -137,6 +138,7 @@ fn spawn_init(
         listen_fds: o.listen_fds,
         lock_fd: dir.lock_fd(),
         cgroup_fd: v2_fd.as_ref().map(process::raw),
+        placement: &placement,
         console,
         seccomp: match linux.seccomp() {
             Some(s) => Some(
@@ -150,8 +152,7 @@ fn spawn_init(
     binary::set_non_dumpable()?;
     crate::sys::close_range_cloexec(3 + o.listen_fds + o.preserve_fds)
         .ctx(|| "close_range".into())?;
-    let in_v2 = v2_fd.is_some();
-    let spawned = process::spawn(&cfg, &|pid| cgroup.add_pid(pid, in_v2))?;
+    let spawned = process::spawn(&cfg)?;
     drop(cfg);
     // The init sent the master before it reported ready.
     let master = relay.as_ref().map(tty::receive_master).transpose();

@@ -53,10 +53,11 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
     let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
     let v2_fd = cfg.cgroup.v2_dir_fd()?;
     let cgroup_fd = v2_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let placement = cfg.cgroup.placement(cgroup_fd.is_some())?;
     match clone3(0, cgroup_fd).ctx(|| "clone3".into())? {
         Forked::Child => {
             drop(ours);
-            let err = match wait_placed(&theirs).and_then(|_| setup(cfg, &theirs)) {
+            let err = match placement.enter().and_then(|_| setup(cfg, &theirs)) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -69,15 +70,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
         }
         Forked::Parent { pid, pidfd } => {
             drop(theirs);
-            let placed = cfg.cgroup.add_pid(pid, cgroup_fd.is_some());
-            if let Err(e) = placed.and_then(|_| {
-                ours.send(&Msg::Placed)
-                    .ctx(|| "sync with exec process".into())
-            }) {
-                let _ = pidfd.signal(libc::SIGKILL);
-                let _ = pidfd.wait();
-                return Err(e);
-            }
+            drop(placement);
             match until_exec(cfg, &ours, pid) {
                 Ok(()) => Ok((pid, pidfd)),
                 Err((e, exited)) => {
@@ -125,15 +118,6 @@ fn until_exec(
                 ))
             }
         }
-    }
-}
-
-fn wait_placed(chan: &Channel) -> Result<()> {
-    match chan.recv().ctx(|| "sync with runtime".into())? {
-        Some(Msg::Placed) => Ok(()),
-        _ => Err(Error::msg(
-            "the runtime did not place the process in its cgroup",
-        )),
     }
 }
 

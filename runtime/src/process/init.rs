@@ -55,14 +55,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     // SAFETY: closes our copy of the runtime's lock fd; nothing in this
     // process uses it (the parent's copy keeps the lock).
     unsafe { libc::close(cfg.lock_fd) };
-    match chan.recv().ctx(|| "sync with runtime".into())? {
-        Some(Msg::Placed) => {}
-        _ => {
-            return Err(Error::msg(
-                "the runtime did not place the init in its cgroup",
-            ))
-        }
-    }
+    cfg.placement.enter()?;
     if cfg.plan.creates(LinuxNamespaceType::Cgroup) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx(|| "unshare cgroup namespace".into())?;

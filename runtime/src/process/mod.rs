@@ -43,6 +43,8 @@ pub struct InitConfig<'a> {
     pub listen_fds: u32,
     /// The v2 cgroup directory for CLONE_INTO_CGROUP.
     pub cgroup_fd: Option<i32>,
+    /// The cgroups the init joins itself before anything else.
+    pub placement: &'a crate::cgroups::Placement,
     /// The connected console socket, when process.terminal is set.
     pub console: Option<crate::tty::ConsoleSocket>,
     /// The compiled seccomp filter, if the config has a profile.
@@ -106,10 +108,9 @@ fn kill_and_reap(pidfd: &PidFd) {
     let _ = pidfd.wait();
 }
 
-/// Forks the init and drives it until it is ready (or failed). `place`
-/// puts the new pid into its cgroups (v1, and v2 without CLONE_INTO_CGROUP)
-/// before the init does anything.
-pub fn spawn(cfg: &InitConfig, place: &dyn Fn(i32) -> Result<()>) -> Result<Spawned> {
+/// Forks the init and drives it until it is ready (or failed). The init
+/// first joins its cgroups itself (`cfg.placement`).
+pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
     let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
     // The cgroup namespace is unshared by the init once it is placed, so
     // that its root is the container's cgroup in every hierarchy.
@@ -126,13 +127,7 @@ pub fn spawn(cfg: &InitConfig, place: &dyn Fn(i32) -> Result<()>) -> Result<Spaw
                 pidfd,
                 chan: ours,
             };
-            let placed = place(pid).and_then(|_| {
-                spawned
-                    .chan
-                    .send(&Msg::Placed)
-                    .ctx(|| "sync with container init".into())
-            });
-            match placed.and_then(|_| drive(cfg, &spawned)) {
+            match drive(cfg, &spawned) {
                 Ok(()) => Ok(spawned),
                 Err(e) => {
                     spawned.abort();

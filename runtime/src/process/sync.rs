@@ -9,8 +9,6 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 /// A message on the sync channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
-    /// runtime → init: you are in your cgroup; go on.
-    Placed,
     /// init → runtime: mounts are done; run prestart/createRuntime hooks.
     Hooks,
     /// runtime → init: hooks ran.
@@ -33,7 +31,6 @@ pub enum Msg {
 impl Msg {
     fn encode(&self) -> Vec<u8> {
         match self {
-            Msg::Placed => vec![b'P'],
             Msg::Hooks => vec![b'H'],
             Msg::HooksDone => vec![b'h'],
             Msg::Ready => vec![b'R'],
@@ -51,7 +48,6 @@ impl Msg {
 
     fn decode(b: &[u8]) -> Option<Msg> {
         Some(match *b.first()? {
-            b'P' => Msg::Placed,
             b'H' => Msg::Hooks,
             b'h' => Msg::HooksDone,
             b'R' => Msg::Ready,
@@ -137,7 +133,6 @@ mod tests {
     fn round_trips() {
         let (a, b) = Channel::pair().unwrap();
         for m in [
-            Msg::Placed,
             Msg::Hooks,
             Msg::HooksDone,
             Msg::Ready,
