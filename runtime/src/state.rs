@@ -193,14 +193,18 @@ impl ContainerDir {
         self.path.join(CONFIG_FILE)
     }
 
-    /// Writes `state.json` atomically: temp file, fsync, rename.
+    /// Writes `state.json` atomically: temp file, rename. A reader sees the
+    /// old state or the new one, never a torn file, even if we die midway.
+    /// No fsync: the state describes live processes, which do not survive
+    /// the power loss fsync would guard against, and the root is a tmpfs
+    /// (/run) in practice; on a disk-backed root it cost 4.7 ms a create
+    /// (runc does not fsync either).
     pub fn save(&self, saved: &Saved) -> Result<()> {
         let tmp = self.path.join(".state.json.tmp");
         let data =
             serde_json::to_vec(saved).map_err(|e| Error::msg(format!("encode state: {e}")))?;
         let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
-            .and_then(|_| f.sync_all())
             .ctx(|| format!("write {}", tmp.display()))?;
         fs::rename(&tmp, self.path.join(STATE_FILE)).ctx(|| format!("rename {}", tmp.display()))
     }
