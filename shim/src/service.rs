@@ -12,7 +12,6 @@ use containerd_shim::api::{
     WaitRequest, WaitResponse,
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
-use containerd_shim::protos::protobuf::Message;
 use containerd_shim::protos::types::task::ProcessInfo;
 use containerd_shim::{Task, TtrpcContext, TtrpcResult};
 
@@ -222,12 +221,9 @@ impl Task for Service {
                 }
                 Ok(c.init.pid)
             })?;
-            let metrics = stats::to_metrics(&stats::read(pid)?);
-            let value = metrics
-                .write_to_bytes()
-                .map_err(|e| Error::Shim(format!("encode metrics: {e}")))?;
+            let (type_url, value) = stats::encode(pid)?;
             Ok(Any {
-                type_url: "io.containerd.cgroups.v1.Metrics".into(),
+                type_url: type_url.into(),
                 value,
                 ..Default::default()
             })

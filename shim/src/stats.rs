@@ -2,16 +2,18 @@
 //! `events`), through berth's cgroup library. The cgroup is found from the
 //! init's /proc/PID/cgroup, so this works whichever runtime made it.
 //! Returned as containerd's cgroups v1 `Metrics` (memory, cpu, pids, blkio,
-//! hugetlb); containerd decodes it by its type URL.
+//! hugetlb), or on a pure cgroup v2 host its v2 `Metrics` (memory, cpu,
+//! pids); containerd decodes them by their type URL.
 
 use std::path::PathBuf;
 
-use berth::cgroups::hierarchy::{own_path, Hierarchies};
+use berth::cgroups::hierarchy::{detect_mode, own_path, Hierarchies, Mode};
 use berth::cgroups::{CgroupRecord, Manager, Stats};
 use containerd_shim::protos::cgroups::metrics::{
     BlkIOEntry, BlkIOStat, CPUStat, CPUUsage, HugetlbStat, MemoryEntry, MemoryStat, Metrics,
     PidsStat, Throttle,
 };
+use containerd_shim::protos::cgroups_v2::metrics as v2;
 
 use crate::error::{Error, Result};
 
@@ -157,6 +159,70 @@ pub fn to_metrics(s: &Stats) -> Metrics {
     }
 }
 
+/// berth's stats (read from a v2 cgroup) as containerd's v2 Metrics.
+pub fn to_v2_metrics(s: &Stats) -> v2::Metrics {
+    let raw = |k: &str| s.memory.raw.get(k).copied().unwrap_or(0);
+    let u = &s.cpu.usage;
+    let memory = v2::MemoryStat {
+        anon: raw("anon"),
+        file: raw("file"),
+        kernel_stack: raw("kernel_stack"),
+        slab: raw("slab"),
+        sock: raw("sock"),
+        shmem: raw("shmem"),
+        file_mapped: raw("file_mapped"),
+        file_dirty: raw("file_dirty"),
+        file_writeback: raw("file_writeback"),
+        inactive_anon: raw("inactive_anon"),
+        active_anon: raw("active_anon"),
+        inactive_file: raw("inactive_file"),
+        active_file: raw("active_file"),
+        unevictable: raw("unevictable"),
+        pgfault: raw("pgfault"),
+        pgmajfault: raw("pgmajfault"),
+        usage: s.memory.usage.usage,
+        usage_limit: s.memory.usage.limit,
+        max_usage: s.memory.usage.max,
+        swap_usage: s.memory.swap.usage.saturating_sub(s.memory.usage.usage),
+        swap_limit: s.memory.swap.limit,
+        ..Default::default()
+    };
+    v2::Metrics {
+        pids: Some(v2::PidsStat {
+            current: s.pids.current,
+            limit: s.pids.limit,
+            ..Default::default()
+        })
+        .into(),
+        cpu: Some(v2::CPUStat {
+            usage_usec: u.total / 1000,
+            user_usec: u.user / 1000,
+            system_usec: u.kernel / 1000,
+            nr_periods: s.cpu.throttling.periods,
+            nr_throttled: s.cpu.throttling.throttled_periods,
+            throttled_usec: s.cpu.throttling.throttled_time / 1000,
+            ..Default::default()
+        })
+        .into(),
+        memory: Some(memory).into(),
+        ..Default::default()
+    }
+}
+
+/// The Stats response payload: (type URL, encoded Metrics).
+pub fn encode(pid: i32) -> Result<(&'static str, Vec<u8>)> {
+    use containerd_shim::protos::protobuf::Message;
+    let s = read(pid)?;
+    let enc =
+        |e: containerd_shim::protos::protobuf::Error| Error::Shim(format!("encode metrics: {e}"));
+    if detect_mode() == Mode::V2 {
+        let b = to_v2_metrics(&s).write_to_bytes().map_err(enc)?;
+        return Ok(("io.containerd.cgroups.v2.Metrics", b));
+    }
+    let b = to_metrics(&s).write_to_bytes().map_err(enc)?;
+    Ok(("io.containerd.cgroups.v1.Metrics", b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +241,10 @@ mod tests {
         assert_eq!(m.memory.total_rss, 123);
         assert_eq!(m.cpu.usage.total, 99);
         assert_eq!(m.pids.current, 2);
+        let v = to_v2_metrics(&s);
+        assert_eq!(v.memory.usage, 4096);
+        assert_eq!(v.cpu.usage_usec, 0);
+        assert_eq!(v.pids.current, 2);
     }
 
     #[test]
