@@ -90,6 +90,26 @@ expect_match "ctr run --tty gets a pty" 'tty=/dev/pts/0' \
     pty_run "$(ctr_tty) run --rm --tty --runtime $RT --runtime-config-path $E2E_TMP/berth.toml \
         $E2E_IMAGE t1 sh -c 'echo tty=\$(tty)'"
 
+# Log URIs: a file, and a logging binary (fds 3 and 4, ready on fd 5).
+ok "ctr run --log-uri file://" shim_run --rm --log-uri "file://$E2E_TMP/logs/f1.log" \
+    "$E2E_IMAGE" f1 sh -c 'echo to-file; echo err-to-file >&2'
+expect_out "file:// log holds stdout and stderr" $'to-file\nerr-to-file' sort -r "$E2E_TMP/logs/f1.log"
+cat >"$E2E_TMP/logger.sh" <<'EOF'
+#!/bin/sh
+# $1 $2 = dir DIR (from the URI query): fd 3 and 4 to files named after the container.
+exec 5>&-
+cat <&3 >"$2/$CONTAINER_ID.$CONTAINER_NAMESPACE.out" &
+cat <&4 >"$2/$CONTAINER_ID.$CONTAINER_NAMESPACE.err" &
+wait
+EOF
+chmod +x "$E2E_TMP/logger.sh"
+ok "ctr run --log-uri binary://" shim_run --rm --log-uri "binary://$E2E_TMP/logger.sh?dir=$E2E_TMP/logs" \
+    "$E2E_IMAGE" b1 sh -c 'echo to-binary; echo err-to-binary >&2'
+wait_for "the logger wrote stdout" 10 grep -qx to-binary "$E2E_TMP/logs/b1.$NS.out" &&
+    pass "the logger wrote stdout"
+wait_for "the logger wrote stderr" 10 grep -qx err-to-binary "$E2E_TMP/logs/b1.$NS.err" &&
+    pass "the logger wrote stderr"
+
 # A detached task: exec, ps, pause/resume, metrics, kill.
 ok "ctr run -d" shim_run -d "$E2E_IMAGE" d1 sleep 1000
 wait_for "task d1 running" 20 status_is d1 RUNNING

@@ -29,6 +29,8 @@ pub struct Container {
     pub bundle: PathBuf,
     pub runtime: Runtime,
     pub rootfs_mounted: bool,
+    /// IoUid/IoGid and the rest, for execs too.
+    pub options: Options,
     pub init: Process,
     pub execs: HashMap<String, Process>,
 }
@@ -268,6 +270,7 @@ impl Tasks {
                 bundle: req.bundle.clone(),
                 runtime,
                 rootfs_mounted: mounted,
+                options: req.options.clone(),
                 init,
                 execs: HashMap::new(),
             });
@@ -312,7 +315,14 @@ impl Tasks {
             let pio = console::relay(&master, stdio)?;
             Ok((read_pid(pid_file)?, pio, Some(master)))
         } else {
-            let (pstdio, pio) = io::pipes(stdio, opts.io_uid, opts.io_gid)?;
+            let owner = io::Owner {
+                id,
+                namespace: &self.namespace,
+                reaper: &self.reaper,
+                uid: opts.io_uid,
+                gid: opts.io_gid,
+            };
+            let (pstdio, pio) = io::pipes(stdio, &owner)?;
             a.push(id.into());
             rt.run_with_stdio(verb, &a, pstdio)?;
             Ok((read_pid(pid_file)?, pio, None))
@@ -345,7 +355,7 @@ impl Tasks {
     }
 
     fn start_exec(&self, id: &str, exec_id: &str) -> Result<u32> {
-        let (rt, bundle, stdio, spec) = self.with(id, |c| {
+        let (rt, bundle, stdio, spec, opts) = self.with(id, |c| {
             let p = c.process(exec_id)?;
             if p.phase != Phase::Created {
                 return Err(Error::Precondition(format!(
@@ -357,6 +367,7 @@ impl Tasks {
                 c.bundle.clone(),
                 p.stdio.clone(),
                 p.spec.clone(),
+                c.options.clone(),
             ))
         })?;
         let spec_file = bundle.join(format!(".exec-{exec_id}.json"));
@@ -367,7 +378,6 @@ impl Tasks {
         a.push("--pid-file".into());
         a.push(pid_file.clone().into());
         let window = self.reaper.open_window();
-        let opts = Options::default();
         let started = self.spawn_process(&rt, "exec", a, id, &stdio, &opts, &pid_file);
         let _ = std::fs::remove_file(&spec_file);
         let _ = std::fs::remove_file(&pid_file);

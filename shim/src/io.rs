@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex};
 use nix::unistd::{fchown, pipe2, Gid, Uid};
 
 use crate::error::{IoContext, Result};
+use crate::logger;
+use crate::reaper::Reaper;
 use crate::runtime::ProcStdio;
 
 /// The paths containerd gave for one process.
@@ -50,9 +52,20 @@ impl ProcessIo {
     }
 }
 
-/// Pipes for a process without a terminal, and the copy threads. Returns
-/// the runtime command's stdio (inherited by the process).
-pub fn pipes(paths: &StdioPaths, uid: u32, gid: u32) -> Result<(ProcStdio, ProcessIo)> {
+/// Who the process is, for `binary://` loggers.
+pub struct Owner<'a> {
+    pub id: &'a str,
+    pub namespace: &'a str,
+    pub reaper: &'a Reaper,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Pipes for a process without a terminal, and the copy threads (or a
+/// `binary://` logger reading them). Returns the runtime command's stdio
+/// (inherited by the process).
+pub fn pipes(paths: &StdioPaths, owner: &Owner) -> Result<(ProcStdio, ProcessIo)> {
+    let (uid, gid) = (owner.uid, owner.gid);
     let io = ProcessIo::default();
     let mut stdio = ProcStdio {
         stdin: std::process::Stdio::null(),
@@ -64,6 +77,12 @@ pub fn pipes(paths: &StdioPaths, uid: u32, gid: u32) -> Result<(ProcStdio, Proce
         stdio.stdin = r.into();
         *io.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(File::from(w));
         copy_stdin(paths.stdin.clone(), Arc::clone(&io.stdin));
+    }
+    if paths.stdout.starts_with("binary://") {
+        let (out, err) = logger::start(&paths.stdout, owner.id, owner.namespace, owner.reaper)?;
+        stdio.stdout = out.into();
+        stdio.stderr = err.into();
+        return Ok((stdio, io));
     }
     if !paths.stdout.is_empty() {
         let (r, w) = pipe(uid, gid)?;

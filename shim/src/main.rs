@@ -12,6 +12,7 @@ mod container;
 mod error;
 mod events;
 mod io;
+mod logger;
 mod mount;
 mod oom;
 mod options;

@@ -132,6 +132,15 @@ impl Reaper {
         Ok(child)
     }
 
+    /// Starts a process whose exit nobody waits for (a logger): only wakes
+    /// the reaper, whose exit callback then ignores it.
+    pub fn spawn_with<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let mut st = self.lock();
+        st.spawned += 1;
+        self.cond.notify_all();
+        f()
+    }
+
     /// The exit status of a command started by `spawn` (blocks until it exits).
     pub fn wait(&self, child: &Child) -> i32 {
         let pid = pid_of(child);
