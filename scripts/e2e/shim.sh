@@ -83,6 +83,8 @@ expect_out "ctr run echo" "Hello World!" shim_run --rm "$E2E_IMAGE" r1 echo "Hel
 expect_status "ctr run exit status 7" 7 shim_run --rm "$E2E_IMAGE" r2 sh -c 'exit 7'
 expect_match "ctr run sees its own pid namespace" '^1$' \
     shim_run --rm "$E2E_IMAGE" r3 sh -c 'echo $$'
+big_output() { shim_run --rm "$E2E_IMAGE" big1 seq 1 200000 | md5sum; }
+expect_out "1.3 MB of output arrives whole" "$(seq 1 200000 | md5sum)" big_output
 expect_out "ctr run stdin reaches the container" "piped" \
     bash -c "echo piped | timeout 60 $(ctr_tty) run --rm --runtime $RT \
         --runtime-config-path $E2E_TMP/berth.toml $E2E_IMAGE r4 cat"

@@ -1,6 +1,7 @@
 //! A process's stdio: containerd hands the shim fifo paths (or a `file://`
-//! log URI); the process gets pipes, and one thread per stream copies
-//! between pipe and fifo (as containerd's runc shim does with goroutines).
+//! or `binary://` log URI, see `logger`); the process gets pipes. Output is
+//! copied by the shim's single io thread (`pump`), stdin by a blocking
+//! thread per process (containerd's runc shim uses a goroutine per stream).
 //!
 //! - stdout/stderr: the fifo is opened read-write, which never blocks and
 //!   never fails with EPIPE when the client went away (`ctr run -d`); it is
@@ -9,12 +10,12 @@
 //!   its end); EOF from the client, or CloseIO, closes the pipe's write end,
 //!   which is the process's EOF.
 //!
-//! With a terminal the same threads copy between the fifos and the pty
+//! With a terminal the same machinery copies between the fifos and the pty
 //! master (see `console`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +23,7 @@ use nix::unistd::{fchown, pipe2, Gid, Uid};
 
 use crate::error::{IoContext, Result};
 use crate::logger;
+use crate::pump;
 use crate::reaper::Reaper;
 use crate::runtime::ProcStdio;
 
@@ -129,31 +131,38 @@ fn open_out(dest: &str) -> std::io::Result<File> {
 }
 
 /// Copies `src` to the destination until EOF (or a terminal's EIO), then
-/// closes both.
-pub fn copy_out(mut src: File, dest: String) {
-    spawn_copy("stdout", move || {
-        let mut dst = match open_out(&dest) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!("open {dest}: {e}");
-                return;
+/// closes both; served by the io thread (`pump`).
+pub fn copy_out(src: File, dest: String) {
+    match open_out(&dest) {
+        Ok(dst) => pump::add(pump::Source::Out {
+            src,
+            dst,
+            name: dest,
+        }),
+        Err(e) => tracing::warn!("open {dest}: {e}"),
+    }
+}
+
+/// `write_all` that also waits out EAGAIN (a pty master shared with the
+/// non-blocking io thread).
+fn write_all_waiting(f: &mut File, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match f.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let mut fds = [libc::pollfd {
+                    fd: f.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }];
+                berth::sys::poll(&mut fds, -1)?;
             }
-        };
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // EIO: the pty's last slave closed.
-                Err(_) => break,
-            };
-            if let Err(e) = dst.write_all(&buf[..n]) {
-                tracing::debug!("write {dest}: {e}");
-                break;
-            }
+            Err(e) => return Err(e),
         }
-    });
+    }
+    Ok(())
 }
 
 /// Copies the stdin fifo into the writer until EOF, then closes the writer.
@@ -178,7 +187,7 @@ pub fn copy_stdin(fifo: String, writer: StdinWriter) {
             };
             let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
             let Some(f) = w.as_mut() else { return };
-            if f.write_all(&buf[..n]).is_err() {
+            if write_all_waiting(f, &buf[..n]).is_err() {
                 break;
             }
         }

@@ -4,8 +4,8 @@
 //! DESIGN.md §8.
 //!
 //! Threads: main (waits for Shutdown), containerd-shim's signal thread, the
-//! reaper, the ttrpc server's threads, one per copied stdio stream and one
-//! per container watching for OOM.
+//! reaper, the io thread (every output stream and OOM watch), one per
+//! process reading its stdin fifo, and the ttrpc server's threads.
 
 mod console;
 mod container;
@@ -17,6 +17,7 @@ mod mount;
 mod oom;
 mod options;
 mod process;
+mod pump;
 mod reaper;
 mod runtime;
 mod service;

@@ -1,7 +1,8 @@
 //! OOM events from the container's memory cgroup (berth's `OomWatch`: the
-//! v1 memory.oom_control eventfd, or v2 memory.events), one small thread
-//! per container, published as TaskOOM. The thread ends when the cgroup is
-//! removed (v1 wakes the eventfd on removal; v2 is re-checked every second).
+//! v1 memory.oom_control eventfd, or v2 memory.events), watched by the io
+//! thread (`pump`) and published as TaskOOM. The watch ends when the cgroup
+//! is removed (v1 wakes the eventfd on removal; v2 is re-checked every
+//! second).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use std::sync::Arc;
 use berth::cgroups::hierarchy::{detect_mode, Mode};
 use berth::cgroups::OomWatch;
 
-use crate::events::{Event, Publisher};
+use crate::events::Publisher;
+use crate::pump;
 use crate::stats::cgroup_of;
 
 /// The memory cgroup of `pid` and whether it is a v2 one.
@@ -35,32 +37,17 @@ pub fn watch(pid: i32, id: String, events: Arc<Publisher>) {
     } else {
         OomWatch::v1(&dir)
     };
-    let mut watch = match watch {
+    let watch = match watch {
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(id, "OOM watch: {e}");
             return;
         }
     };
-    let timeout = if v2 { 1000 } else { -1 };
-    let run = move || loop {
-        match watch.wait(timeout) {
-            Ok(n) if n > 0 => events.publish(Event::Oom(id.clone())),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(id, "OOM watch ends: {e}");
-                return;
-            }
-        }
-        if !dir.exists() {
-            return;
-        }
-    };
-    if let Err(e) = std::thread::Builder::new()
-        .name("oom".into())
-        .stack_size(64 * 1024)
-        .spawn(run)
-    {
-        tracing::warn!("spawn the OOM thread: {e}");
-    }
+    pump::add(pump::Source::Oom {
+        watch,
+        id,
+        dir,
+        events,
+    });
 }
