@@ -212,14 +212,7 @@ impl Tasks {
             )));
         }
         let opts = &req.options;
-        let binary = runtime::find_binary(opts.binary_or_default())?;
-        let runtime = Runtime {
-            binary,
-            root: Path::new(opts.root_or_default()).join(&self.namespace),
-            log: req.bundle.join("log.json"),
-            systemd_cgroup: opts.systemd_cgroup,
-            reaper: Arc::clone(&self.reaper),
-        };
+        let runtime = self.runtime_for(opts, &req.bundle)?;
         save_runtime(&req.bundle, &runtime)?;
         let rootfs = req.bundle.join("rootfs");
         let mounted = !req.rootfs.is_empty();
@@ -232,16 +225,7 @@ impl Tasks {
         }
         let window = self.reaper.open_window();
         let pid_file = req.bundle.join("init.pid");
-        let mut a = args(["create", "--bundle"]);
-        a.push(req.bundle.clone().into());
-        a.push("--pid-file".into());
-        a.push(pid_file.clone().into());
-        if opts.no_pivot_root {
-            a.push("--no-pivot".into());
-        }
-        if opts.no_new_keyring {
-            a.push("--no-new-keyring".into());
-        }
+        let a = create_args(&req.bundle, &pid_file, opts);
         let started =
             self.spawn_process(&runtime, "create", a, &req.id, &req.stdio, opts, &pid_file);
         let (pid, pio, master) = match started {
@@ -284,6 +268,16 @@ impl Tasks {
             pid: u32::try_from(pid).unwrap_or(0),
         });
         Ok(u32::try_from(pid).unwrap_or(0))
+    }
+
+    fn runtime_for(&self, opts: &Options, bundle: &Path) -> Result<Runtime> {
+        Ok(Runtime {
+            binary: runtime::find_binary(opts.binary_or_default())?,
+            root: Path::new(opts.root_or_default()).join(&self.namespace),
+            log: bundle.join("log.json"),
+            systemd_cgroup: opts.systemd_cgroup,
+            reaper: Arc::clone(&self.reaper),
+        })
     }
 
     /// Runs `create` or `exec` with the process's stdio (pipes, or a console
@@ -590,6 +584,21 @@ impl Tasks {
             self.exit.signal();
         }
     }
+}
+
+/// `create` and its flags, without the id (`spawn_process` adds it).
+fn create_args(bundle: &Path, pid_file: &Path, opts: &Options) -> Vec<OsString> {
+    let mut a = args(["create", "--bundle"]);
+    a.push(bundle.into());
+    a.push("--pid-file".into());
+    a.push(pid_file.into());
+    if opts.no_pivot_root {
+        a.push("--no-pivot".into());
+    }
+    if opts.no_new_keyring {
+        a.push("--no-new-keyring".into());
+    }
+    a
 }
 
 fn save_runtime(bundle: &Path, rt: &Runtime) -> Result<()> {

@@ -102,54 +102,67 @@ enum Entry {
     },
 }
 
+/// Moves newly added sources into `entries`.
+fn drain_inbox(entries: &mut Vec<Entry>) {
+    let Some(p) = PUMP.get().and_then(Option::as_ref) else {
+        return;
+    };
+    let mut inbox = p.inbox.lock().unwrap_or_else(|e| e.into_inner());
+    entries.extend(inbox.drain(..).map(|s| match s {
+        Source::Out { src, dst, name } => Entry::Out(Out {
+            src,
+            dst,
+            name,
+            pending: Vec::new(),
+        }),
+        Source::Oom {
+            watch,
+            id,
+            dir,
+            events,
+        } => Entry::Oom {
+            watch,
+            id,
+            dir,
+            events,
+        },
+    }));
+}
+
+/// What to poll: the wake pipe first, then one fd per entry; and the
+/// timeout (v2 OOM watches are looked at every second).
+fn pollfds(wake: &File, entries: &[Entry]) -> (Vec<libc::pollfd>, i32) {
+    let mut fds = vec![berth::sys::pollin(wake.as_raw_fd())];
+    let mut timeout = -1;
+    for e in entries {
+        fds.push(match e {
+            Entry::Out(o) if o.pending.is_empty() => berth::sys::pollin(o.src.as_raw_fd()),
+            Entry::Out(o) => libc::pollfd {
+                fd: o.dst.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+            Entry::Oom { watch, .. } => {
+                if matches!(watch, OomWatch::V2 { .. }) {
+                    timeout = 1000;
+                }
+                libc::pollfd {
+                    fd: watch.fd().as_raw_fd(),
+                    events: watch.poll_events(),
+                    revents: 0,
+                }
+            }
+        });
+    }
+    (fds, timeout)
+}
+
 fn run(mut wake: File) {
     let mut entries: Vec<Entry> = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        if let Some(p) = PUMP.get().and_then(Option::as_ref) {
-            let mut inbox = p.inbox.lock().unwrap_or_else(|e| e.into_inner());
-            entries.extend(inbox.drain(..).map(|s| match s {
-                Source::Out { src, dst, name } => Entry::Out(Out {
-                    src,
-                    dst,
-                    name,
-                    pending: Vec::new(),
-                }),
-                Source::Oom {
-                    watch,
-                    id,
-                    dir,
-                    events,
-                } => Entry::Oom {
-                    watch,
-                    id,
-                    dir,
-                    events,
-                },
-            }));
-        }
-        let mut fds = vec![berth::sys::pollin(wake.as_raw_fd())];
-        let mut timeout = -1;
-        for e in &entries {
-            fds.push(match e {
-                Entry::Out(o) if o.pending.is_empty() => berth::sys::pollin(o.src.as_raw_fd()),
-                Entry::Out(o) => libc::pollfd {
-                    fd: o.dst.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                },
-                Entry::Oom { watch, .. } => {
-                    if matches!(watch, OomWatch::V2 { .. }) {
-                        timeout = 1000;
-                    }
-                    libc::pollfd {
-                        fd: watch.fd().as_raw_fd(),
-                        events: watch.poll_events(),
-                        revents: 0,
-                    }
-                }
-            });
-        }
+        drain_inbox(&mut entries);
+        let (mut fds, timeout) = pollfds(&wake, &entries);
         if let Err(e) = berth::sys::poll(&mut fds, timeout) {
             tracing::warn!("io poll: {e}");
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -160,31 +173,35 @@ fn run(mut wake: File) {
         }
         let mut keep = Vec::with_capacity(entries.len());
         for (e, pfd) in entries.into_iter().zip(&fds[1..]) {
-            let alive = match e {
-                Entry::Out(mut o) => {
-                    let alive = pfd.revents == 0 || serve_out(&mut o, &mut buf);
-                    alive.then_some(Entry::Out(o))
-                }
-                Entry::Oom {
-                    mut watch,
-                    id,
-                    dir,
-                    events,
-                } => {
-                    // v2 has no removal wake-up: it is looked at every second.
-                    let due = pfd.revents != 0 || matches!(watch, OomWatch::V2 { .. });
-                    let alive = !due || serve_oom(&mut watch, &id, &dir, &events);
-                    alive.then_some(Entry::Oom {
-                        watch,
-                        id,
-                        dir,
-                        events,
-                    })
-                }
-            };
-            keep.extend(alive);
+            keep.extend(serve(e, pfd.revents, &mut buf));
         }
         entries = keep;
+    }
+}
+
+/// Serves one entry; `None` when it is finished.
+fn serve(e: Entry, revents: libc::c_short, buf: &mut [u8]) -> Option<Entry> {
+    match e {
+        Entry::Out(mut o) => {
+            let alive = revents == 0 || serve_out(&mut o, buf);
+            alive.then_some(Entry::Out(o))
+        }
+        Entry::Oom {
+            mut watch,
+            id,
+            dir,
+            events,
+        } => {
+            // v2 has no removal wake-up: it is looked at every second.
+            let due = revents != 0 || matches!(watch, OomWatch::V2 { .. });
+            let alive = !due || serve_oom(&mut watch, &id, &dir, &events);
+            alive.then_some(Entry::Oom {
+                watch,
+                id,
+                dir,
+                events,
+            })
+        }
     }
 }
 
