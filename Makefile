@@ -5,7 +5,7 @@ BERTH := $(CURDIR)/$(TARGET_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps deps-e2e demo test unit lint spec-tests spec-tests-runc e2e e2e-image test-cgroupv2 bench bench-e2e clean bundle
+.PHONY: all build deps deps-e2e demo test unit lint spec-tests spec-tests-runc e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle
 
 all: build
 
@@ -60,6 +60,10 @@ bench: deps build bundle
 # docker run / ctr run through berth, runc and crun (private daemons).
 bench-e2e: deps-e2e build e2e-image
 	bash scripts/e2e/bench.sh
+
+# berth's containerd shim against containerd's runc shim: latency, memory, threads.
+bench-shim: deps-e2e build e2e-image
+	bash scripts/e2e/bench-shim.sh
 
 clean:
 	cargo clean

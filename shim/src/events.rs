@@ -1,0 +1,198 @@
+//! Task events to containerd, through containerd-shim's publisher (a ttrpc
+//! client of containerd's Events service). One lock serialises publishing,
+//! so events leave in the order the service produced them.
+
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
+};
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::protobuf::MessageDyn;
+use containerd_shim::protos::topics;
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::Context;
+
+use crate::io::StdioPaths;
+
+/// A task event, built by the service.
+pub enum Event {
+    Create {
+        id: String,
+        bundle: String,
+        stdio: StdioPaths,
+        pid: u32,
+    },
+    Start {
+        id: String,
+        pid: u32,
+    },
+    Exit {
+        id: String,
+        exec_id: String,
+        pid: u32,
+        status: u32,
+        at: SystemTime,
+    },
+    Delete {
+        id: String,
+        pid: u32,
+        status: u32,
+        at: SystemTime,
+    },
+    ExecAdded {
+        id: String,
+        exec_id: String,
+    },
+    ExecStarted {
+        id: String,
+        exec_id: String,
+        pid: u32,
+    },
+    Paused(String),
+    Resumed(String),
+    Oom(String),
+}
+
+pub fn timestamp(t: SystemTime) -> Timestamp {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    Timestamp {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+        ..Default::default()
+    }
+}
+
+impl Event {
+    fn encode(self) -> (&'static str, Box<dyn MessageDyn>) {
+        match self {
+            Event::Create {
+                id,
+                bundle,
+                stdio,
+                pid,
+            } => (
+                topics::TASK_CREATE_EVENT_TOPIC,
+                Box::new(TaskCreate {
+                    container_id: id,
+                    bundle,
+                    io: Some(TaskIO {
+                        stdin: stdio.stdin,
+                        stdout: stdio.stdout,
+                        stderr: stdio.stderr,
+                        terminal: stdio.terminal,
+                        ..Default::default()
+                    })
+                    .into(),
+                    pid,
+                    ..Default::default()
+                }),
+            ),
+            Event::Start { id, pid } => (
+                topics::TASK_START_EVENT_TOPIC,
+                Box::new(TaskStart {
+                    container_id: id,
+                    pid,
+                    ..Default::default()
+                }),
+            ),
+            Event::Exit {
+                id,
+                exec_id,
+                pid,
+                status,
+                at,
+            } => (
+                topics::TASK_EXIT_EVENT_TOPIC,
+                Box::new(TaskExit {
+                    container_id: id,
+                    id: exec_id,
+                    pid,
+                    exit_status: status,
+                    exited_at: Some(timestamp(at)).into(),
+                    ..Default::default()
+                }),
+            ),
+            Event::Delete {
+                id,
+                pid,
+                status,
+                at,
+            } => (
+                topics::TASK_DELETE_EVENT_TOPIC,
+                Box::new(TaskDelete {
+                    container_id: id.clone(),
+                    id,
+                    pid,
+                    exit_status: status,
+                    exited_at: Some(timestamp(at)).into(),
+                    ..Default::default()
+                }),
+            ),
+            Event::ExecAdded { id, exec_id } => (
+                topics::TASK_EXEC_ADDED_EVENT_TOPIC,
+                Box::new(TaskExecAdded {
+                    container_id: id,
+                    exec_id,
+                    ..Default::default()
+                }),
+            ),
+            Event::ExecStarted { id, exec_id, pid } => (
+                topics::TASK_EXEC_STARTED_EVENT_TOPIC,
+                Box::new(TaskExecStarted {
+                    container_id: id,
+                    exec_id,
+                    pid,
+                    ..Default::default()
+                }),
+            ),
+            Event::Paused(id) => (
+                topics::TASK_PAUSED_EVENT_TOPIC,
+                Box::new(TaskPaused {
+                    container_id: id,
+                    ..Default::default()
+                }),
+            ),
+            Event::Resumed(id) => (
+                topics::TASK_RESUMED_EVENT_TOPIC,
+                Box::new(TaskResumed {
+                    container_id: id,
+                    ..Default::default()
+                }),
+            ),
+            Event::Oom(id) => (
+                topics::TASK_OOM_EVENT_TOPIC,
+                Box::new(TaskOOM {
+                    container_id: id,
+                    ..Default::default()
+                }),
+            ),
+        }
+    }
+}
+
+/// Publishes to containerd in order; failures are logged (containerd also
+/// polls task state, and a lost event must not fail the RPC that caused it).
+pub struct Publisher {
+    namespace: String,
+    remote: Mutex<RemotePublisher>,
+}
+
+impl Publisher {
+    pub fn new(namespace: String, remote: RemotePublisher) -> Publisher {
+        Publisher {
+            namespace,
+            remote: Mutex::new(remote),
+        }
+    }
+
+    pub fn publish(&self, ev: Event) {
+        let (topic, msg) = ev.encode();
+        let remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = remote.publish(Context::default(), topic, &self.namespace, msg) {
+            tracing::warn!("publish {topic}: {e}");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! A process's stdio: containerd hands the shim fifo paths (or a `file://`
+//! or `binary://` log URI, see `logger`); the process gets pipes. Output is
+//! copied by the shim's single io thread (`pump`), stdin by a blocking
+//! thread per process (containerd's runc shim uses a goroutine per stream).
+//!
+//! - stdout/stderr: the fifo is opened read-write, which never blocks and
+//!   never fails with EPIPE when the client went away (`ctr run -d`); it is
+//!   closed when the pipe reaches EOF, which is the client's EOF.
+//! - stdin: the fifo is opened read-only (blocking until the client opens
+//!   its end); EOF from the client, or CloseIO, closes the pipe's write end,
+//!   which is the process's EOF.
+//!
+//! With a terminal the same machinery copies between the fifos and the pty
+//! master (see `console`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{Arc, Mutex};
+
+use nix::unistd::{fchown, pipe2, Gid, Uid};
+
+use crate::error::{IoContext, Result};
+use crate::logger;
+use crate::pump;
+use crate::reaper::Reaper;
+use crate::runtime::ProcStdio;
+
+/// The paths containerd gave for one process.
+#[derive(Clone, Debug, Default)]
+pub struct StdioPaths {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
+/// Where the process's stdin goes; `None` once closed.
+pub type StdinWriter = Arc<Mutex<Option<File>>>;
+
+/// The shim's side of a process's stdio.
+#[derive(Default)]
+pub struct ProcessIo {
+    pub stdin: StdinWriter,
+}
+
+impl ProcessIo {
+    /// CloseIO: the process sees EOF on stdin.
+    pub fn close_stdin(&self) {
+        if let Ok(mut w) = self.stdin.lock() {
+            w.take();
+        }
+    }
+}
+
+/// Who the process is, for `binary://` loggers.
+pub struct Owner<'a> {
+    pub id: &'a str,
+    pub namespace: &'a str,
+    pub reaper: &'a Reaper,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Pipes for a process without a terminal, and the copy threads (or a
+/// `binary://` logger reading them). Returns the runtime command's stdio
+/// (inherited by the process).
+pub fn pipes(paths: &StdioPaths, owner: &Owner) -> Result<(ProcStdio, ProcessIo)> {
+    let (uid, gid) = (owner.uid, owner.gid);
+    let io = ProcessIo::default();
+    let mut stdio = ProcStdio {
+        stdin: std::process::Stdio::null(),
+        stdout: std::process::Stdio::null(),
+        stderr: std::process::Stdio::null(),
+    };
+    if !paths.stdin.is_empty() {
+        let (r, w) = pipe(uid, gid)?;
+        stdio.stdin = r.into();
+        *io.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(File::from(w));
+        copy_stdin(paths.stdin.clone(), Arc::clone(&io.stdin));
+    }
+    if paths.stdout.starts_with("binary://") {
+        let (out, err) = logger::start(&paths.stdout, owner.id, owner.namespace, owner.reaper)?;
+        stdio.stdout = out.into();
+        stdio.stderr = err.into();
+        return Ok((stdio, io));
+    }
+    if !paths.stdout.is_empty() {
+        let (r, w) = pipe(uid, gid)?;
+        stdio.stdout = w.into();
+        copy_out(File::from(r), paths.stdout.clone());
+    }
+    if !paths.stderr.is_empty() {
+        let (r, w) = pipe(uid, gid)?;
+        stdio.stderr = w.into();
+        copy_out(File::from(r), paths.stderr.clone());
+    }
+    Ok((stdio, io))
+}
+
+fn pipe(uid: u32, gid: u32) -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe2".into())?;
+    if uid != 0 || gid != 0 {
+        for fd in [&r, &w] {
+            fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                .ctx(|| format!("chown the stdio pipes to {uid}:{gid}"))?;
+        }
+    }
+    Ok((r, w))
+}
+
+/// Opens an output destination: a fifo (read-write, see the module doc) or
+/// a `file://` log URI (appended to).
+fn open_out(dest: &str) -> std::io::Result<File> {
+    if let Some(path) = dest.strip_prefix("file://") {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        return OpenOptions::new()
+            .append(true)
+            .create(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path);
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(dest)
+}
+
+/// Copies `src` to the destination until EOF (or a terminal's EIO), then
+/// closes both; served by the io thread (`pump`).
+pub fn copy_out(src: File, dest: String) {
+    match open_out(&dest) {
+        Ok(dst) => pump::add(pump::Source::Out {
+            src,
+            dst,
+            name: dest,
+        }),
+        Err(e) => tracing::warn!("open {dest}: {e}"),
+    }
+}
+
+/// `write_all` that also waits out EAGAIN (a pty master shared with the
+/// non-blocking io thread).
+fn write_all_waiting(f: &mut File, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match f.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let mut fds = [libc::pollfd {
+                    fd: f.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }];
+                berth::sys::poll(&mut fds, -1)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Copies the stdin fifo into the writer until EOF, then closes the writer.
+pub fn copy_stdin(fifo: String, writer: StdinWriter) {
+    spawn_copy("stdin", move || {
+        let mut src = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&fifo)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("open {fifo}: {e}");
+                return;
+            }
+        };
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(f) = w.as_mut() else { return };
+            if write_all_waiting(f, &buf[..n]).is_err() {
+                break;
+            }
+        }
+        writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+    });
+}
+
+fn spawn_copy(name: &str, f: impl FnOnce() + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new()
+        .name(format!("io-{name}"))
+        .stack_size(64 * 1024)
+        .spawn(f)
+    {
+        tracing::warn!("spawn the {name} copy thread: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_uri_output_is_appended() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-io-{}", std::process::id()));
+        let path = dir.join("sub/out.log");
+        let (r, w) = pipe(0, 0).unwrap();
+        copy_out(File::from(r), format!("file://{}", path.display()));
+        let mut w = File::from(w);
+        w.write_all(b"hello\n").unwrap();
+        drop(w);
+        for _ in 0..100 {
+            if std::fs::read_to_string(&path).is_ok_and(|s| s == "hello\n") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
