@@ -10,26 +10,10 @@ NS=berth-e2e
 e2e_setup
 start_containerd
 RUNC_ROOT=$E2E_TMP/runc-root
-E2E_CLEANUPS+=("cleanup_containers" "remove_ns_cgroups $NS")
+E2E_CLEANUPS+=("ctr_cleanup_containers" "remove_ns_cgroups $NS")
 
-c() { ctrd -n "$NS" "$@"; }
 # ctr run with berth as the runc binary.
 ctr_run() { c run --runc-binary "$BERTH" --runc-root "$RUNC_ROOT" "$@"; }
-
-# Kill and remove whatever a failed check left running.
-cleanup_containers() {
-    local id
-    for id in $(c tasks ls -q 2>/dev/null); do
-        c tasks kill -s KILL "$id"
-        c tasks rm -f "$id"
-    done
-    for id in $(c containers ls -q 2>/dev/null); do
-        c containers rm "$id"
-    done
-}
-
-task_status() { c tasks ls | awk -v id="$1" '$1 == id { print $3 }'; }
-status_is() { [[ $(task_status "$1") == "$2" ]]; }
 
 ok "import the busybox image" c images import "$E2E_IMAGE_TAR"
 
@@ -45,21 +29,7 @@ expect_match "ctr run --tty gets a pty" 'tty=/dev/pts/0' \
         --runc-root $RUNC_ROOT $E2E_IMAGE t1 sh -c 'echo tty=\$(tty)'"
 
 # A detached task: exec, ps, pause/resume, metrics, kill.
-ok "ctr run -d" ctr_run -d "$E2E_IMAGE" d1 sleep 1000
-wait_for "task d1 running" 20 status_is d1 RUNNING
-expect_out "ctr task exec" "exec-ok" c tasks exec --exec-id e1 d1 echo exec-ok
-expect_status "ctr task exec exit status 5" 5 c tasks exec --exec-id e2 d1 sh -c 'exit 5'
-expect_match "ctr task exec --tty" 'tty=/dev/pts/[0-9]+' \
-    pty_run "ctr --address $CTRD_SOCK -n $NS tasks exec --tty --exec-id e3 d1 \
-        sh -c 'echo tty=\$(tty)'"
-d1_pid=$(c tasks ls | awk '$1 == "d1" { print $2 }')
-expect_match "ctr task ps lists the init (pid $d1_pid)" "(^|[[:space:]])$d1_pid([[:space:]]|\$)" c tasks ps d1
-ok "ctr task pause" c tasks pause d1
-expect_out "task is PAUSED" "PAUSED" task_status d1
-expect_status "exec into a paused task fails" 1 c tasks exec --exec-id e4 d1 true
-ok "ctr task resume" c tasks resume d1
-expect_out "task is RUNNING again" "RUNNING" task_status d1
-expect_match "ctr task metrics" 'pids|memory|cpu' c tasks metrics d1
+ctr_detached_checks ctr_run
 ok "ctr task kill -s KILL" c tasks kill -s KILL d1
 wait_for "task d1 stopped" 20 status_is d1 STOPPED
 ok "ctr task rm" c tasks rm d1

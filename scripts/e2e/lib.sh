@@ -198,6 +198,48 @@ EOF
 
 ctrd() { timeout 60 ctr --address "$CTRD_SOCK" "$@"; }
 
+# Tasks and containers in the script's containerd namespace ($NS).
+c() { ctrd -n "$NS" "$@"; }
+task_status() { c tasks ls | awk -v id="$1" '$1 == id { print $3 }'; }
+status_is() { [[ $(task_status "$1") == "$2" ]]; }
+
+# ctr_detached_checks RUN: the detached-task scenario, through whichever shim
+# the function RUN (a `c run …` wrapper) selects: task d1 runs `sleep`; exec
+# (output, exit 5, --tty), ps, pause/resume, exec refused while paused,
+# metrics. Leaves d1 running.
+ctr_detached_checks() {
+    local run=$1 d1_pid
+    ok "ctr run -d" "$run" -d "$E2E_IMAGE" d1 sleep 1000
+    wait_for "task d1 running" 20 status_is d1 RUNNING
+    expect_out "ctr task exec" "exec-ok" c tasks exec --exec-id e1 d1 echo exec-ok
+    expect_status "ctr task exec exit status 5" 5 c tasks exec --exec-id e2 d1 sh -c 'exit 5'
+    expect_match "ctr task exec --tty" 'tty=/dev/pts/[0-9]+' \
+        pty_run "ctr --address $CTRD_SOCK -n $NS tasks exec --tty --exec-id e3 d1 sh -c 'echo tty=\$(tty)'"
+    d1_pid=$(c tasks ls | awk '$1 == "d1" { print $2 }')
+    expect_match "ctr task ps lists the init (pid $d1_pid)" \
+        "(^|[[:space:]])$d1_pid([[:space:]]|\$)" c tasks ps d1
+    ok "ctr task pause" c tasks pause d1
+    expect_out "task is PAUSED" "PAUSED" task_status d1
+    expect_status "exec into a paused task fails" 1 c tasks exec --exec-id e4 d1 true
+    ok "ctr task resume" c tasks resume d1
+    expect_out "task is RUNNING again" "RUNNING" task_status d1
+    expect_match "ctr task metrics shows memory usage" \
+        'memory\.usage_in_bytes +[1-9][0-9]*' c tasks metrics d1
+    expect_match "ctr task metrics shows pids" 'pids\.current +[1-9]' c tasks metrics d1
+}
+
+# Kill and remove whatever a failed check left in $NS (an E2E_CLEANUPS entry).
+ctr_cleanup_containers() {
+    local id
+    for id in $(c tasks ls -q 2>/dev/null); do
+        c tasks kill -s KILL "$id"
+        c tasks rm -f "$id"
+    done
+    for id in $(c containers ls -q 2>/dev/null); do
+        c containers rm "$id"
+    done
+}
+
 DOCKER_CLI=${DOCKER_CLI:-/usr/bin/docker}   # Debian's client, same release as dockerd
 
 # start_dockerd NAMESPACE CGROUP_PARENT NAME=PATH...: a private dockerd on

@@ -33,28 +33,14 @@ EOF
 # One run uses the default root, as a plain `--runtime` user would.
 DEFAULT_ROOT=/run/containerd/runc/$NS
 forget_if_new /run/containerd/runc
-E2E_CLEANUPS+=("cleanup_containers" "remove_ns_cgroups $NS")
+E2E_CLEANUPS+=("ctr_cleanup_containers" "remove_ns_cgroups $NS")
 
-c() { ctrd -n "$NS" "$@"; }
 # ctr run through our shim, berth with a private root.
 shim_run() { c run --runtime "$RT" --runtime-config-path "$E2E_TMP/berth.toml" "$@"; }
 # The same shim driving runc.
 runc_run() { c run --runtime "$RT" --runtime-config-path "$E2E_TMP/runc.toml" "$@"; }
 ctr_tty() { echo "ctr --address $CTRD_SOCK -n $NS"; }
 
-cleanup_containers() {
-    local id
-    for id in $(c tasks ls -q 2>/dev/null); do
-        c tasks kill -s KILL "$id"
-        c tasks rm -f "$id"
-    done
-    for id in $(c containers ls -q 2>/dev/null); do
-        c containers rm "$id"
-    done
-}
-
-task_status() { c tasks ls | awk -v id="$1" '$1 == id { print $3 }'; }
-status_is() { [[ $(task_status "$1") == "$2" ]]; }
 # ctr tasks rm warns with the exit status of the deleted task.
 task_rm() { c tasks rm "$1" 2>&1; }
 # Live processes running our shim binary.
@@ -113,21 +99,7 @@ wait_for "the logger wrote stderr" 10 grep -qx err-to-binary "$E2E_TMP/logs/b1.$
     pass "the logger wrote stderr"
 
 # A detached task: exec, ps, pause/resume, metrics, kill.
-ok "ctr run -d" shim_run -d "$E2E_IMAGE" d1 sleep 1000
-wait_for "task d1 running" 20 status_is d1 RUNNING
-expect_out "ctr task exec" "exec-ok" c tasks exec --exec-id e1 d1 echo exec-ok
-expect_status "ctr task exec exit status 5" 5 c tasks exec --exec-id e2 d1 sh -c 'exit 5'
-expect_match "ctr task exec --tty" 'tty=/dev/pts/[0-9]+' \
-    pty_run "$(ctr_tty) tasks exec --tty --exec-id e3 d1 sh -c 'echo tty=\$(tty)'"
-d1_pid=$(c tasks ls | awk '$1 == "d1" { print $2 }')
-expect_match "ctr task ps lists the init (pid $d1_pid)" "(^|[[:space:]])$d1_pid([[:space:]]|\$)" c tasks ps d1
-ok "ctr task pause" c tasks pause d1
-expect_out "task is PAUSED" "PAUSED" task_status d1
-expect_status "exec into a paused task fails" 1 c tasks exec --exec-id e4 d1 true
-ok "ctr task resume" c tasks resume d1
-expect_out "task is RUNNING again" "RUNNING" task_status d1
-expect_match "ctr task metrics shows memory usage" 'memory\.usage_in_bytes +[1-9][0-9]*' c tasks metrics d1
-expect_match "ctr task metrics shows pids" 'pids\.current +[1-9]' c tasks metrics d1
+ctr_detached_checks shim_run
 expect_match "berth holds the state of d1" '"status": *"running"' \
     "$BERTH" --root "$BERTH_ROOT/$NS" state d1
 ok "ctr task kill -s KILL" c tasks kill -s KILL d1
