@@ -51,15 +51,19 @@ fn queued(s: &UnixDatagram) -> Result<Vec<String>, Fail> {
     Ok(v)
 }
 
-/// A payload that reports READY=1 after a moment and keeps running.
-fn ready_later(b: &mut Bundle) {
+/// Bundle "b", written, whose payload reports READY=1 after a moment and
+/// keeps running.
+fn ready_later(ctx: &Ctx) -> Result<Bundle, Fail> {
+    let mut b = ctx.bundle("b")?;
     sh(
-        b,
+        &mut b,
         &format!(
             "sleep 0.3; {} notify READY=1; exec sleep 30",
             config::CHECKER
         ),
     );
+    b.write()?;
+    Ok(b)
 }
 
 fn expect_forwarded(got: &[String], mainpid: i64) -> TestResult {
@@ -71,11 +75,16 @@ fn expect_forwarded(got: &[String], mainpid: i64) -> TestResult {
     Ok(())
 }
 
+/// Container c1's init forwarded READY=1 and its MAINPID; then c1 goes.
+fn expect_forwarded_from_c1(ctx: &Ctx, host: &UnixDatagram) -> TestResult {
+    let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
+    expect_forwarded(&queued(host)?, pid)?;
+    ctx.delete_force("c1")
+}
+
 fn create_start(ctx: &Ctx) -> TestResult {
     let (host, path) = host_socket(ctx)?;
-    let mut b = ctx.bundle("b")?;
-    ready_later(&mut b);
-    b.write()?;
+    let b = ready_later(ctx)?;
     rt_notify(
         ctx,
         &path,
@@ -88,16 +97,12 @@ fn create_start(ctx: &Ctx) -> TestResult {
         "something was forwarded before start"
     );
     rt_notify(ctx, &path, "start", &["start", "c1"])?.ok()?;
-    let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
-    expect_forwarded(&queued(&host)?, pid)?;
-    ctx.delete_force("c1")
+    expect_forwarded_from_c1(ctx, &host)
 }
 
 fn run_detached(ctx: &Ctx) -> TestResult {
     let (host, path) = host_socket(ctx)?;
-    let mut b = ctx.bundle("b")?;
-    ready_later(&mut b);
-    b.write()?;
+    let b = ready_later(ctx)?;
     rt_notify(
         ctx,
         &path,
@@ -105,9 +110,7 @@ fn run_detached(ctx: &Ctx) -> TestResult {
         &["run", "-d", "--bundle", b.path(), "c1"],
     )?
     .ok()?;
-    let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
-    expect_forwarded(&queued(&host)?, pid)?;
-    ctx.delete_force("c1")
+    expect_forwarded_from_c1(ctx, &host)
 }
 
 fn run_foreground(ctx: &Ctx) -> TestResult {
