@@ -5,7 +5,7 @@ BERTH := $(CURDIR)/$(TARGET_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps deps-e2e demo test unit lint spec-tests spec-tests-runc e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle
+.PHONY: all build deps deps-e2e demo test unit lint spec-tests spec-tests-runc robustness e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle
 
 all: build
 
@@ -39,6 +39,14 @@ spec-tests: deps build
 spec-tests-runc: deps build
 	RUNTIME=/usr/sbin/runc bash spec-tests/run.sh
 
+# Fault injection (SIGKILL of create/start/exec/run/delete mid-way), churn
+# (1000 lifecycles in 3 streams) and the ownership rule (a foreign sleeper
+# survives every cgroup scenario); each checks that nothing is left behind.
+robustness: deps build bundle
+	python3 scripts/robustness/faults.py
+	python3 scripts/robustness/churn.py
+	python3 scripts/robustness/ownership.py
+
 # berth under real clients: private containerd, dockerd and podman instances
 # run the busybox image made offline from Debian's busybox-static.
 e2e-image: bundle
@@ -52,7 +60,7 @@ e2e: deps-e2e build e2e-image
 test-cgroupv2: deps build
 	bash scripts/cgroupv2-vm/run.sh
 
-test: deps build lint unit spec-tests-runc spec-tests test-cgroupv2 e2e
+test: deps build lint unit spec-tests-runc spec-tests robustness test-cgroupv2 e2e
 
 bench: deps build bundle
 	bash scripts/bench.sh

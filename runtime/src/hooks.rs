@@ -123,9 +123,11 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state);
     }
+    // poll(2) takes an i32 of milliseconds: a longer timeout (past 24.8
+    // days) waits that long, never wraps to a short or negative one.
     let timeout_ms = h
         .timeout()
-        .map(|t| t.saturating_mul(1000) as i32)
+        .map(|t| t.saturating_mul(1000).clamp(0, i64::from(i32::MAX)) as i32)
         .unwrap_or(-1);
     let pidfd = PidFd::open(child.id() as i32).map_err(|e| format!("pidfd_open: {e}"))?;
     let exited = pidfd

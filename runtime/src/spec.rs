@@ -52,9 +52,18 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     })
 }
 
-/// Parses config.json text.
+/// Parses config.json text. A key given twice in one object is accepted,
+/// the last one winning, as Go's encoding/json (runc) reads it; the typed
+/// parser refuses duplicates, so only such a config takes the second parse.
 pub fn parse(raw: &[u8]) -> Result<Spec> {
-    serde_json::from_slice(raw).map_err(|e| {
+    let first = serde_json::from_slice(raw);
+    let res = match first {
+        Err(e) if e.to_string().starts_with("duplicate field") => {
+            serde_json::from_slice::<serde_json::Value>(raw).and_then(serde_json::from_value)
+        }
+        other => other,
+    };
+    res.map_err(|e| {
         // A typed parse names only the bad value; the seccomp compiler's own
         // validation names the field (e.g. linux.seccomp.syscalls[3].action).
         let seccomp = serde_json::from_slice::<serde_json::Value>(raw)
@@ -115,6 +124,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         sysctl::validate(s, &ns)?;
     }
     validate_linux_later(linux)?;
+    validate_paths(linux)?;
     validate_mounts(spec)?;
     validate_hooks(spec)
 }
@@ -148,6 +158,74 @@ fn validate_process(spec: &Spec) -> Result<()> {
     )?;
     if let Some(r) = p.rlimits() {
         rlimits::validate(r)?;
+    }
+    validate_env(p.env().as_deref().unwrap_or(&[]), "process.env")?;
+    validate_ids(p.user())
+}
+
+/// runc's rules for environment entries: `NAME=value` with a non-empty name.
+pub fn validate_env(env: &[String], field: &str) -> Result<()> {
+    for e in env {
+        match e.split_once('=') {
+            None => {
+                return Err(Error::config(format!(
+                    "{field}: invalid environment variable {e:?}: missing '='"
+                )))
+            }
+            Some(("", _)) => {
+                return Err(Error::config(format!(
+                    "{field}: invalid environment variable {e:?}: name cannot be empty"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// uid/gid 4294967295 is -1 to setresuid/setresgid/setgroups: "leave
+/// unchanged", so the process would keep the runtime's root identity.
+pub fn validate_ids(u: &oci_spec::runtime::User) -> Result<()> {
+    let bad = |field: &str, id: u32| {
+        Error::config(format!(
+            "process.user.{field}: {id} is not a valid id (the kernel reads it as -1, \"leave unchanged\")"
+        ))
+    };
+    if u.uid() == u32::MAX {
+        return Err(bad("uid", u.uid()));
+    }
+    if u.gid() == u32::MAX {
+        return Err(bad("gid", u.gid()));
+    }
+    match u
+        .additional_gids()
+        .iter()
+        .flatten()
+        .find(|g| **g == u32::MAX)
+    {
+        Some(g) => Err(bad("additionalGids", *g)),
+        None => Ok(()),
+    }
+}
+
+/// Paths that must name something below the container's root: a masked
+/// path or a device that normalises to `/` would cover the whole rootfs.
+fn validate_paths(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let is_root = |p: &Path| crate::rootfs::resolve::clean(p).is_empty();
+    for p in linux.masked_paths().iter().flatten() {
+        if is_root(Path::new(p)) {
+            return Err(Error::config(format!(
+                "linux.maskedPaths: {p:?} is the container's root; masking it would hide the whole rootfs"
+            )));
+        }
+    }
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        if is_root(d.path()) {
+            return Err(Error::config(format!(
+                "linux.devices[{i}].path: {:?} is the container's root, not a device path",
+                d.path()
+            )));
+        }
     }
     Ok(())
 }

@@ -17,6 +17,9 @@ use crate::sys::proc;
 pub const STATE_FILE: &str = "state.json";
 pub const CONFIG_FILE: &str = "config.json";
 pub const FIFO_FILE: &str = "exec.fifo";
+/// The cgroup a create is about to make, written before it makes it: what
+/// `delete` removes when the create died before `state.json` existed.
+pub const CREATING_FILE: &str = "creating.json";
 
 /// The runtime-spec version our state documents comply with.
 pub const OCI_VERSION: &str = "1.2.1";
@@ -56,6 +59,20 @@ pub struct Saved {
     pub annotations: HashMap<String, String>,
     /// The container's cgroup directories (every container has a cgroup).
     pub cgroup: crate::cgroups::CgroupRecord,
+    /// The init's own pid namespace (`pid:[inode]`) when the container has
+    /// a new one: its processes are then exactly that namespace's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
+}
+
+impl Saved {
+    /// Which processes of the cgroup are the container's (`cgroups::Scope`).
+    pub fn scope(&self) -> crate::cgroups::Scope {
+        match &self.pid_ns {
+            Some(ns) => crate::cgroups::Scope::PidNs(ns.clone()),
+            None => crate::cgroups::Scope::Cgroup,
+        }
+    }
 }
 
 /// The OCI state document (`berth state`), in runc's field order.
@@ -80,9 +97,15 @@ pub struct Root {
     pub path: PathBuf,
 }
 
-/// runc's rule: letters, digits, `_ + - .`, and not `.` or `..`.
+/// The longest id: it names a directory (the state dir, the default cgroup),
+/// and a file name has at most NAME_MAX (255) bytes.
+const MAX_ID_LEN: usize = 255;
+
+/// runc's rule: letters, digits, `_ + - .`, and not `.` or `..`; at most
+/// `MAX_ID_LEN` bytes.
 pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
         && id != "."
         && id != ".."
         && id
@@ -122,6 +145,23 @@ impl Root {
         }
         let dir = ContainerDir::lock(path, true)?;
         Ok(dir)
+    }
+
+    /// Opens and locks a container's directory, whether or not its create
+    /// finished (`ContainerDir::load` then says `NotExist` for a create that
+    /// died half-way). The lock waits for a create still under way.
+    pub fn open_any(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id).map_err(|_| Error::NotExist)?;
+        let path = self.path.join(id);
+        match ContainerDir::lock(path, false) {
+            // A failed create removes its directory while holding the lock.
+            Ok(d) if d.path.exists() => Ok(d),
+            Ok(_) => Err(Error::NotExist),
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Err(Error::NotExist)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens and locks an existing container's directory.
@@ -200,17 +240,41 @@ impl ContainerDir {
     /// (/run) in practice; on a disk-backed root it cost 4.7 ms a create
     /// (runc does not fsync either).
     pub fn save(&self, saved: &Saved) -> Result<()> {
-        let tmp = self.path.join(".state.json.tmp");
+        self.write_atomic(STATE_FILE, saved)
+    }
+
+    /// `name` replaced atomically by the JSON of `value` (temp file, rename).
+    fn write_atomic<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
         let data =
-            serde_json::to_vec(saved).map_err(|e| Error::msg(format!("encode state: {e}")))?;
+            serde_json::to_vec(value).map_err(|e| Error::msg(format!("encode {name}: {e}")))?;
         let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
             .ctx(|| format!("write {}", tmp.display()))?;
-        fs::rename(&tmp, self.path.join(STATE_FILE)).ctx(|| format!("rename {}", tmp.display()))
+        fs::rename(&tmp, self.path.join(name)).ctx(|| format!("rename {}", tmp.display()))
     }
 
     pub fn load(&self) -> Result<Saved> {
         load_saved(&self.path)
+    }
+
+    /// Records the cgroup a create is about to make (`CREATING_FILE`).
+    /// Atomic (temp file, rename): a create killed while writing it leaves
+    /// no record or a whole one, and it made no cgroup before it is there.
+    pub fn save_creating(&self, cgroup: &crate::cgroups::CgroupRecord) -> Result<()> {
+        self.write_atomic(CREATING_FILE, cgroup)
+    }
+
+    /// The cgroup record of a create that died half-way, if it got that far.
+    pub fn load_creating(&self) -> Result<Option<crate::cgroups::CgroupRecord>> {
+        let p = self.path.join(CREATING_FILE);
+        match fs::read(&p) {
+            Ok(d) => serde_json::from_slice(&d)
+                .map(Some)
+                .map_err(|e| Error::msg(format!("corrupt {}: {e}", p.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).ctx(|| format!("read {}", p.display())),
+        }
     }
 
     /// Writes the private copy of config.json that later commands read.
@@ -295,6 +359,12 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a b", "a\0", "é"] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
+        assert!(validate_id(&"a".repeat(255)).is_ok());
+        let long = "a".repeat(5000);
+        assert_eq!(
+            validate_id(&long).unwrap_err().to_string(),
+            format!("invalid id format: {long}")
+        );
     }
 
     #[test]

@@ -157,6 +157,7 @@ impl Manager {
     }
 
     fn apply_unified(&self, map: &std::collections::HashMap<String, String>) -> Result<()> {
+        check_unified(self.mode, map)?;
         let Some(l) = self.v2.as_ref() else {
             return Err(Error::config(
                 "linux.resources.unified: needs cgroup v2, which is not mounted on this host",
@@ -180,4 +181,22 @@ impl Manager {
         }
         v2::unified(&l.dir, map)
     }
+}
+
+/// `unified` only on a pure cgroup v2 host, as runc (on a hybrid one the v2
+/// hierarchy is not the container's resource tree), and only resource files
+/// (`v2::unified_controller`). Checked before any cgroup is touched.
+pub(crate) fn check_unified(
+    mode: Mode,
+    map: &std::collections::HashMap<String, String>,
+) -> Result<()> {
+    if mode != Mode::V2 {
+        return Err(Error::config(
+            "linux.resources.unified: invalid configuration: cannot use unified on cgroup v1",
+        ));
+    }
+    for k in map.keys() {
+        v2::unified_controller(k)?;
+    }
+    Ok(())
 }

@@ -75,17 +75,54 @@ impl Manager {
     /// Creates the leaves in every hierarchy and applies the limits; no
     /// process is placed. Everything created is removed again on failure.
     pub fn create(cfg: &CgroupConfig) -> Result<Manager> {
+        let mut m = Manager::plan(cfg)?;
+        m.make(cfg)?;
+        Ok(m)
+    }
+
+    /// Where the leaves will be, touching nothing: `planned` says what a
+    /// later `make` may create, so it can be recorded first.
+    pub fn plan(cfg: &CgroupConfig) -> Result<Manager> {
         let hs = Hierarchies::detect()?;
         let path = CgroupsPath::parse(cfg.cgroups_path, cfg.id, cfg.systemd)?;
-        let mut m = Manager::layout(&hs, &path)?;
-        match m.setup(cfg) {
+        if let Some(u) = cfg.resources.and_then(|r| r.unified().as_ref()) {
+            super::apply::check_unified(hs.mode, u)?;
+        }
+        Manager::layout(&hs, &path)
+    }
+
+    /// What `make` may create: the leaves, and each missing directory on the
+    /// way to them (top-down). Recorded before `make`, it lets `delete`
+    /// remove the cgroup of a create that was killed half-way.
+    pub fn planned(&self) -> CgroupRecord {
+        let mut created = Vec::new();
+        for l in self.v1.iter().chain(self.v2.iter()) {
+            let mut missing: Vec<PathBuf> = l
+                .dir
+                .ancestors()
+                .take_while(|d| *d != l.mount && d.starts_with(&l.mount) && !d.exists())
+                .map(Path::to_path_buf)
+                .collect();
+            missing.reverse();
+            created.extend(missing);
+        }
+        CgroupRecord {
+            dirs: self.dirs(),
+            created,
+        }
+    }
+
+    /// Creates the leaves of a planned cgroup and applies the limits; on
+    /// failure everything created is removed again.
+    pub fn make(&mut self, cfg: &CgroupConfig) -> Result<()> {
+        match self.setup(cfg) {
             Ok(()) => {
-                m.fresh = false;
-                tracing::debug!(dirs = ?m.dirs(), created = m.created.len(), "cgroup created");
-                Ok(m)
+                self.fresh = false;
+                tracing::debug!(dirs = ?self.dirs(), created = self.created.len(), "cgroup created");
+                Ok(())
             }
             Err(e) => {
-                m.remove_created();
+                self.remove_created();
                 Err(e)
             }
         }
@@ -246,12 +283,48 @@ impl Manager {
                 cfg.id
             )));
         }
+        self.check_usable()?;
         let spec_rules = match cfg.resources.and_then(|r| r.devices().as_ref()) {
             Some(d) => devices::from_spec(d)?,
             None => Vec::new(),
         };
         let rules = devices::with_defaults(&spec_rules, cfg.default_devices);
         self.apply_inner(cfg.resources, Some(&rules))
+    }
+
+    /// runc's checks before a process is placed: a leaf that existed
+    /// before this create must hold no process (berth would otherwise adopt,
+    /// and one day kill, processes that are not the container's), and no
+    /// leaf may be frozen (the init would stop in the refrigerator and
+    /// create would wait for it forever). A new leaf inherits a frozen parent.
+    fn check_usable(&self) -> Result<()> {
+        let mut found = std::collections::BTreeSet::new();
+        for l in self.v1.iter().chain(self.v2.iter()) {
+            if !self.created.contains(&l.dir) {
+                super::procs::procs_under(&l.dir, &mut found)?;
+            }
+        }
+        if !found.is_empty() {
+            return Err(Error::msg(format!(
+                "container's cgroup is not empty: {} process(es) found ({})",
+                found.len(),
+                self.dirs()
+                    .first()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        if let Some(d) = self.v1_dir("freezer") {
+            if fs::read_ctx(d, "freezer.state")?.trim() != "THAWED" {
+                return Err(frozen(d));
+            }
+        }
+        if let Some(d) = self.v2_dir() {
+            if fs::keyed(&fs::read_ctx(d, "cgroup.events")?, "frozen") == Some(1) {
+                return Err(frozen(d));
+            }
+        }
+        Ok(())
     }
 
     /// Removes what `create` made, deepest first (after a failed create).
@@ -263,6 +336,13 @@ impl Manager {
         }
         self.created.clear();
     }
+}
+
+fn frozen(dir: &Path) -> Error {
+    Error::msg(format!(
+        "container's cgroup unexpectedly frozen ({})",
+        dir.display()
+    ))
 }
 
 /// mkdir -p of `leaf` below `mount`: the usual case (parent exists) is one

@@ -33,5 +33,5 @@ pub use hierarchy::Mode;
 pub use manager::{CgroupConfig, CgroupRecord, Manager};
 pub use oom::OomWatch;
 pub use path::CgroupsPath;
-pub use procs::Placement;
+pub use procs::{pid_ns_of, Placement, Scope};
 pub use stats::Stats;

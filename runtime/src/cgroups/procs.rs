@@ -18,6 +18,10 @@ use crate::sys::PidFd;
 
 /// How long `destroy` waits for the killed processes to leave.
 const EMPTY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `destroy` waits, with a private pid namespace, for the
+/// namespace's last processes to leave before it takes what is left for
+/// processes that are not the container's.
+const FOREIGN_GRACE: Duration = Duration::from_millis(500);
 /// How long a busy directory is retried.
 const RMDIR_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -127,21 +131,21 @@ impl Manager {
         }
     }
 
-    /// Signals every process (`kill --all`). SIGKILL uses v2's cgroup.kill
-    /// where present; otherwise the cgroup is frozen so no process can fork
-    /// or exit (and its pid be reused) between listing and signalling, each
-    /// pid is signalled through a pidfd, and the cgroup is thawed again
-    /// unless it was paused before.
-    pub fn signal_all(&self, sig: i32) -> Result<()> {
-        self.signal_all_count(sig).map(|_| ())
+    /// Signals every process (`kill --all`) of `scope`. SIGKILL to a whole
+    /// cgroup uses v2's cgroup.kill where present; otherwise the cgroup is
+    /// frozen so no process can fork or exit (and its pid be reused) between
+    /// listing and signalling, each pid is signalled through a pidfd, and
+    /// the cgroup is thawed again unless it was paused before.
+    pub fn signal_all(&self, sig: i32, scope: &Scope) -> Result<()> {
+        self.signal_all_count(sig, scope).map(|_| ())
     }
 
-    /// `signal_all`, returning how many processes were found.
-    fn signal_all_count(&self, sig: i32) -> Result<usize> {
-        if sig == libc::SIGKILL {
+    /// `signal_all`, returning how many processes were signalled.
+    fn signal_all_count(&self, sig: i32, scope: &Scope) -> Result<usize> {
+        if sig == libc::SIGKILL && *scope == Scope::Cgroup {
             self.cgroup_kill();
         }
-        let pids = self.pids()?;
+        let pids = self.members(scope)?;
         if pids.is_empty() {
             return Ok(0);
         }
@@ -155,7 +159,7 @@ impl Manager {
                 .is_ok(),
             _ => was_frozen,
         };
-        let pids = if frozen { self.pids()? } else { pids };
+        let pids = if frozen { self.members(scope)? } else { pids };
         for pid in pids {
             match PidFd::open(pid).and_then(|fd| fd.signal(sig)) {
                 Ok(()) => {}
@@ -173,6 +177,18 @@ impl Manager {
         Ok(found)
     }
 
+    /// The processes of the cgroup that `scope` lets berth act on.
+    fn members(&self, scope: &Scope) -> Result<Vec<i32>> {
+        let pids = self.pids()?;
+        Ok(match scope {
+            Scope::Cgroup => pids,
+            Scope::PidNs(ns) => pids
+                .into_iter()
+                .filter(|p| pid_ns_of(*p).as_deref() == Some(ns.as_str()))
+                .collect(),
+        })
+    }
+
     /// Writes 1 to the v2 leaf's cgroup.kill (kernel ≥ 5.14), if it has one.
     fn cgroup_kill(&self) {
         if let Some(d) = self.v2_dir() {
@@ -182,21 +198,47 @@ impl Manager {
         }
     }
 
-    /// Kills everything left, waits (bounded) for the cgroup to empty, and
-    /// removes the directories berth created: the leaves (retrying while
-    /// busy), then the parents, each only if empty.
-    pub fn destroy(&mut self) -> Result<()> {
-        if self.signal_all_count(libc::SIGKILL)? > 0 {
-            self.wait_empty()?;
+    /// Removes the cgroup of a container whose init is gone. With
+    /// `Scope::Cgroup` whatever is left is killed first (a container in the
+    /// host's or another pid namespace, or a create killed half-way). With a
+    /// private pid namespace nothing is killed: the kernel ended every
+    /// process of the namespace with the init, so anything still in the
+    /// cgroup came from elsewhere and is not berth's to kill; the cgroup is
+    /// then left in place with a warning. Otherwise the leaves go (retrying
+    /// while busy), then the parents berth created, each only if empty.
+    pub fn destroy(&mut self, scope: &Scope) -> Result<()> {
+        let foreign = match scope {
+            Scope::Cgroup => {
+                if self.signal_all_count(libc::SIGKILL, scope)? > 0 {
+                    self.wait_empty(true, EMPTY_TIMEOUT)?;
+                }
+                false
+            }
+            Scope::PidNs(_) => self.wait_empty(false, FOREIGN_GRACE).is_err(),
+        };
+        if foreign {
+            tracing::warn!(
+                dirs = ?self.dirs(),
+                pids = ?self.pids().unwrap_or_default(),
+                "the container's cgroup holds processes that are not the container's; berth leaves them and the cgroup in place"
+            );
         }
         let leaves = self.dirs();
         let mut first_err = None;
-        for d in self.created.iter().rev() {
-            let res = if leaves.contains(d) {
-                remove_subs(d).and_then(|_| rmdir_retry(d))
-            } else {
-                rmdir_if_empty(d)
-            };
+        // The leaves go whoever made them (runc removes them too: a leaf
+        // taken empty at create was the container's for its life); the
+        // parents only if berth made them and nothing else uses them.
+        let leaf_res = leaves
+            .iter()
+            .filter(|_| !foreign)
+            .map(|d| remove_subs(d).and_then(|_| rmdir_retry(d)));
+        let parent_res = self
+            .created
+            .iter()
+            .rev()
+            .filter(|d| !leaves.contains(d))
+            .map(|d| rmdir_if_empty(d));
+        for res in leaf_res.chain(parent_res) {
             if let Err(e) = res {
                 first_err.get_or_insert(e);
             }
@@ -218,8 +260,9 @@ impl Manager {
         }
     }
 
-    /// Polls (bounded) until no process is left, killing late forks again.
-    fn wait_empty(&self) -> Result<()> {
+    /// Polls (bounded) until no process is left; with `kill`, SIGKILLs late
+    /// forks again on every round.
+    fn wait_empty(&self, kill: bool, limit: Duration) -> Result<()> {
         let start = Instant::now();
         let mut delay = Duration::from_micros(100);
         loop {
@@ -227,14 +270,16 @@ impl Manager {
             if left.is_empty() {
                 return Ok(());
             }
-            if !backoff(&mut delay, start, EMPTY_TIMEOUT) {
+            if !backoff(&mut delay, start, limit) {
                 let dir = self.dirs().first().map(|d| d.display().to_string());
                 return Err(Error::msg(format!(
-                    "cgroup {} still has processes {left:?} after SIGKILL and {EMPTY_TIMEOUT:?}",
+                    "cgroup {} still has processes {left:?} after {limit:?}",
                     dir.unwrap_or_default()
                 )));
             }
-            self.signal_all(libc::SIGKILL)?;
+            if kill {
+                self.signal_all(libc::SIGKILL, &Scope::Cgroup)?;
+            }
         }
     }
 
@@ -311,7 +356,7 @@ impl Manager {
 }
 
 /// The pids in `dir`'s cgroup.procs and in those of its sub-cgroups.
-fn procs_under(dir: &Path, set: &mut BTreeSet<i32>) -> Result<()> {
+pub(super) fn procs_under(dir: &Path, set: &mut BTreeSet<i32>) -> Result<()> {
     match fs::read(dir, "cgroup.procs") {
         Ok(t) => set.extend(fs::parse_pids(&t)),
         Err(e) if fs::is_missing(&e) => return Ok(()),
@@ -385,4 +430,28 @@ fn rmdir_if_empty(d: &Path) -> Result<()> {
             source,
         }),
     }
+}
+
+/// Which processes of a container's cgroup berth may signal or kill. The
+/// rule (docs: "ownership"): berth acts only on what it started or placed
+/// itself. A cgroup is only ever taken when it holds no process
+/// (`Manager::check_usable`) and `unified` cannot move processes in, so
+/// its members are the container's — but with a private pid namespace the
+/// container's processes are exactly that namespace's, and that is the
+/// stricter test berth applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every process in the cgroup (host or joined pid namespace, or a
+    /// create that died before the init was known).
+    Cgroup,
+    /// Only the processes in this pid namespace (`pid:[inode]`, as the
+    /// /proc/PID/ns/pid link reads), the container's own.
+    PidNs(String),
+}
+
+/// The pid namespace of `pid`, as the /proc/PID/ns/pid link reads.
+pub fn pid_ns_of(pid: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }

@@ -36,7 +36,7 @@ struct Guard(Manager);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Err(e) = self.0.destroy() {
+        if let Err(e) = self.0.destroy(&super::Scope::Cgroup) {
             eprintln!("cleanup: {e}");
             self.0.remove_created();
         }
@@ -295,7 +295,7 @@ fn lifecycle_limits_placement_freeze_stats_destroy() {
     let json = serde_json::to_string(&rec).unwrap();
     let mut again = Manager::open(&serde_json::from_str(&json).unwrap()).unwrap();
     assert_eq!(again.dirs(), dirs);
-    again.destroy().unwrap();
+    again.destroy(&super::Scope::Cgroup).unwrap();
     assert_eq!(child.wait(), ExitStatus::Signaled(libc::SIGKILL));
     for d in &dirs {
         assert!(!d.exists(), "{} left behind", d.display());
@@ -386,7 +386,7 @@ fn v2_device_filter_freeze_and_kill_in_unified() {
     m.thaw().unwrap();
     assert_eq!(m.state().unwrap(), FreezerState::Thawed);
 
-    g.0.destroy().unwrap();
+    g.0.destroy(&super::Scope::Cgroup).unwrap();
     assert_eq!(child.wait(), ExitStatus::Signaled(libc::SIGKILL));
     assert!(!dir.exists());
 }
@@ -458,7 +458,7 @@ fn bench_create_apply_destroy() {
             let t0 = Instant::now();
             let mut m = Manager::create(&cfg).unwrap();
             let t1 = Instant::now();
-            m.destroy().unwrap();
+            m.destroy(&super::Scope::Cgroup).unwrap();
             let t2 = Instant::now();
             create.push((t1 - t0).as_micros());
             destroy.push((t2 - t1).as_micros());

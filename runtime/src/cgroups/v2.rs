@@ -253,8 +253,20 @@ pub fn unified_controller(key: &str) -> Result<Option<&str>> {
         )));
     }
     let ctrl = key.split('.').next().unwrap_or("");
+    if ctrl == "cgroup" && !CGROUP_LIMITS.contains(&key) {
+        // cgroup.procs, cgroup.threads, cgroup.subtree_control, cgroup.kill,
+        // cgroup.freeze, cgroup.type…: writing them moves, kills or freezes
+        // processes, or reshapes the tree, instead of setting a limit.
+        return Err(Error::config(format!(
+            "linux.resources.unified: {key:?} is not a resource file (of the cgroup.* files only {} set limits)",
+            CGROUP_LIMITS.join(" and ")
+        )));
+    }
     Ok((ctrl != "cgroup").then_some(ctrl))
 }
+
+/// The core cgroup files that are limits, and so allowed in `unified`.
+const CGROUP_LIMITS: &[&str] = &["cgroup.max.depth", "cgroup.max.descendants"];
 
 /// Writes the `unified` key/values (after everything else, so they win).
 pub fn unified(dir: &Path, map: &HashMap<String, String>) -> Result<()> {
@@ -293,8 +305,22 @@ mod tests {
             unified_controller("hugetlb.2MB.max").unwrap(),
             Some("hugetlb")
         );
-        assert_eq!(unified_controller("cgroup.freeze").unwrap(), None);
-        for bad in ["", "..", "../memory.max", "a/b.c", "nodot"] {
+        assert_eq!(unified_controller("cgroup.max.depth").unwrap(), None);
+        assert_eq!(unified_controller("cgroup.max.descendants").unwrap(), None);
+        for bad in [
+            "",
+            "..",
+            "../memory.max",
+            "a/b.c",
+            "nodot",
+            "tasks",
+            "cgroup.procs",
+            "cgroup.threads",
+            "cgroup.subtree_control",
+            "cgroup.kill",
+            "cgroup.freeze",
+            "cgroup.type",
+        ] {
             assert!(unified_controller(bad).is_err(), "{bad}");
         }
     }

@@ -14,18 +14,9 @@ pub struct Args {
 
 pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     match container::delete(&g.root, &a.id, a.force) {
-        Err(Error::NotExist) => {
-            // As runc: a directory left by an aborted create has no state
-            // file; remove it, and with --force that is success.
-            if crate::state::validate_id(&a.id).is_ok() {
-                let _ = std::fs::remove_dir_all(g.root.path.join(&a.id));
-            }
-            if a.force {
-                Ok(0)
-            } else {
-                Err(Error::NotExist)
-            }
-        }
+        // runc: deleting a container that does not exist (or whose create
+        // died half-way, now cleaned up) succeeds with --force.
+        Err(Error::NotExist) if a.force => Ok(0),
         other => other.map(|_| 0),
     }
 }

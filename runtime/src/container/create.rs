@@ -73,17 +73,22 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         .ok_or_else(|| Error::config("linux: missing"))?;
     let default_devices =
         cgroups_mod::runc_default_rules(linux.devices().as_deref().unwrap_or(&[]));
-    let mut cgroup = Manager::create(&CgroupConfig {
+    let cfg = CgroupConfig {
         id: o.id,
         cgroups_path: linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
         systemd: o.systemd_cgroup,
         resources: linux.resources().as_ref(),
         default_devices: &default_devices,
-    })?;
+    };
+    let mut cgroup = Manager::plan(&cfg)?;
+    // Recorded first, so a create killed from here on is still removable.
+    dir.save_creating(&cgroup.planned())?;
+    cgroup.make(&cfg)?;
     match spawn_init(root, o, &bundle, dir, &cgroup, console) {
         Ok(created) => Ok(created),
         Err(e) => {
-            if let Err(d) = cgroup.destroy() {
+            // The init is dead and nothing else was started in the cgroup.
+            if let Err(d) = cgroup.destroy(&cgroups_mod::Scope::Cgroup) {
                 tracing::warn!("removing the cgroup of failed container {}: {d}", o.id);
             }
             Err(e)
@@ -110,6 +115,7 @@ fn spawn_init(
     let v2_fd = cgroup.v2_dir_fd()?;
     let placement = cgroup.placement(v2_fd.is_some())?;
     let plan = Plan::from_spec(linux)?;
+    let new_pid_ns = plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid);
     let joins = plan.open_joins()?;
     let has_cgroup_mount = bundle
         .spec
@@ -156,7 +162,7 @@ fn spawn_init(
     drop(cfg);
     // The init sent the master before it reported ready.
     let master = relay.as_ref().map(tty::receive_master).transpose();
-    match master.and_then(|m| Ok((m, finish(&dir, bundle, o, spawned.pid, cgroup)?))) {
+    match master.and_then(|m| Ok((m, finish(&dir, bundle, o, spawned.pid, cgroup, new_pid_ns)?))) {
         Ok((master, saved)) => {
             let pidfd = spawned.release()?;
             let mut dir = dir;
@@ -192,8 +198,16 @@ fn finish(
     o: &CreateOpts,
     pid: i32,
     cgroup: &Manager,
+    new_pid_ns: bool,
 ) -> Result<Saved> {
     let st = proc::stat(pid).ok_or_else(|| Error::msg("container init exited during create"))?;
+    let pid_ns = if new_pid_ns {
+        let ns = cgroups_mod::pid_ns_of(pid)
+            .ok_or_else(|| Error::msg("container init exited during create"))?;
+        Some(ns)
+    } else {
+        None
+    };
     let saved = Saved {
         id: o.id.to_string(),
         pid,
@@ -203,6 +217,7 @@ fn finish(
         created: timefmt::rfc3339_nano(SystemTime::now()),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.record(),
+        pid_ns,
     };
     dir.save(&saved)?;
     if let Some(p) = o.pid_file {

@@ -11,9 +11,35 @@ use crate::state::{ContainerDir, Root, Saved, Status};
 const KILL_WAIT_MS: i32 = 10_000;
 
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
-    let dir = root.open(id)?;
-    let saved = dir.load()?;
-    delete_locked(dir, &saved, force)
+    let dir = root.open_any(id)?;
+    match dir.load() {
+        Ok(saved) => delete_locked(dir, &saved, force),
+        Err(Error::NotExist) => {
+            // As runc, a directory left by a create that died before it
+            // saved the state is removed; only with --force is that success.
+            remove_half_created(dir)?;
+            Err(Error::NotExist)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes what a create killed half-way left: its cgroup (as recorded
+/// before it was made: `ContainerDir::save_creating`) and its directory.
+/// The init died with its runtime (PR_SET_PDEATHSIG); hooks it ran may
+/// linger, and the cgroup is one berth made, or took empty, a moment ago,
+/// so every process in it is the container's and is killed.
+fn remove_half_created(dir: ContainerDir) -> Result<()> {
+    let rec = dir.load_creating().unwrap_or_else(|e| {
+        // Written atomically before any cgroup: an unreadable one was not
+        // written by berth, and the directory must still go.
+        tracing::warn!("{e}; removing the container directory only");
+        None
+    });
+    if let Some(rec) = rec {
+        crate::cgroups::Manager::open(&rec)?.destroy(&crate::cgroups::Scope::Cgroup)?;
+    }
+    dir.remove()
 }
 
 pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()> {
@@ -30,9 +56,12 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
             )))
         }
     }
-    // Kills whatever is left in the cgroup, waits for it to empty and
-    // removes the directories; on failure the state stays for a retry.
-    crate::cgroups::Manager::open(&saved.cgroup)?.destroy()?;
+    // Ownership (`cgroups::Scope`): berth kills only the container's
+    // processes. With a private pid namespace the init's death ended them
+    // all and nothing more is killed; otherwise whatever is left in the
+    // cgroup is. Then the directories go; on failure the state stays for a
+    // retry.
+    crate::cgroups::Manager::open(&saved.cgroup)?.destroy(&saved.scope())?;
     let config = fs::read(dir.config_path())
         .ok()
         .and_then(|raw| crate::spec::parse(&raw).ok());

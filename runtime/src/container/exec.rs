@@ -118,5 +118,6 @@ fn validate(p: &Process) -> Result<()> {
     if let Some(r) = p.rlimits() {
         crate::rlimits::validate(r)?;
     }
-    Ok(())
+    crate::spec::validate_env(p.env().as_deref().unwrap_or(&[]), "process.env")?;
+    crate::spec::validate_ids(p.user())
 }

@@ -27,7 +27,9 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     }
     let pidfd = super::init_pidfd(&v.saved)?;
     if all {
-        crate::cgroups::Manager::open(&v.saved.cgroup)?.signal_all(sig)?;
+        // Ownership: only the container's processes (`cgroups::Scope`): with
+        // a private pid namespace, the cgroup's members in that namespace.
+        crate::cgroups::Manager::open(&v.saved.cgroup)?.signal_all(sig, &v.saved.scope())?;
     }
     pidfd.signal(sig).or_else(|e| match e.raw_os_error() {
         // With --all every member of the cgroup was signalled first: an init

@@ -19,6 +19,7 @@ use super::sync::{Channel, Msg};
 use super::InitConfig;
 use crate::capabilities::{self, CapSets};
 use crate::error::{Context, Error, Result};
+use crate::sys::proc::ProcHandle;
 use crate::{hooks, namespaces, rlimits, rootfs, sysctl, user};
 
 /// Entry point of the init: never returns.
@@ -108,6 +109,8 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         )?);
         envp.push(cstring(format!("LISTEN_PID={pid}").as_bytes(), "env")?);
     }
+    // Before any filter is loaded (a profile may block close_range).
+    let fifo_proc = close_host_fds(cfg, chan)?;
     let seccomp = cfg.seccomp.as_ref();
     load_seccomp(seccomp, process, &[Before::User], chan)?;
     become_user(process)?;
@@ -115,7 +118,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
     load_seccomp(seccomp, process, &[Before::Handoff], chan)?;
-    let mut fifo = handoff(cfg, chan)?;
+    let mut fifo = handoff(cfg, chan, fifo_proc.as_ref().unwrap_or(&cfg.proc))?;
     let err = match exec(cfg, chan, &mut fifo, &exe, &argv, &envp) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -272,9 +275,31 @@ fn chdir_checked(cwd: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Closes every fd the init inherited or opened on the host (cgroup files,
+/// namespace and cgroup directory fds, /dev/null, the host's /proc, the
+/// caller's leaked fds) before it reports ready: a process exec'd into the
+/// created container must find nothing of the host in it. What stays: stdio,
+/// the preserved fds, the sync channel, the exec fifo's `O_PATH` fd, and a
+/// procfs to reopen the fifo through — the container's own /proc when it has
+/// one (it shows only the container's pid namespace), else the host's.
+fn close_host_fds(cfg: &InitConfig, chan: &Channel) -> Result<Option<ProcHandle>> {
+    let own = ProcHandle::open(Path::new("/proc")).ok().filter(|p| {
+        p.reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_PATH)
+            .is_ok()
+    });
+    let proc_fd = own.as_ref().unwrap_or(&cfg.proc).as_raw_fd();
+    let keep = [chan.as_raw_fd(), cfg.fifo_fd, proc_fd];
+    // SAFETY: the init never returns and never drops its copy of the
+    // runtime's objects (it ends in execve or _exit); of the fds closed
+    // here, none is used again: every one in use from here on is in `keep`.
+    unsafe { crate::sys::fd::close_all_except(3 + cfg.preserve_fds, &keep) }
+        .ctx(|| "close the runtime's fds in the container init".into())?;
+    Ok(own)
+}
+
 /// Tells the runtime we are ready, waits for its ack, then waits for `start`
 /// on the exec fifo and returns it (still open: see `exec`).
-fn handoff(cfg: &InitConfig, chan: &Channel) -> Result<File> {
+fn handoff(cfg: &InitConfig, chan: &Channel, proc: &ProcHandle) -> Result<File> {
     chan.send(&Msg::Ready).ctx(|| "sync with runtime".into())?;
     match chan.recv().ctx(|| "sync with runtime".into())? {
         Some(Msg::Ack) => {}
@@ -283,8 +308,7 @@ fn handoff(cfg: &InitConfig, chan: &Channel) -> Result<File> {
     prctl(libc::PR_SET_PDEATHSIG, 0, "PR_SET_PDEATHSIG")?;
     chan.send(&Msg::Detached)
         .ctx(|| "sync with runtime".into())?;
-    let fifo = cfg
-        .proc
+    let fifo = proc
         .reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_WRONLY)
         .ctx(|| "open exec fifo".into())?;
     Ok(File::from(fifo))

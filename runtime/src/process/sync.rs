@@ -66,6 +66,10 @@ impl Msg {
 pub struct Channel(OwnedFd);
 
 impl Channel {
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.0)
+    }
+
     pub fn pair() -> io::Result<(Channel, Channel)> {
         let (a, b) = socketpair(
             AddressFamily::Unix,

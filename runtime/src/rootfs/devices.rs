@@ -22,6 +22,9 @@ pub struct Node {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// From `linux.devices` (not a default): a different file already at
+    /// the path is an error, as config-linux.md requires.
+    pub configured: bool,
 }
 
 const DEFAULTS: &[(&str, u64, u64)] = &[
@@ -47,6 +50,7 @@ fn from_spec(d: &LinuxDevice) -> Node {
         mode: d.file_mode().unwrap_or(0o666) & 0o7777,
         uid: d.uid().unwrap_or(0),
         gid: d.gid().unwrap_or(0),
+        configured: true,
     }
 }
 
@@ -63,27 +67,52 @@ pub fn plan(devices: &[LinuxDevice]) -> Vec<Node> {
             mode: 0o666,
             uid: 0,
             gid: 0,
+            configured: false,
         })
         .collect();
     out.extend(devices.iter().map(from_spec));
     out
 }
 
-/// Creates `node` in the rootfs, replacing whatever other file is there.
+/// Creates `node` in the rootfs. A file already at that path is never
+/// replaced (the image on disk is not ours to change): a device node of the
+/// same type and number is used as it is; any other file is an error for a
+/// `linux.devices` entry (config-linux.md: the runtime MUST generate an
+/// error; runc goes on), and is left in place with a warning for a default
+/// device (as runc). `spec::validate` has refused a path that is the root.
 pub fn create(root: &RootDir, node: &Node) -> Result<()> {
     let comps = clean(&node.path);
     let Some((name, parents)) = comps.split_last() else {
-        return Ok(());
+        return Err(crate::error::Error::config(format!(
+            "linux.devices: {}: a device cannot be the container's root",
+            node.path.display()
+        )));
     };
     let parent_path: PathBuf = Path::new("/").join(parents.iter().collect::<PathBuf>());
     let parent = root.ensure(&parent_path, super::resolve::Kind::Dir)?;
     let dev = makedev(node.major, node.minor);
     let what = || format!("create device {}", node.path.display());
-    if let Ok(st) = fstatat(&parent, *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == node.kind && st.st_rdev == dev {
+    match fstatat(&parent, *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => {
+            let same = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == node.kind
+                && st.st_rdev == dev;
+            if same {
+                return Ok(());
+            }
+            if node.configured {
+                return Err(crate::error::Error::config(format!(
+                    "linux.devices: {}: a file that is not the requested device already exists at this path in the rootfs",
+                    node.path.display()
+                )));
+            }
+            tracing::warn!(
+                path = %node.path.display(),
+                "a file that is not the default device exists at this path in the rootfs; left as it is"
+            );
             return Ok(());
         }
-        unlinkat(&parent, *name, UnlinkatFlags::NoRemoveDir).ctx(what)?;
+        Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e).ctx(what),
     }
     // O_PATH fds are fine for *at() calls on their directory.
     let dir = reopen_dir(&parent).ctx(what)?;

@@ -90,3 +90,31 @@ pub fn close_range_cloexec(first: u32) -> io::Result<()> {
     };
     check(ret).map(|_| ())
 }
+
+/// Closes every fd from `first` upwards except those in `keep`, with one
+/// `close_range(2)` per gap.
+///
+/// # Safety
+/// Every closed fd must be one that no live object of this process will use
+/// or close again. The container's init calls this: it never returns and
+/// never drops what it inherited through the fork (it ends in execve or
+/// `_exit`), so the objects whose fds go here are never touched again.
+pub unsafe fn close_all_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = first;
+    for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if k > from {
+            let last = if k == u32::MAX { u32::MAX } else { k - 1 };
+            // SAFETY: the caller guarantees no live object uses these fds.
+            check(unsafe { libc::syscall(libc::SYS_close_range, from, last, 0) })?;
+        }
+        from = k.saturating_add(1);
+    }
+    Ok(())
+}

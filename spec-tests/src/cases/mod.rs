@@ -11,6 +11,7 @@ mod namespaces;
 mod notify;
 mod pause;
 mod process;
+mod robustness;
 mod seccomp;
 mod security;
 mod tty;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         tty::CASES,
         tty_relay::CASES,
         notify::CASES,
+        robustness::CASES,
     ]
     .concat()
 }
