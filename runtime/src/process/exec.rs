@@ -134,6 +134,9 @@ fn setup(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
     }
     rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
     let (exe, argv, envp) = exec_target(p)?;
+    // Before any filter is loaded: a profile may block close_range. What is
+    // opened from here on is opened close-on-exec.
+    crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
     let seccomp = cfg.seccomp.as_ref();
     load_seccomp(seccomp, p, &[Before::User], chan)?;
     become_user(p)?;
@@ -143,7 +146,6 @@ fn setup(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
     crate::sys::exec::reset_signal_dispositions();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&cfg.sigmask), None)
         .ctx(|| "restore signal mask".into())?;
-    crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
     // The sync channel stays open until execve: a NOTIFY filter's listener
     // fd can go to the runtime from here too.
     load_seccomp(seccomp, p, &[Before::Handoff, Before::Exec], chan)?;

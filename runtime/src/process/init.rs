@@ -294,6 +294,10 @@ fn close_host_fds(cfg: &InitConfig, chan: &Channel) -> Result<Option<ProcHandle>
     // here, none is used again: every one in use from here on is in `keep`.
     unsafe { crate::sys::fd::close_all_except(3 + cfg.preserve_fds, &keep) }
         .ctx(|| "close the runtime's fds in the container init".into())?;
+    // What is kept is close-on-exec already, and so is all the init opens
+    // from here on; this is the check, done before any seccomp filter (a
+    // profile may block close_range).
+    crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
     Ok(own)
 }
 
@@ -336,7 +340,6 @@ fn exec(
     crate::sys::exec::reset_signal_dispositions();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&cfg.sigmask), None)
         .ctx(|| "restore signal mask".into())?;
-    crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
     fifo.write_all(b"0").ctx(|| "write exec fifo".into())?;
     if let Some(p) = cfg.bundle.spec.process() {
         load_seccomp(cfg.seccomp.as_ref(), p, &[Before::Exec], chan)?;

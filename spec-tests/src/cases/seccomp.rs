@@ -15,6 +15,7 @@ pub const CASES: &[(&str, CaseFn)] = &[
     ("seccomp_errno_actions", errno_actions),
     ("seccomp_default_errno", default_errno),
     ("seccomp_kill_process", kill_process),
+    ("seccomp_profile_blocks_close_range", blocks_close_range),
     ("seccomp_docker_profile", docker_profile),
     ("seccomp_malformed_profiles", malformed_profiles),
     ("seccomp_config_docker", configs::docker),
@@ -61,6 +62,29 @@ fn errno_actions(ctx: &Ctx) -> TestResult {
         "unlink did not get EPERM: {o}"
     );
     ensure!(o.contains("pid=1"), "getpid failed: {o}");
+    Ok(())
+}
+
+/// A profile written before close_range existed (or one that blocks it):
+/// everything the runtime does after loading the filter must survive it, in
+/// the init (with and without noNewPrivileges) and in exec.
+fn blocks_close_range(ctx: &Ctx) -> TestResult {
+    for nnp in [false, true] {
+        let mut b = ctx.bundle(&format!("b{nnp}"))?;
+        set_seccomp(
+            &mut b,
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]
+            }),
+        )?;
+        config::process_mut(&mut b.spec).set_no_new_privileges(Some(nnp));
+        let id = format!("c{nnp}");
+        super::util::start_waiting(ctx, &id, &mut b)?;
+        let out = ctx.rt(&["exec", &id, "/bin/echo", "exec-ok"])?.ok()?;
+        ensure!(out.stdout.contains("exec-ok"), "exec output: {}", out.stdout);
+        ctx.delete_force(&id)?;
+    }
     Ok(())
 }
 
