@@ -82,7 +82,11 @@ fn blocks_close_range(ctx: &Ctx) -> TestResult {
         let id = format!("c{nnp}");
         super::util::start_waiting(ctx, &id, &mut b)?;
         let out = ctx.rt(&["exec", &id, "/bin/echo", "exec-ok"])?.ok()?;
-        ensure!(out.stdout.contains("exec-ok"), "exec output: {}", out.stdout);
+        ensure!(
+            out.stdout.contains("exec-ok"),
+            "exec output: {}",
+            out.stdout
+        );
         ctx.delete_force(&id)?;
     }
     Ok(())
