@@ -5,7 +5,7 @@ BERTH := $(CURDIR)/$(TARGET_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps deps-e2e demo test unit lint spec-tests spec-tests-runc robustness e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle
+.PHONY: all build deps deps-e2e demo test unit lint fuzz spec-tests spec-tests-runc robustness e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle
 
 all: build
 
@@ -31,6 +31,11 @@ unit:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --release --all-targets -- -D warnings
+
+# cargo-fuzz smoke run: each fuzz target for FUZZ_SECONDS (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 spec-tests: deps build
 	bash spec-tests/run.sh
@@ -60,7 +65,7 @@ e2e: deps-e2e build e2e-image
 test-cgroupv2: deps build
 	bash scripts/cgroupv2-vm/run.sh
 
-test: deps build lint unit spec-tests-runc spec-tests robustness test-cgroupv2 e2e
+test: deps build lint unit fuzz spec-tests-runc spec-tests robustness test-cgroupv2 e2e
 
 bench: deps build bundle
 	bash scripts/bench.sh

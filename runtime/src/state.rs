@@ -307,7 +307,12 @@ pub fn load_saved(dir: &Path) -> Result<Saved> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotExist),
         Err(e) => return Err(e).ctx(|| format!("read {}", p.display())),
     };
-    serde_json::from_slice(&data).map_err(|e| Error::msg(format!("corrupt {}: {e}", p.display())))
+    parse_saved(&data, &p)
+}
+
+/// Parses the bytes of a state.json read from `path` (named in the error).
+pub fn parse_saved(data: &[u8], path: &Path) -> Result<Saved> {
+    serde_json::from_slice(data).map_err(|e| Error::msg(format!("corrupt {}: {e}", path.display())))
 }
 
 /// Whether the saved init process is still the one we started and alive.

@@ -127,6 +127,17 @@ fn print_version() {
     println!("spec: {}", crate::state::OCI_VERSION);
 }
 
+/// Parses a command line (`argv[0]` first) as `main` does, and nothing
+/// more: no command runs. For the fuzz target; the value is the parsed
+/// command line's debug form.
+pub fn parse_only<I, T>(argv: I) -> std::result::Result<String, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(argv).map(|c| format!("{c:?}"))
+}
+
 /// Runs the CLI; returns the process exit status.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
