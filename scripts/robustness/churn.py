@@ -204,9 +204,4 @@ def _readlink(fd):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted; cleaned up")
-        log("0 passed, 1 failed")
-        sys.exit(130)
+    common.run_main(main)

@@ -609,3 +609,14 @@ def seeded_rng(seed):
     if seed is None:
         seed = random.SystemRandom().randrange(1 << 32)
     return seed, random.Random(seed)
+
+
+def run_main(main):
+    """Runs a script's main(); Ctrl-C still ends with the closing count line
+    (the cleanup handlers have run by then)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; cleaned up")
+        log("0 passed, 1 failed")
+        sys.exit(130)
