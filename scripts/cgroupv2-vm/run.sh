@@ -18,7 +18,8 @@ set -euo pipefail
 # The cases that exercise the cgroup code: limits, update, stats, OOM, the
 # cgroup mount, devices (v2: an eBPF program), pause/resume (cgroup.freeze),
 # exec and ps (placement, cgroup.procs), kill --all and delete (cgroup.kill,
-# removal), the lifecycle around them, and seccomp. Left out for time:
+# removal), the lifecycle around them, seccomp, and the ownership cases
+# (a killed create, a populated, a frozen cgroup, unified). Left out for time:
 # run_parallel_exit_status (about 28 s on runc under TCG; on a busy host its
 # 10 runc runs at once overrun the harness's 10 s command timeout).
 cases=(
@@ -32,6 +33,9 @@ cases=(
     cgroup_limits_update_stats cgroup_oom_event cgroup_device_deny_default
     seccomp_errno_actions
     seccomp_kill_process seccomp_docker_profile
+    robust_killed_create_is_removable robust_refuses_populated_cgroup
+    robust_unified_refuses_procs robust_created_init_has_no_host_cgroup_fd
+    robust_frozen_cgroup_refused
 )
 if (($# == 0)); then
     for c in "${cases[@]}"; do set -- "$@" --filter "$c"; done
