@@ -17,7 +17,10 @@
 # forces one; FUZZ_SANITIZER=address|none|... overrides the sanitizer.
 #
 # Exit status: non-zero if any target fails to build, crashes, panics, leaks,
-# times out or runs out of memory. Prints one summary line per target.
+# times out (one input over 60 s: generous, as a shared machine stalled a
+# millisecond input for 18 s once) or runs out of memory (2 GB; ASan's
+# quarantine alone keeps the RSS at 0.4-0.7 GB). Prints one summary line per
+# target.
 set -uo pipefail
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
@@ -88,7 +91,7 @@ for t in "${selected[@]}"; do
     fi
     echo "fuzz.sh: running $name for ${FUZZ_SECONDS}s (log: $log)" >&2
     (cd "$crate" && "${cargo_fuzz[@]}" run -s "$sanitizer" "$name" "$work" "$seeds" -- \
-        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
+        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=60 -rss_limit_mb=2048 \
         -artifact_prefix="$artifacts/") >"$log" 2>&1
     rc=$?
     # The final status line: "#N DONE cov: C ft: F corp: U/S ... exec/s: E ..."
