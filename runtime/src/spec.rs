@@ -58,8 +58,12 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
 pub fn parse(raw: &[u8]) -> Result<Spec> {
     let first = serde_json::from_slice(raw);
     let res = match first {
+        // Through bytes again, not `from_value`: a second deserializer type
+        // would instantiate every Spec type's parser again (300 KB of binary).
         Err(e) if e.to_string().starts_with("duplicate field") => {
-            serde_json::from_slice::<serde_json::Value>(raw).and_then(serde_json::from_value)
+            serde_json::from_slice::<serde_json::Value>(raw)
+                .and_then(|v| serde_json::to_vec(&v))
+                .and_then(|b| serde_json::from_slice(&b))
         }
         other => other,
     };
