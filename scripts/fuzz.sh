@@ -15,6 +15,7 @@
 # rustc accept the -Z flags cargo-fuzz passes (the address sanitizer runtime
 # ships with stable too, so ASan stays on). FUZZ_TOOLCHAIN=nightly|stable
 # forces one; FUZZ_SANITIZER=address|none|... overrides the sanitizer.
+# FUZZ_JOBS runs that many targets at once (default 2 on 2+ cores).
 #
 # Exit status: non-zero if any target fails to build, crashes, panics, leaks,
 # times out (one input over 60 s: generous, as a shared machine stalled a
@@ -74,6 +75,7 @@ echo "fuzz.sh: $("${rustc_cmd[@]}" --version 2>/dev/null)" \
 
 failed=()
 summary=()
+built=()
 for t in "${selected[@]}"; do
     crate=$root/${t%%:*}/fuzz
     name=${t#*:}
@@ -89,11 +91,33 @@ for t in "${selected[@]}"; do
         failed+=("$name")
         continue
     fi
+    built+=("$t")
+done
+
+# Run the built targets FUZZ_JOBS at a time (default: one per core, at most
+# 2): each libFuzzer run is single-threaded.
+run_one() {
+    local crate=$1 name=$2
+    local log=$crate/target/fuzz-logs/$name.log
     echo "fuzz.sh: running $name for ${FUZZ_SECONDS}s (log: $log)" >&2
-    (cd "$crate" && "${cargo_fuzz[@]}" run -s "$sanitizer" "$name" "$work" "$seeds" -- \
+    (cd "$crate" && "${cargo_fuzz[@]}" run -s "$sanitizer" "$name" \
+        "$crate/corpus-work/$name" "$crate/corpus/$name" -- \
         -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=60 -rss_limit_mb=2048 \
-        -artifact_prefix="$artifacts/") >"$log" 2>&1
-    rc=$?
+        -artifact_prefix="$crate/artifacts/$name/") >"$log" 2>&1
+    echo $? >"$crate/target/fuzz-logs/$name.rc"
+}
+jobs_max=${FUZZ_JOBS:-$(($(nproc) < 2 ? 1 : 2))}
+for t in "${built[@]}"; do
+    while (($(jobs -rp | wc -l) >= jobs_max)); do wait -n; done
+    run_one "$root/${t%%:*}/fuzz" "${t#*:}" &
+done
+wait
+
+for t in "${built[@]}"; do
+    crate=$root/${t%%:*}/fuzz
+    name=${t#*:}
+    log=$crate/target/fuzz-logs/$name.log
+    rc=$(cat "$crate/target/fuzz-logs/$name.rc" 2>/dev/null || echo 1)
     # The final status line: "#N DONE cov: C ft: F corp: U/S ... exec/s: E ..."
     # (or the last "#N ... cov:" line if the run stopped early).
     last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
