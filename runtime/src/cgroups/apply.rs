@@ -25,6 +25,11 @@ impl Manager {
     /// are replaced only when `r.devices` is set, and then exactly by them
     /// (from deny-all).
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        // `create` checked this in `Manager::plan`; `update` checks here,
+        // before anything is written.
+        if let Some(u) = r.unified() {
+            check_unified(self.mode, u)?;
+        }
         let rules = match r.devices() {
             Some(d) => Some(devices::from_spec(d)?),
             None => None,
@@ -157,7 +162,6 @@ impl Manager {
     }
 
     fn apply_unified(&self, map: &std::collections::HashMap<String, String>) -> Result<()> {
-        check_unified(self.mode, map)?;
         let Some(l) = self.v2.as_ref() else {
             return Err(Error::config(
                 "linux.resources.unified: needs cgroup v2, which is not mounted on this host",

@@ -180,6 +180,16 @@ impl Manager {
             .collect()
     }
 
+    /// The first leaf, to name the cgroup in a message.
+    pub(crate) fn first_dir(&self) -> String {
+        self.v1
+            .iter()
+            .chain(self.v2.iter())
+            .next()
+            .map(|l| l.dir.display().to_string())
+            .unwrap_or_default()
+    }
+
     /// (mount point, leaf) of every hierarchy (v1 ones first).
     pub fn mounts_and_dirs(&self) -> Vec<(PathBuf, PathBuf)> {
         self.v1
@@ -308,10 +318,7 @@ impl Manager {
             return Err(Error::msg(format!(
                 "container's cgroup is not empty: {} process(es) found ({})",
                 found.len(),
-                self.dirs()
-                    .first()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default()
+                self.first_dir()
             )));
         }
         if let Some(d) = self.v1_dir("freezer") {

@@ -224,25 +224,19 @@ impl Manager {
             );
         }
         let leaves = self.dirs();
-        let mut first_err = None;
+        let mut results = Vec::new();
         // The leaves go whoever made them (runc removes them too: a leaf
         // taken empty at create was the container's for its life); the
         // parents only if berth made them and nothing else uses them.
-        let leaf_res = leaves
-            .iter()
-            .filter(|_| !foreign)
-            .map(|d| remove_subs(d).and_then(|_| rmdir_retry(d)));
-        let parent_res = self
-            .created
-            .iter()
-            .rev()
-            .filter(|d| !leaves.contains(d))
-            .map(|d| rmdir_if_empty(d));
-        for res in leaf_res.chain(parent_res) {
-            if let Err(e) = res {
-                first_err.get_or_insert(e);
+        if !foreign {
+            for d in &leaves {
+                results.push(remove_subs(d).and_then(|_| rmdir_retry(d)));
             }
         }
+        for d in self.created.iter().rev().filter(|d| !leaves.contains(d)) {
+            results.push(rmdir_if_empty(d));
+        }
+        let first_err = results.into_iter().find_map(|r| r.err());
         // berth's own default parent (/berth) goes too once empty, whichever
         // container created it.
         for l in self.v1.iter().chain(self.v2.iter()) {
@@ -271,10 +265,9 @@ impl Manager {
                 return Ok(());
             }
             if !backoff(&mut delay, start, limit) {
-                let dir = self.dirs().first().map(|d| d.display().to_string());
                 return Err(Error::msg(format!(
                     "cgroup {} still has processes {left:?} after {limit:?}",
-                    dir.unwrap_or_default()
+                    self.first_dir()
                 )));
             }
             if kill {
