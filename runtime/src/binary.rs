@@ -1,4 +1,4 @@
-//! Protection of the runtime binary (CVE-2019-5736, DESIGN §7).
+//! Protection of the runtime binary (CVE-2019-5736, docs/architecture.md §5).
 //!
 //! Any berth process the container can reach before its execve (the init)
 //! runs from a read-only image of the binary: at the top of create/run,

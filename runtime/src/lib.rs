@@ -1,6 +1,6 @@
 //! berth: a runc-compatible OCI container runtime.
 //!
-//! Layers (DESIGN §1): `cli` → `container` (operations) → subsystems
+//! Layers (docs/architecture.md §1): `cli` → `container` (operations) → subsystems
 //! (`spec`, `state`, `process`, `namespaces`, `rootfs`, `capabilities`,
 //! `rlimits`, `sysctl`, `user`, `hooks`, `seccomp`, `binary`) → `sys` (the only home of
 //! `unsafe`). Nothing below `cli` prints.

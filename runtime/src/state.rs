@@ -1,4 +1,4 @@
-//! Container state on disk (DESIGN §3): `<root>/<id>/` made by an exclusive
+//! Container state on disk (docs/architecture.md §3): `<root>/<id>/` made by an exclusive
 //! mkdir, `state.json` written atomically, a private copy of config.json, the
 //! exec fifo, and a per-container `flock` held by every mutating command.
 
@@ -343,7 +343,7 @@ pub fn status(dir: &Path, saved: &Saved) -> Status {
 }
 
 /// The owner of a state directory, as a user name from the host's
-/// /etc/passwd (no NSS: DESIGN §2), or the numeric uid.
+/// /etc/passwd (no NSS: docs/architecture.md §2), or the numeric uid.
 pub fn owner(dir: &Path) -> String {
     let uid = match fs::metadata(dir) {
         Ok(m) => m.uid(),

@@ -1,5 +1,5 @@
 //! `process.terminal`: the pty comes from the container's own devpts
-//! (DESIGN §4) and its master goes either to the caller's console socket
+//! (docs/architecture.md §10) and its master goes either to the caller's console socket
 //! (`--console-socket`) or, for a foreground `run`/`exec`, back to berth,
 //! which relays it to its own stdio (`relay`), as runc does.
 //!

@@ -1,7 +1,7 @@
 //! containerd-shim-berth-v2: the containerd shim v2 (runtime type
 //! `io.containerd.berth.v2`, task API v2) for berth, or any runc-compatible
 //! runtime through the BinaryName option. See README.md ("Shim") and
-//! DESIGN.md §8.
+//! docs/architecture.md §12.
 //!
 //! Threads: main (waits for Shutdown), containerd-shim's signal thread, the
 //! reaper, the io thread (every output stream and OOM watch), one per

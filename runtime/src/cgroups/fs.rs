@@ -1,6 +1,6 @@
 //! Reading and writing cgroup control files.
 //!
-//! We write the files directly rather than through cgroups-rs (DESIGN §5):
+//! We write the files directly rather than through cgroups-rs (docs/architecture.md §7):
 //! create→apply is on the hot path of every container, and the crate's
 //! per-controller objects read files and allocate we do not need, cannot
 //! express the hybrid layout this host runs (v1 controllers plus a cgroup2

@@ -1,4 +1,4 @@
-//! cgroups (DESIGN §5): v1, v2 and hybrid hosts.
+//! cgroups (docs/architecture.md §7): v1, v2 and hybrid hosts.
 //!
 //! `Manager::create` makes the container's leaf in every mounted hierarchy
 //! and writes the limits before any process exists; the init is then born

@@ -1,4 +1,4 @@
-//! Spawning the container's init (DESIGN §2): one clone3 with every
+//! Spawning the container's init (docs/architecture.md §2): one clone3 with every
 //! new-namespace flag; the child inherits the parsed config through the fork
 //! and reports over a socketpair; the parent runs the runtime-side hooks.
 

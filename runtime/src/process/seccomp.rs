@@ -1,4 +1,4 @@
-//! Loading a container process's seccomp filter at its moment (DESIGN §6),
+//! Loading a container process's seccomp filter at its moment (docs/architecture.md §8),
 //! and for SCMP_ACT_NOTIFY, the hand-over of the listener fd: the process
 //! sends it to the runtime over the sync channel (SCM_RIGHTS) and waits; the
 //! runtime gives it to the seccomp agent with the container process state
@@ -12,7 +12,7 @@ use super::sync::{Channel, Msg};
 use crate::error::{Context, Error, Result};
 use crate::seccomp::{Agent, Program};
 
-/// When the seccomp filter is loaded: right before which step (DESIGN §6).
+/// When the seccomp filter is loaded: right before which step (docs/architecture.md §8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Before {
     /// Without no_new_privs: while CAP_SYS_ADMIN is still held.

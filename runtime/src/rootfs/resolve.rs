@@ -1,4 +1,4 @@
-//! Path resolution inside the container's rootfs (DESIGN §4). Every lookup is
+//! Path resolution inside the container's rootfs (docs/architecture.md §4). Every lookup is
 //! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` from the rootfs fd, so
 //! symlinks and `..` planted in the image can never lead onto the host, and
 //! every missing directory is created one component at a time under an fd.

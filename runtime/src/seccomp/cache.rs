@@ -1,4 +1,4 @@
-//! The compiled-program cache (DESIGN §6): programs are keyed by a hash of
+//! The compiled-program cache (docs/architecture.md §8): programs are keyed by a hash of
 //! (profile, arch, compiler version) under `<root>/.cache:seccomp/` (a name
 //! no container id can take), written atomically, and validated on load. A
 //! bad or missing entry is simply recompiled.

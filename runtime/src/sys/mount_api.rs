@@ -3,7 +3,7 @@
 //!
 //! Mounts are built detached and then moved onto a target *fd* that was
 //! resolved safely inside the rootfs, so no container-controlled path string
-//! ever reaches the kernel's mount code (DESIGN §4).
+//! ever reaches the kernel's mount code (docs/architecture.md §4).
 
 use std::ffi::CString;
 use std::io;

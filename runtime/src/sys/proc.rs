@@ -1,4 +1,4 @@
-//! procfs access: a verified handle for writes under /proc (DESIGN §4), and
+//! procfs access: a verified handle for writes under /proc (docs/architecture.md §4), and
 //! the start time of a pid (so a recycled pid is never mistaken for ours).
 //!
 //! We read /proc/PID/stat by hand rather than through the `procfs` crate: we

@@ -36,7 +36,7 @@ pub enum Forked {
 /// returning a pidfd for the child. `cgroup` places the child in that cgroup
 /// v2 directory (CLONE_INTO_CGROUP).
 ///
-/// The caller must be single-threaded: berth never starts threads (DESIGN §2),
+/// The caller must be single-threaded: berth never starts threads (docs/architecture.md §2),
 /// so the child's copy of the address space holds no lock another thread
 /// owned, and it may run ordinary Rust code until it execs or exits.
 pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
