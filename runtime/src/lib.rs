@@ -5,6 +5,7 @@
 //! `rlimits`, `sysctl`, `user`, `hooks`, `seccomp`, `binary`) → `sys` (the only home of
 //! `unsafe`). Nothing below `cli` prints.
 
+pub mod api;
 pub mod binary;
 pub mod capabilities;
 pub mod cgroups;
