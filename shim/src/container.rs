@@ -473,6 +473,8 @@ impl Tasks {
     }
 
     pub fn exec(&self, id: &str, exec_id: &str, stdio: StdioPaths, spec: Vec<u8>) -> Result<()> {
+        // Refused now rather than at its Start, like Create.
+        self.pump()?;
         self.with(id, |c| {
             if c.init.exit.is_some() {
                 return Err(Error::Precondition(format!(
