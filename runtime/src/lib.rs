@@ -4,25 +4,37 @@
 //! (`spec`, `state`, `process`, `namespaces`, `rootfs`, `capabilities`,
 //! `rlimits`, `sysctl`, `user`, `hooks`, `seccomp`, `binary`) → `sys` (the only home of
 //! `unsafe`). Nothing below `cli` prints.
+//!
+//! Every module is private to the crate. Outside it there are: `api`, the
+//! library surface (what the containerd shim uses); `main`, the whole of the
+//! `berth` binary; and, hidden, `fuzzing`, the parsers the cargo-fuzz
+//! targets drive.
 
-pub mod binary;
-pub mod capabilities;
-pub mod cgroups;
-pub mod cli;
-pub mod container;
-pub mod error;
-pub mod hooks;
-pub mod log;
-pub mod namespaces;
-pub mod notify;
-pub mod process;
-pub mod rlimits;
-pub mod rootfs;
-pub mod seccomp;
-pub mod spec;
-pub mod state;
-pub mod sys;
-pub mod sysctl;
-pub mod timefmt;
-pub mod tty;
-pub mod user;
+pub mod api;
+#[doc(hidden)]
+pub mod fuzzing;
+
+/// The `berth` command line: runs it and returns the exit status.
+pub use cli::main;
+
+pub(crate) mod binary;
+pub(crate) mod capabilities;
+pub(crate) mod cgroups;
+pub(crate) mod cli;
+pub(crate) mod container;
+pub(crate) mod error;
+pub(crate) mod hooks;
+pub(crate) mod log;
+pub(crate) mod namespaces;
+pub(crate) mod notify;
+pub(crate) mod process;
+pub(crate) mod rlimits;
+pub(crate) mod rootfs;
+pub(crate) mod seccomp;
+pub(crate) mod spec;
+pub(crate) mod state;
+pub(crate) mod sys;
+pub(crate) mod sysctl;
+pub(crate) mod timefmt;
+pub(crate) mod tty;
+pub(crate) mod user;

@@ -10,8 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth::api::tty;
+
 use crate::error::{Error, IoContext, Result};
-use crate::io::{copy_out, copy_stdin, ProcessIo, StdioPaths};
+use crate::io::{copy_out, copy_stdin};
+use crate::process::{ProcessIo, StdioPaths};
+use crate::pump::Pump;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -68,7 +72,7 @@ impl ConsoleSocket {
         };
         conn.set_nonblocking(false)
             .ctx(|| "console socket".into())?;
-        berth::sys::tty::recv_fd(conn.as_fd()).ctx(|| "receive the pty master".into())
+        tty::recv_fd(conn.as_fd()).ctx(|| "receive the pty master".into())
     }
 }
 
@@ -80,16 +84,16 @@ impl Drop for ConsoleSocket {
 
 /// Starts the copies between the fifos and the master; the master stays
 /// with the process for ResizePty.
-pub fn relay(master: &Arc<OwnedFd>, paths: &StdioPaths) -> Result<ProcessIo> {
+pub fn relay(master: &Arc<OwnedFd>, paths: &StdioPaths, pump: &Pump) -> Result<ProcessIo> {
     let io = ProcessIo::default();
     if !paths.stdout.is_empty() {
         let reader = master.try_clone().ctx(|| "dup the pty master".into())?;
-        copy_out(File::from(reader), paths.stdout.clone());
+        copy_out(pump, File::from(reader), paths.stdout.clone());
     }
     if !paths.stdin.is_empty() {
         let writer = master.try_clone().ctx(|| "dup the pty master".into())?;
         *io.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(File::from(writer));
-        copy_stdin(paths.stdin.clone(), Arc::clone(&io.stdin));
+        copy_stdin(paths.stdin.clone(), Arc::clone(&io.stdin))?;
     }
     Ok(io)
 }
@@ -97,5 +101,5 @@ pub fn relay(master: &Arc<OwnedFd>, paths: &StdioPaths) -> Result<ProcessIo> {
 /// ResizePty.
 pub fn resize(master: &OwnedFd, width: u32, height: u32) -> Result<()> {
     let clamp = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
-    berth::sys::tty::set_size(master, clamp(height), clamp(width)).ctx(|| "resize the pty".into())
+    tty::set_size(master, clamp(height), clamp(width)).ctx(|| "resize the pty".into())
 }

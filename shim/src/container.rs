@@ -15,12 +15,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use containerd_shim::ExitSignal;
 
 use crate::console::{self, ConsoleSocket};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, RuntimeFailure};
 use crate::events::{Event, Publisher};
-use crate::io::{self, StdioPaths};
+use crate::io;
 use crate::mount::{self, RootfsMount};
 use crate::options::{self, Options};
-use crate::process::{Phase, Process};
+use crate::process::{Phase, Process, ProcessIo, StdioPaths};
+use crate::pump::Pump;
 use crate::reaper::Reaper;
 use crate::runtime::{self, args, ProcStdio, Runtime};
 
@@ -86,6 +87,9 @@ pub struct Tasks {
     ops: Mutex<()>,
     pub reaper: Arc<Reaper>,
     pub events: Arc<Publisher>,
+    /// The io thread (`pump`), started with the service; the error if it
+    /// could not be started, which every process with stdio then fails on.
+    pump: std::result::Result<Pump, String>,
     pub exit: Arc<ExitSignal>,
 }
 
@@ -94,7 +98,7 @@ pub fn read_pid(path: &Path) -> Result<i32> {
     let s = std::fs::read_to_string(path).ctx(|| format!("read {}", path.display()))?;
     s.trim()
         .parse()
-        .map_err(|_| Error::Runtime(format!("bad pid file {}: {s:?}", path.display())))
+        .map_err(|_| Error::Shim(format!("bad pid file {}: {s:?}", path.display())))
 }
 
 impl Tasks {
@@ -102,6 +106,7 @@ impl Tasks {
         namespace: String,
         reaper: Arc<Reaper>,
         events: Publisher,
+        pump: std::io::Result<Pump>,
         exit: Arc<ExitSignal>,
     ) -> Arc<Tasks> {
         let t = Arc::new(Tasks {
@@ -111,6 +116,7 @@ impl Tasks {
             ops: Mutex::new(()),
             reaper: Arc::clone(&reaper),
             events: Arc::new(events),
+            pump: pump.map_err(|e| e.to_string()),
             exit,
         });
         let weak = Arc::downgrade(&t);
@@ -128,6 +134,15 @@ impl Tasks {
 
     fn ops(&self) -> MutexGuard<'_, ()> {
         self.ops.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The io thread, or why there is none.
+    fn pump(&self) -> Result<&Pump> {
+        self.pump.as_ref().map_err(|e| {
+            Error::Shim(format!(
+                "the shim's io thread could not be started ({e}): no process can be given its stdio"
+            ))
+        })
     }
 
     /// Runs `f` on the container `id` under the lock.
@@ -232,11 +247,10 @@ impl Tasks {
             Ok(v) => v,
             Err(e) => {
                 self.reaper.close_window(window);
-                let _ = runtime.run(
-                    "delete",
-                    &args(["delete", "--force", req.id.as_str()]),
-                    None,
-                );
+                let undo = args(["delete", "--force", req.id.as_str()]);
+                if let Err(d) = runtime.run("delete", &undo, None) {
+                    tracing::warn!(id = req.id, "clean up after the failed create: {d}");
+                }
                 if mounted {
                     mount::unmount_all(&rootfs);
                 }
@@ -260,7 +274,9 @@ impl Tasks {
             });
             self.apply_window(c, "", window);
         }
-        crate::oom::watch(pid, req.id.clone(), Arc::clone(&self.events));
+        if let Ok(pump) = self.pump() {
+            crate::oom::watch(pump, pid, req.id.clone(), Arc::clone(&self.events));
+        }
         self.events.publish(Event::Create {
             id: req.id,
             bundle: req.bundle.display().to_string(),
@@ -293,7 +309,9 @@ impl Tasks {
         stdio: &StdioPaths,
         opts: &Options,
         pid_file: &Path,
-    ) -> Result<(i32, io::ProcessIo, Option<Arc<std::os::fd::OwnedFd>>)> {
+    ) -> Result<(i32, ProcessIo, Option<Arc<std::os::fd::OwnedFd>>)> {
+        // Checked first, so that no process is started without its stdio.
+        let pump = self.pump()?;
         if stdio.terminal {
             let sock = ConsoleSocket::new()?;
             a.push("--console-socket".into());
@@ -306,7 +324,7 @@ impl Tasks {
             };
             rt.run_with_stdio(verb, &a, null)?;
             let master = Arc::new(sock.receive()?);
-            let pio = console::relay(&master, stdio)?;
+            let pio = console::relay(&master, stdio, pump)?;
             Ok((read_pid(pid_file)?, pio, Some(master)))
         } else {
             let owner = io::Owner {
@@ -316,7 +334,7 @@ impl Tasks {
                 uid: opts.io_uid,
                 gid: opts.io_gid,
             };
-            let (pstdio, pio) = io::pipes(stdio, &owner)?;
+            let (pstdio, pio) = io::pipes(stdio, &owner, pump)?;
             a.push(id.into());
             rt.run_with_stdio(verb, &a, pstdio)?;
             Ok((read_pid(pid_file)?, pio, None))
@@ -429,7 +447,7 @@ impl Tasks {
             Ok((c.runtime.clone(), c.rootfs(), c.rootfs_mounted))
         })?;
         if let Err(e) = rt.run("delete", &args(["delete", "--force", id]), None) {
-            if !e.to_string().contains("does not exist") {
+            if e.runtime_failure() != Some(RuntimeFailure::NotFound) {
                 return Err(e);
             }
         }
@@ -455,6 +473,8 @@ impl Tasks {
     }
 
     pub fn exec(&self, id: &str, exec_id: &str, stdio: StdioPaths, spec: Vec<u8>) -> Result<()> {
+        // Refused now rather than at its Start, like Create.
+        self.pump()?;
         self.with(id, |c| {
             if c.init.exit.is_some() {
                 return Err(Error::Precondition(format!(
@@ -509,17 +529,15 @@ impl Tasks {
         }
         a.push(id.into());
         a.push(signal.to_string().into());
-        rt.run("kill", &a, None).map_err(|e| {
-            let m = e.to_string();
-            if ["not running", "already finished", "does not exist"]
-                .iter()
-                .any(|s| m.contains(s))
-            {
-                Error::NotFound("process already finished".into())
-            } else {
-                e
-            }
-        })?;
+        rt.run("kill", &a, None)
+            .map_err(|e| match e.runtime_failure() {
+                // As containerd's runc shim: a process that is gone is "not
+                // found", whichever way the runtime says it.
+                Some(RuntimeFailure::NotFound | RuntimeFailure::NotRunning) => {
+                    Error::NotFound("process already finished".into())
+                }
+                _ => e,
+            })?;
         Ok(())
     }
 
@@ -560,7 +578,7 @@ impl Tasks {
         let out = rt.run("ps", &args(["ps", "--format", "json", id]), None)?;
         serde_json::from_slice::<Option<Vec<u32>>>(&out)
             .map(Option::unwrap_or_default)
-            .map_err(|e| Error::Runtime(format!("runtime ps output: {e}")))
+            .map_err(|e| Error::Shim(format!("runtime ps output: {e}")))
     }
 
     /// Blocks until the process exited: (status, time).

@@ -15,7 +15,7 @@ use containerd_shim::protos::topics;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::Context;
 
-use crate::io::StdioPaths;
+use crate::process::StdioPaths;
 
 /// A task event, built by the service.
 pub enum Event {

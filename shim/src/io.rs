@@ -17,42 +17,16 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use nix::unistd::{fchown, pipe2, Gid, Uid};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::logger;
-use crate::pump;
+use crate::process::{ProcessIo, StdinWriter, StdioPaths};
+use crate::pump::{self, Pump};
 use crate::reaper::Reaper;
 use crate::runtime::ProcStdio;
-
-/// The paths containerd gave for one process.
-#[derive(Clone, Debug, Default)]
-pub struct StdioPaths {
-    pub stdin: String,
-    pub stdout: String,
-    pub stderr: String,
-    pub terminal: bool,
-}
-
-/// Where the process's stdin goes; `None` once closed.
-pub type StdinWriter = Arc<Mutex<Option<File>>>;
-
-/// The shim's side of a process's stdio.
-#[derive(Default)]
-pub struct ProcessIo {
-    pub stdin: StdinWriter,
-}
-
-impl ProcessIo {
-    /// CloseIO: the process sees EOF on stdin.
-    pub fn close_stdin(&self) {
-        if let Ok(mut w) = self.stdin.lock() {
-            w.take();
-        }
-    }
-}
 
 /// Who the process is, for `binary://` loggers.
 pub struct Owner<'a> {
@@ -63,10 +37,10 @@ pub struct Owner<'a> {
     pub gid: u32,
 }
 
-/// Pipes for a process without a terminal, and the copy threads (or a
+/// Pipes for a process without a terminal, and their copies (or a
 /// `binary://` logger reading them). Returns the runtime command's stdio
 /// (inherited by the process).
-pub fn pipes(paths: &StdioPaths, owner: &Owner) -> Result<(ProcStdio, ProcessIo)> {
+pub fn pipes(paths: &StdioPaths, owner: &Owner, pump: &Pump) -> Result<(ProcStdio, ProcessIo)> {
     let (uid, gid) = (owner.uid, owner.gid);
     let io = ProcessIo::default();
     let mut stdio = ProcStdio {
@@ -78,7 +52,7 @@ pub fn pipes(paths: &StdioPaths, owner: &Owner) -> Result<(ProcStdio, ProcessIo)
         let (r, w) = pipe(uid, gid)?;
         stdio.stdin = r.into();
         *io.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(File::from(w));
-        copy_stdin(paths.stdin.clone(), Arc::clone(&io.stdin));
+        copy_stdin(paths.stdin.clone(), Arc::clone(&io.stdin))?;
     }
     if paths.stdout.starts_with("binary://") {
         let (out, err) = logger::start(&paths.stdout, owner.id, owner.namespace, owner.reaper)?;
@@ -89,12 +63,12 @@ pub fn pipes(paths: &StdioPaths, owner: &Owner) -> Result<(ProcStdio, ProcessIo)
     if !paths.stdout.is_empty() {
         let (r, w) = pipe(uid, gid)?;
         stdio.stdout = w.into();
-        copy_out(File::from(r), paths.stdout.clone());
+        copy_out(pump, File::from(r), paths.stdout.clone());
     }
     if !paths.stderr.is_empty() {
         let (r, w) = pipe(uid, gid)?;
         stdio.stderr = w.into();
-        copy_out(File::from(r), paths.stderr.clone());
+        copy_out(pump, File::from(r), paths.stderr.clone());
     }
     Ok((stdio, io))
 }
@@ -132,9 +106,9 @@ fn open_out(dest: &str) -> std::io::Result<File> {
 
 /// Copies `src` to the destination until EOF (or a terminal's EIO), then
 /// closes both; served by the io thread (`pump`).
-pub fn copy_out(src: File, dest: String) {
+pub fn copy_out(pump: &Pump, src: File, dest: String) {
     match open_out(&dest) {
-        Ok(dst) => pump::add(pump::Source::Out {
+        Ok(dst) => pump.add(pump::Source::Out {
             src,
             dst,
             name: dest,
@@ -157,7 +131,7 @@ fn write_all_waiting(f: &mut File, mut data: &[u8]) -> std::io::Result<()> {
                     events: libc::POLLOUT,
                     revents: 0,
                 }];
-                berth::sys::poll(&mut fds, -1)?;
+                berth::api::poll(&mut fds, -1)?;
             }
             Err(e) => return Err(e),
         }
@@ -165,8 +139,9 @@ fn write_all_waiting(f: &mut File, mut data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Copies the stdin fifo into the writer until EOF, then closes the writer.
-pub fn copy_stdin(fifo: String, writer: StdinWriter) {
+/// Copies the stdin fifo into the writer until EOF, then closes the writer
+/// (a thread of its own, see the module doc).
+pub fn copy_stdin(fifo: String, writer: StdinWriter) -> Result<()> {
     spawn_copy("stdin", move || {
         let mut src = match OpenOptions::new()
             .read(true)
@@ -192,17 +167,16 @@ pub fn copy_stdin(fifo: String, writer: StdinWriter) {
             }
         }
         writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-    });
+    })
 }
 
-fn spawn_copy(name: &str, f: impl FnOnce() + Send + 'static) {
-    if let Err(e) = std::thread::Builder::new()
+fn spawn_copy(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
         .name(format!("io-{name}"))
         .stack_size(64 * 1024)
         .spawn(f)
-    {
-        tracing::warn!("spawn the {name} copy thread: {e}");
-    }
+        .map(drop)
+        .map_err(|e| Error::io(format!("start the {name} copy thread"), e))
 }
 
 #[cfg(test)]
@@ -213,8 +187,9 @@ mod tests {
     fn file_uri_output_is_appended() {
         let dir = std::env::temp_dir().join(format!("berth-shim-io-{}", std::process::id()));
         let path = dir.join("sub/out.log");
+        let pump = Pump::start().unwrap();
         let (r, w) = pipe(0, 0).unwrap();
-        copy_out(File::from(r), format!("file://{}", path.display()));
+        copy_out(&pump, File::from(r), format!("file://{}", path.display()));
         let mut w = File::from(w);
         w.write_all(b"hello\n").unwrap();
         drop(w);

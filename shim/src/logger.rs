@@ -8,6 +8,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
+use berth::api::{poll, pollin};
 use nix::fcntl::OFlag;
 use nix::spawn::{posix_spawn, PosixSpawnAttr, PosixSpawnFileActions};
 use nix::sys::stat::Mode;
@@ -86,10 +87,10 @@ pub fn start(uri: &str, id: &str, namespace: &str, reaper: &Reaper) -> Result<(O
 
 /// The logger closes fd 5 (EOF) or writes to it when it is ready.
 fn wait_ready(ready: &OwnedFd, path: &str) -> Result<()> {
-    let mut fds = [berth::sys::pollin(ready.as_fd().as_raw_fd())];
-    let n = berth::sys::poll(&mut fds, READY_TIMEOUT_MS).ctx(|| "poll the logger".into())?;
+    let mut fds = [pollin(ready.as_fd().as_raw_fd())];
+    let n = poll(&mut fds, READY_TIMEOUT_MS).ctx(|| "poll the logger".into())?;
     if n == 0 {
-        return Err(Error::Runtime(format!(
+        return Err(Error::Shim(format!(
             "logger {path} did not report ready within {} s",
             READY_TIMEOUT_MS / 1000
         )));

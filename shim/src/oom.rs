@@ -4,50 +4,34 @@
 //! is removed (v1 wakes the eventfd on removal; v2 is re-checked every
 //! second).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth::cgroups::hierarchy::{detect_mode, Mode};
-use berth::cgroups::OomWatch;
+use berth::api::Cgroup;
 
-use crate::events::Publisher;
-use crate::pump;
-use crate::stats::cgroup_of;
+use crate::events::{Event, Publisher};
+use crate::pump::{Pump, Source};
 
-/// The memory cgroup of `pid` and whether it is a v2 one.
-fn memory_dir(pid: i32) -> Option<(PathBuf, bool)> {
-    let rec = cgroup_of(pid).ok()?;
-    if detect_mode() == Mode::V2 {
-        return rec.dirs.into_iter().next().map(|d| (d, true));
-    }
-    rec.dirs
-        .into_iter()
-        .find(|d| d.join("memory.oom_control").exists())
-        .map(|d| (d, false))
-}
-
-/// Starts watching the cgroup of the container's init `pid`.
-pub fn watch(pid: i32, id: String, events: Arc<Publisher>) {
-    let Some((dir, v2)) = memory_dir(pid) else {
-        tracing::debug!(id, "no memory cgroup to watch for OOM");
-        return;
+/// Starts watching the cgroup of the container's init `pid` (best effort:
+/// a container without a memory cgroup has no OOM events).
+pub fn watch(pump: &Pump, pid: i32, id: String, events: Arc<Publisher>) {
+    let cgroup = match Cgroup::of_pid(pid) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(id, "no cgroup to watch for OOM: {e}");
+            return;
+        }
     };
-    let watch = if v2 {
-        OomWatch::v2(&dir)
-    } else {
-        OomWatch::v1(&dir)
-    };
-    let watch = match watch {
+    let watch = match cgroup.oom_watch() {
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(id, "OOM watch: {e}");
             return;
         }
     };
-    pump::add(pump::Source::Oom {
+    let oom_id = id.clone();
+    pump.add(Source::Oom {
         watch,
         id,
-        dir,
-        events,
+        on_oom: Box::new(move || events.publish(Event::Oom(oom_id.clone()))),
     });
 }

@@ -5,15 +5,22 @@
 //!   runc-style `options` table; clients that know the runc options);
 //! - `runtimeoptions.v1.Options` {type_url, config_path}, what `ctr
 //!   --runtime-config-path FILE` and CRI send for non-runc runtime types: the
-//!   options then live in FILE, a TOML table with the runc option names
-//!   (`BinaryName = "/usr/sbin/runc"`, `Root = "…"`, `SystemdCgroup = true`, …).
+//!   options then live in FILE, a TOML document with the runc option names
+//!   as top-level keys (`BinaryName = "/usr/sbin/runc"`, `Root = "…"`,
+//!   `SystemdCgroup = true`, …).
+//!
+//! containerd never writes FILE: it passes the path it was given (ctr's
+//! flag, CRI's `ConfigPath` option), so FILE is the administrator's, and a
+//! mistake in it is an error naming the file, the line and the key (an
+//! unknown key, a table, a value of the wrong type), never a silently
+//! ignored setting.
 
 use std::path::Path;
 
 use containerd_shim::api::Options as RuncOptions;
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::Message;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Error, IoContext, Result};
 
@@ -21,8 +28,9 @@ use crate::error::{Error, IoContext, Result};
 pub const DEFAULT_ROOT: &str = "/run/containerd/runc";
 pub const DEFAULT_BINARY: &str = "berth";
 
-/// The options the shim honours.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The options the shim honours; as deserialised, the options file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "PascalCase")]
 pub struct Options {
     pub binary_name: String,
     pub root: String,
@@ -135,54 +143,25 @@ pub fn from_config_file(path: &Path) -> Result<Options> {
     parse_toml(&text).map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))
 }
 
-/// The flat `Key = value` subset of TOML the options need: strings, bools,
-/// integers; comments and table headers are ignored.
+/// Parses the options file's text; the error says where (the line, and the
+/// key when the value is wrong) and what.
 pub fn parse_toml(text: &str) -> std::result::Result<Options, String> {
-    let mut o = Options::default();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
-            continue;
+    toml::from_str(text).map_err(|e| {
+        let msg = e.message().trim_end();
+        let Some(span) = e.span() else {
+            return msg.to_string();
+        };
+        let start = text
+            .get(..span.start)
+            .map_or(0, |b| b.rfind('\n').map_or(0, |i| i + 1));
+        let line = text.get(..start).map_or(0, |b| b.matches('\n').count()) + 1;
+        // Text before the error on its line: `Key = ` when a value is wrong.
+        let lead = text.get(start..span.start).unwrap_or_default();
+        match lead.split_once('=') {
+            Some((key, _)) => format!("line {line}: {}: {msg}", key.trim()),
+            None => format!("line {line}: {msg}"),
         }
-        let (k, v) = line
-            .split_once('=')
-            .ok_or_else(|| format!("line {}: expected key = value", n + 1))?;
-        let (k, v) = (k.trim().trim_matches('"'), strip_comment(v.trim()));
-        let s = || -> std::result::Result<String, String> {
-            v.strip_prefix('"')
-                .and_then(|x| x.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
-                .map(str::to_string)
-                .ok_or_else(|| format!("line {}: {k} wants a string", n + 1))
-        };
-        let b = || {
-            v.parse::<bool>()
-                .map_err(|_| format!("line {}: {k} wants true or false", n + 1))
-        };
-        let u = || {
-            v.parse::<u32>()
-                .map_err(|_| format!("line {}: {k} wants a number", n + 1))
-        };
-        match k {
-            "BinaryName" => o.binary_name = s()?,
-            "Root" => o.root = s()?,
-            "ShimCgroup" => o.shim_cgroup = s()?,
-            "SystemdCgroup" => o.systemd_cgroup = b()?,
-            "NoPivotRoot" => o.no_pivot_root = b()?,
-            "NoNewKeyring" => o.no_new_keyring = b()?,
-            "IoUid" => o.io_uid = u()?,
-            "IoGid" => o.io_gid = u()?,
-            _ => tracing::debug!("runtime options: ignoring {k}"),
-        }
-    }
-    Ok(o)
-}
-
-fn strip_comment(v: &str) -> &str {
-    if v.starts_with('"') || v.starts_with('\'') {
-        return v;
-    }
-    v.split('#').next().unwrap_or(v).trim()
+    })
 }
 
 #[cfg(test)]
@@ -190,18 +169,71 @@ mod tests {
     use super::*;
 
     #[test]
-    fn toml_subset() {
+    fn options_file() {
         let o = parse_toml(
-            "# berth shim\n[options]\nBinaryName = \"/usr/sbin/runc\"\nRoot='/run/x'\n\
-             SystemdCgroup = false # no systemd\nNoPivotRoot = true\nIoUid = 1000\nOther = 3\n",
+            "# berth shim\nBinaryName = \"/usr/sbin/runc\"\nRoot='/run/x'\n\
+             SystemdCgroup = false # no systemd\nNoPivotRoot = true\nNoNewKeyring = true\n\
+             ShimCgroup = \"/shim\"\nIoUid = 1000\nIoGid = 1001\n",
         )
         .unwrap();
-        assert_eq!(o.binary_name, "/usr/sbin/runc");
-        assert_eq!(o.root, "/run/x");
-        assert!(o.no_pivot_root && !o.systemd_cgroup);
-        assert_eq!(o.io_uid, 1000);
-        assert!(parse_toml("BinaryName = runc").is_err());
-        assert!(parse_toml("NoPivotRoot = yes").is_err());
+        let want = Options {
+            binary_name: "/usr/sbin/runc".into(),
+            root: "/run/x".into(),
+            systemd_cgroup: false,
+            no_pivot_root: true,
+            no_new_keyring: true,
+            shim_cgroup: "/shim".into(),
+            io_uid: 1000,
+            io_gid: 1001,
+        };
+        assert_eq!(o, want);
+        assert_eq!(parse_toml("").unwrap(), Options::default());
+        assert_eq!(parse_toml("# nothing\n\n").unwrap(), Options::default());
+    }
+
+    /// Every mistake is an error saying where and what (the old reader
+    /// skipped unknown keys and table headers).
+    #[test]
+    fn options_file_mistakes() {
+        let err = |t: &str| parse_toml(t).unwrap_err();
+        let e = err("Root = \"/r\"\nOther = 3\n");
+        assert!(e.starts_with("line 2: unknown field `Other`"), "{e}");
+        assert!(e.contains("`BinaryName`"), "{e}");
+        let e = err("NoPivotRoot = \"yes\"");
+        assert!(e.starts_with("line 1: NoPivotRoot: "), "{e}");
+        assert!(e.contains("expected a boolean"), "{e}");
+        let e = err("Root = \"/r\"\n  BinaryName = true");
+        assert!(e.starts_with("line 2: BinaryName: "), "{e}");
+        assert!(e.contains("expected a string"), "{e}");
+        let e = err("IoUid = -1");
+        assert!(e.starts_with("line 1: IoUid: ") && e.contains("u32"), "{e}");
+        assert!(err("BinaryName = runc").starts_with("line 1: "));
+        assert!(err("Root = \"a\"\nRoot = \"b\"").starts_with("line 2: "));
+        assert!(!err("BinaryName = runc").contains('\n'));
+        // Tables: the keys are top-level; a table of containerd's config
+        // (or any other) names itself.
+        let e = err("[options]\nBinaryName = \"runc\"\n");
+        assert!(e.contains("unknown field `options`"), "{e}");
+        let e = err(
+            "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth.options]\n\
+                     BinaryName = \"berth\"\n",
+        );
+        assert!(e.contains("unknown field `plugins`"), "{e}");
+    }
+
+    #[test]
+    fn options_file_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-opts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("o.toml");
+        std::fs::write(&path, "SystemdCgroup = true\nBogus = 1\n").unwrap();
+        let e = from_config_file(&path).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)));
+        let want = format!("{}: line 2: unknown field `Bogus`", path.display());
+        assert!(e.to_string().starts_with(&want), "{e}");
+        std::fs::write(&path, "SystemdCgroup = true\n").unwrap();
+        assert!(from_config_file(&path).unwrap().systemd_cgroup);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

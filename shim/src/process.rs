@@ -2,14 +2,45 @@
 //! stdio, pid once the runtime reported it, status, and exit status once
 //! the reaper delivered it. The events rule: TaskExit is published exactly
 //! once, and never before the TaskStart/TaskExecStarted of the process.
+//!
+//! Plain data: the stdio paths and the shim's stdin end are defined here and
+//! filled in by `io` and `console`, which depend on this module, never the
+//! other way round.
 
+use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use containerd_shim::api::Status;
 
-use crate::io::{ProcessIo, StdioPaths};
+/// The stdio containerd gave for one process: fifo paths (or log URIs for
+/// stdout), and whether it has a terminal.
+#[derive(Clone, Debug, Default)]
+pub struct StdioPaths {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
+/// Where the process's stdin goes; `None` once closed.
+pub type StdinWriter = Arc<Mutex<Option<File>>>;
+
+/// The shim's side of a process's stdio (output is owned by the io thread).
+#[derive(Default)]
+pub struct ProcessIo {
+    pub stdin: StdinWriter,
+}
+
+impl ProcessIo {
+    /// CloseIO: the process sees EOF on stdin.
+    pub fn close_stdin(&self) {
+        if let Ok(mut w) = self.stdin.lock() {
+            w.take();
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {

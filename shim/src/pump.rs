@@ -1,9 +1,14 @@
-//! One thread ("io") multiplexes, with poll(2), every output stream of
-//! every process (pipe or pty master → fifo or log file) and every OOM
-//! watch, instead of a thread each. Sources are added from any thread
+//! The io reactor: one thread ("io") multiplexes, with poll(2), every
+//! output stream of every process (pipe or pty master → fifo or log file)
+//! and every OOM watch, instead of a thread each. The task service owns the
+//! `Pump` (started with the service); sources are added from any thread
 //! through an inbox and a wake-up pipe. Writes are non-blocking: a stream
 //! whose destination is full keeps its pending bytes and stops reading
 //! until the destination drains, so one stalled client never blocks others.
+//!
+//! The pump knows nothing of containers or events: an OOM watch carries the
+//! callback to run on each OOM. When the `Pump` is dropped, the thread
+//! serves what it has until the last stream ends, then exits.
 //!
 //! stdin stays a blocking thread per process (io.rs): a fifo's EOF can only
 //! be seen reliably by a blocking reader.
@@ -11,35 +16,38 @@
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use berth::cgroups::OomWatch;
+use berth::api::{poll, pollin, OomWatch};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::pipe2;
 
-use crate::events::{Event, Publisher};
+/// Called by the io thread on every OOM of a watched cgroup.
+pub type OomCallback = Box<dyn Fn() + Send>;
 
 /// Something the io thread serves.
 pub enum Source {
     /// Copy `src` to `dst` until EOF (a pty's EIO counts as EOF), then close
     /// both.
     Out { src: File, dst: File, name: String },
-    /// Publish TaskOOM for `id` on every OOM; ends when `dir` is removed.
+    /// Run `on_oom` on every OOM of the container `id`; ends when its
+    /// cgroup is removed.
     Oom {
         watch: OomWatch,
         id: String,
-        dir: PathBuf,
-        events: Arc<Publisher>,
+        on_oom: OomCallback,
     },
 }
 
-struct Pump {
-    inbox: Mutex<Vec<Source>>,
+type Inbox = Arc<Mutex<Vec<Source>>>;
+
+/// The handle of the io thread.
+pub struct Pump {
+    inbox: Inbox,
+    /// The write end of the wake-up pipe; closing it (drop) tells the
+    /// thread that nothing more will be added.
     wake: OwnedFd,
 }
-
-static PUMP: OnceLock<Option<Pump>> = OnceLock::new();
 
 fn set_nonblocking(fd: impl AsFd) -> std::io::Result<()> {
     let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
@@ -47,42 +55,32 @@ fn set_nonblocking(fd: impl AsFd) -> std::io::Result<()> {
     Ok(())
 }
 
-fn start() -> Option<Pump> {
-    let started = (|| -> std::io::Result<Pump> {
+impl Pump {
+    /// Starts the io thread.
+    pub fn start() -> std::io::Result<Pump> {
         let (r, w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        let inbox = Inbox::default();
+        let thread_inbox = Arc::clone(&inbox);
         std::thread::Builder::new()
             .name("io".into())
             .stack_size(128 * 1024)
-            .spawn(move || run(File::from(r)))?;
-        Ok(Pump {
-            inbox: Mutex::new(Vec::new()),
-            wake: w,
-        })
-    })();
-    match started {
-        Ok(p) => Some(p),
-        Err(e) => {
-            tracing::error!("start the io thread: {e}");
-            None
-        }
+            .spawn(move || run(File::from(r), &thread_inbox))?;
+        Ok(Pump { inbox, wake: w })
     }
-}
 
-/// Hands `s` to the io thread.
-pub fn add(s: Source) {
-    if let Source::Out { src, dst, name } = &s {
-        for f in [src, dst] {
-            if let Err(e) = set_nonblocking(f) {
-                tracing::warn!("{name}: {e}");
+    /// Hands `s` to the io thread.
+    pub fn add(&self, s: Source) {
+        if let Source::Out { src, dst, name } = &s {
+            for f in [src, dst] {
+                if let Err(e) = set_nonblocking(f) {
+                    tracing::warn!("{name}: {e}");
+                }
             }
         }
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+        // A full wake pipe already means "look at the inbox".
+        let _ = nix::unistd::write(&self.wake, b"x");
     }
-    let Some(p) = PUMP.get_or_init(start) else {
-        return;
-    };
-    p.inbox.lock().unwrap_or_else(|e| e.into_inner()).push(s);
-    // A full wake pipe already means "look at the inbox".
-    let _ = nix::unistd::write(&p.wake, b"x");
 }
 
 struct Out {
@@ -97,17 +95,13 @@ enum Entry {
     Oom {
         watch: OomWatch,
         id: String,
-        dir: PathBuf,
-        events: Arc<Publisher>,
+        on_oom: OomCallback,
     },
 }
 
 /// Moves newly added sources into `entries`.
-fn drain_inbox(entries: &mut Vec<Entry>) {
-    let Some(p) = PUMP.get().and_then(Option::as_ref) else {
-        return;
-    };
-    let mut inbox = p.inbox.lock().unwrap_or_else(|e| e.into_inner());
+fn drain_inbox(inbox: &Inbox, entries: &mut Vec<Entry>) {
+    let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
     entries.extend(inbox.drain(..).map(|s| match s {
         Source::Out { src, dst, name } => Entry::Out(Out {
             src,
@@ -115,35 +109,26 @@ fn drain_inbox(entries: &mut Vec<Entry>) {
             name,
             pending: Vec::new(),
         }),
-        Source::Oom {
-            watch,
-            id,
-            dir,
-            events,
-        } => Entry::Oom {
-            watch,
-            id,
-            dir,
-            events,
-        },
+        Source::Oom { watch, id, on_oom } => Entry::Oom { watch, id, on_oom },
     }));
 }
 
-/// What to poll: the wake pipe first, then one fd per entry; and the
-/// timeout (v2 OOM watches are looked at every second).
-fn pollfds(wake: &File, entries: &[Entry]) -> (Vec<libc::pollfd>, i32) {
-    let mut fds = vec![berth::sys::pollin(wake.as_raw_fd())];
+/// What to poll: the wake pipe first (-1, ignored by poll, once it is
+/// closed), then one fd per entry; and the timeout (v2 OOM watches are
+/// looked at every second).
+fn pollfds(wake: Option<&File>, entries: &[Entry]) -> (Vec<libc::pollfd>, i32) {
+    let mut fds = vec![pollin(wake.map_or(-1, |w| w.as_raw_fd()))];
     let mut timeout = -1;
     for e in entries {
         fds.push(match e {
-            Entry::Out(o) if o.pending.is_empty() => berth::sys::pollin(o.src.as_raw_fd()),
+            Entry::Out(o) if o.pending.is_empty() => pollin(o.src.as_raw_fd()),
             Entry::Out(o) => libc::pollfd {
                 fd: o.dst.as_raw_fd(),
                 events: libc::POLLOUT,
                 revents: 0,
             },
             Entry::Oom { watch, .. } => {
-                if matches!(watch, OomWatch::V2 { .. }) {
+                if watch.needs_periodic_check() {
                     timeout = 1000;
                 }
                 libc::pollfd {
@@ -157,19 +142,39 @@ fn pollfds(wake: &File, entries: &[Entry]) -> (Vec<libc::pollfd>, i32) {
     (fds, timeout)
 }
 
-fn run(mut wake: File) {
+/// Empties the wake pipe; false once every `Pump` handle is gone (EOF).
+fn drain_wake(wake: &mut File, buf: &mut [u8]) -> bool {
+    loop {
+        match wake.read(buf) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+}
+
+fn run(wake: File, inbox: &Inbox) {
+    let mut wake = Some(wake);
     let mut entries: Vec<Entry> = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        drain_inbox(&mut entries);
-        let (mut fds, timeout) = pollfds(&wake, &entries);
-        if let Err(e) = berth::sys::poll(&mut fds, timeout) {
+        drain_inbox(inbox, &mut entries);
+        if wake.is_none() && entries.is_empty() {
+            return;
+        }
+        let (mut fds, timeout) = pollfds(wake.as_ref(), &entries);
+        if let Err(e) = poll(&mut fds, timeout) {
             tracing::warn!("io poll: {e}");
             std::thread::sleep(std::time::Duration::from_millis(100));
             continue;
         }
         if fds[0].revents != 0 {
-            while matches!(wake.read(&mut buf), Ok(n) if n > 0) {}
+            if let Some(w) = wake.as_mut() {
+                if !drain_wake(w, &mut buf) {
+                    wake = None;
+                }
+            }
         }
         let mut keep = Vec::with_capacity(entries.len());
         for (e, pfd) in entries.into_iter().zip(&fds[1..]) {
@@ -189,18 +194,12 @@ fn serve(e: Entry, revents: libc::c_short, buf: &mut [u8]) -> Option<Entry> {
         Entry::Oom {
             mut watch,
             id,
-            dir,
-            events,
+            on_oom,
         } => {
             // v2 has no removal wake-up: it is looked at every second.
-            let due = revents != 0 || matches!(watch, OomWatch::V2 { .. });
-            let alive = !due || serve_oom(&mut watch, &id, &dir, &events);
-            alive.then_some(Entry::Oom {
-                watch,
-                id,
-                dir,
-                events,
-            })
+            let due = revents != 0 || watch.needs_periodic_check();
+            let alive = !due || serve_oom(&mut watch, &id, &on_oom);
+            alive.then_some(Entry::Oom { watch, id, on_oom })
         }
     }
 }
@@ -233,14 +232,42 @@ fn serve_out(o: &mut Out, buf: &mut [u8]) -> bool {
     true
 }
 
-fn serve_oom(watch: &mut OomWatch, id: &str, dir: &std::path::Path, events: &Publisher) -> bool {
+/// One look at an OOM watch; false when it is finished.
+fn serve_oom(watch: &mut OomWatch, id: &str, on_oom: &OomCallback) -> bool {
     match watch.check() {
-        Ok(n) if n > 0 => events.publish(Event::Oom(id.to_string())),
+        Ok(n) if n > 0 => on_oom(),
         Ok(_) => {}
         Err(e) => {
             tracing::debug!(id, "OOM watch ends: {e}");
             return false;
         }
     }
-    dir.exists()
+    !watch.cgroup_removed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream added before the handle is dropped is still copied to its
+    /// end (the thread exits only once nothing is left to serve).
+    #[test]
+    fn streams_outlive_the_handle() {
+        let pump = Pump::start().unwrap();
+        let (in_r, in_w) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        pump.add(Source::Out {
+            src: File::from(in_r),
+            dst: File::from(out_w),
+            name: "test".into(),
+        });
+        let mut w = File::from(in_w);
+        w.write_all(b"through the pump").unwrap();
+        drop(w);
+        drop(pump);
+        let mut got = String::new();
+        // EOF only once the io thread closed `dst`, i.e. finished the stream.
+        File::from(out_r).read_to_string(&mut got).unwrap();
+        assert_eq!(got, "through the pump");
+    }
 }

@@ -109,8 +109,8 @@ impl Runtime {
                 (!s.is_empty()).then(|| s.lines().last().unwrap_or(s).to_string())
             })
             .unwrap_or_else(|| format!("exit status {status}"));
-        tracing::warn!(verb, status, "runtime failed: {msg}");
-        Error::Runtime(format!("OCI runtime {verb} failed: {msg}"))
+        // Not logged here: whoever handles the error logs it, once.
+        Error::runtime(verb, status, msg)
     }
 
     /// Runs a command that starts a container process (create, exec): its

@@ -19,15 +19,17 @@ use crate::console;
 use crate::container::{CreateRequest, Tasks};
 use crate::error::Error;
 use crate::events::timestamp;
-use crate::io::StdioPaths;
 use crate::mount::RootfsMount;
 use crate::options;
+use crate::process::StdioPaths;
 use crate::stats;
 
 pub struct Service {
     pub tasks: Arc<Tasks>,
 }
 
+/// The one place a request's failure is logged (a runtime failure as a
+/// warning, with the runtime's exit status), then turned into a ttrpc status.
 fn traced<T>(what: &str, id: &str, r: Result<T, Error>) -> TtrpcResult<T> {
     match r {
         Ok(v) => {
@@ -35,7 +37,10 @@ fn traced<T>(what: &str, id: &str, r: Result<T, Error>) -> TtrpcResult<T> {
             Ok(v)
         }
         Err(e) => {
-            tracing::info!(id, "{what}: {e}");
+            match &e {
+                Error::Runtime { status, .. } => tracing::warn!(id, status, "{what}: {e}"),
+                _ => tracing::info!(id, "{what}: {e}"),
+            }
             Err(e.into())
         }
     }

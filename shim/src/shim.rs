@@ -19,6 +19,7 @@ use crate::container::{self, Tasks};
 use crate::events::{self, Publisher};
 use crate::mount;
 use crate::options;
+use crate::pump::Pump;
 use crate::reaper::Reaper;
 use crate::runtime::args;
 use crate::service::Service;
@@ -69,19 +70,8 @@ fn join_shim_cgroup(pid: u32) {
     if opts.shim_cgroup.is_empty() {
         return;
     }
-    let Ok(hs) = berth::cgroups::hierarchy::Hierarchies::detect() else {
-        return;
-    };
-    for h in hs.v1.iter().chain(hs.unified.iter()) {
-        let procs = h
-            .mount
-            .join(opts.shim_cgroup.trim_start_matches('/'))
-            .join("cgroup.procs");
-        if procs.exists() {
-            if let Err(e) = std::fs::write(&procs, pid.to_string()) {
-                tracing::warn!("move the shim to {}: {e}", procs.display());
-            }
-        }
+    if let Err(e) = berth::api::join_cgroup(&opts.shim_cgroup, pid) {
+        tracing::warn!("move the shim to its cgroup {}: {e}", opts.shim_cgroup);
     }
 }
 
@@ -146,11 +136,15 @@ impl containerd_shim::Shim for Shim {
             }
         };
         let events = Publisher::new(self.namespace.clone(), publisher);
+        // Not fatal: the service starts without containers, and each Create
+        // or Exec then fails with this error (see `Tasks::pump`).
+        let pump = Pump::start().inspect_err(|e| tracing::error!("start the io thread: {e}"));
         Service {
             tasks: Tasks::new(
                 self.namespace.clone(),
                 reaper,
                 events,
+                pump,
                 Arc::clone(&self.exit),
             ),
         }

@@ -5,10 +5,7 @@
 //! hugetlb), or on a pure cgroup v2 host its v2 `Metrics` (memory, cpu,
 //! pids); containerd decodes them by their type URL.
 
-use std::path::PathBuf;
-
-use berth::cgroups::hierarchy::{detect_mode, own_path, Hierarchies, Mode};
-use berth::cgroups::{CgroupRecord, Manager, Stats};
+use berth::api::{BlkioEntry as BerthBlkio, Cgroup, MemoryEntry as BerthMemory, Stats};
 use containerd_shim::protos::cgroups::metrics::{
     BlkIOEntry, BlkIOStat, CPUStat, CPUUsage, HugetlbStat, MemoryEntry, MemoryStat, Metrics,
     PidsStat, Throttle,
@@ -17,36 +14,7 @@ use containerd_shim::protos::cgroups_v2::metrics as v2;
 
 use crate::error::{Error, Result};
 
-/// The cgroup directories of `pid` in every mounted hierarchy.
-pub fn cgroup_of(pid: i32) -> Result<CgroupRecord> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map_err(|e| Error::io(format!("read /proc/{pid}/cgroup"), e))?;
-    let hs = Hierarchies::detect().map_err(|e| Error::Shim(e.to_string()))?;
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    let all = hs
-        .v1
-        .iter()
-        .map(|h| (h, false))
-        .chain(hs.unified.iter().map(|h| (h, true)));
-    for (h, unified) in all {
-        if let Some(rel) = own_path(h, unified, &text) {
-            dirs.push(h.mount.join(rel.trim_start_matches('/')));
-        }
-    }
-    Ok(CgroupRecord {
-        dirs,
-        created: Vec::new(),
-    })
-}
-
-/// The container's resource usage, from the cgroup of its init.
-pub fn read(pid: i32) -> Result<Stats> {
-    let rec = cgroup_of(pid)?;
-    let m = Manager::open(&rec).map_err(|e| Error::Shim(e.to_string()))?;
-    m.stats().map_err(|e| Error::Shim(e.to_string()))
-}
-
-fn mem_entry(e: &berth::cgroups::stats::MemoryEntry) -> MemoryEntry {
+fn mem_entry(e: &BerthMemory) -> MemoryEntry {
     MemoryEntry {
         limit: e.limit,
         usage: e.usage,
@@ -56,7 +24,7 @@ fn mem_entry(e: &berth::cgroups::stats::MemoryEntry) -> MemoryEntry {
     }
 }
 
-fn blkio_entries(v: &[berth::cgroups::stats::BlkioEntry]) -> Vec<BlkIOEntry> {
+fn blkio_entries(v: &[BerthBlkio]) -> Vec<BlkIOEntry> {
     v.iter()
         .map(|e| BlkIOEntry {
             op: e.op.clone(),
@@ -209,13 +177,16 @@ pub fn to_v2_metrics(s: &Stats) -> v2::Metrics {
     }
 }
 
-/// The Stats response payload: (type URL, encoded Metrics).
+/// The Stats response payload: (type URL, encoded Metrics), read from the
+/// cgroup of the container's init `pid`.
 pub fn encode(pid: i32) -> Result<(&'static str, Vec<u8>)> {
     use containerd_shim::protos::protobuf::Message;
-    let s = read(pid)?;
+    let berth = |e: berth::api::Error| Error::Shim(e.to_string());
+    let cgroup = Cgroup::of_pid(pid).map_err(berth)?;
+    let s = cgroup.stats().map_err(berth)?;
     let enc =
         |e: containerd_shim::protos::protobuf::Error| Error::Shim(format!("encode metrics: {e}"));
-    if detect_mode() == Mode::V2 {
+    if cgroup.is_unified_host() {
         let b = to_v2_metrics(&s).write_to_bytes().map_err(enc)?;
         return Ok(("io.containerd.cgroups.v2.Metrics", b));
     }
@@ -245,12 +216,5 @@ mod tests {
         assert_eq!(v.memory.usage, 4096);
         assert_eq!(v.cpu.usage_usec, 0);
         assert_eq!(v.pids.current, 2);
-    }
-
-    #[test]
-    fn own_cgroup_is_found() {
-        let rec = cgroup_of(std::process::id() as i32).unwrap();
-        assert!(!rec.dirs.is_empty());
-        assert!(rec.dirs.iter().all(|d| d.starts_with("/sys/fs/cgroup")));
     }
 }

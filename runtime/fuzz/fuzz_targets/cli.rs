@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
             .filter(|w| !data.is_empty() || !w.is_empty())
             .map(|w| OsString::from_vec(w.to_vec())),
     );
-    match berth::cli::parse_only(argv) {
+    match berth::fuzzing::cli::parse_only(argv) {
         Ok(debug) => assert!(debug.starts_with("Cli")),
         Err(e) => {
             let _ = e.render().to_string();

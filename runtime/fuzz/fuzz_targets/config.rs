@@ -6,13 +6,13 @@
 
 use std::path::Path;
 
-use berth::cgroups::{convert, devices, ebpf, v2, CgroupsPath};
-use berth::rootfs::mount::MountPlan;
+use berth::fuzzing::cgroups::{convert, devices, ebpf, v2, CgroupsPath};
+use berth::fuzzing::rootfs::mount::MountPlan;
 use libfuzzer_sys::fuzz_target;
 use oci_spec::runtime::{LinuxResources, Spec};
 
 fuzz_target!(|data: &[u8]| {
-    let spec = match berth::spec::parse(data) {
+    let spec = match berth::fuzzing::spec::parse(data) {
         Ok(s) => s,
         Err(e) => {
             let _ = e.to_string();
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     // Every step below runs whatever validate says: `update` converts
     // resources from a file that never went through it, and each step must
     // turn bad input into an error on its own.
-    if let Err(e) = berth::spec::validate(&spec) {
+    if let Err(e) = berth::fuzzing::spec::validate(&spec) {
         let _ = e.to_string();
     }
     pure_steps(&spec);
@@ -32,10 +32,10 @@ fn pure_steps(spec: &Spec) {
     if let Some(p) = spec.process() {
         let sock = Path::new("/run/console.sock");
         for (socket, detach) in [(None, false), (None, true), (Some(sock), true)] {
-            let _ = berth::tty::mode(p, socket, detach).map_err(|e| e.to_string());
+            let _ = berth::fuzzing::tty::mode(p, socket, detach).map_err(|e| e.to_string());
         }
         if let Some(c) = p.capabilities() {
-            let _ = berth::capabilities::CapSets::from_spec(c);
+            let _ = berth::fuzzing::capabilities::CapSets::from_spec(c);
         }
     }
     for m in spec.mounts().iter().flatten() {
@@ -47,22 +47,22 @@ fn pure_steps(spec: &Spec) {
         }
     }
     if let Some(h) = spec.hooks() {
-        for (_, list) in berth::hooks::all(h) {
+        for (_, list) in berth::fuzzing::hooks::all(h) {
             let _ = list.len();
         }
     }
     let Some(linux) = spec.linux() else {
         return;
     };
-    if let Ok(plan) = berth::namespaces::Plan::from_spec(linux) {
+    if let Ok(plan) = berth::fuzzing::namespaces::Plan::from_spec(linux) {
         let _ = plan.clone_flags();
     }
     if let Some(p) = linux.rootfs_propagation() {
-        let _ = berth::rootfs::propagation_flag(p).map_err(|e| e.to_string());
+        let _ = berth::fuzzing::rootfs::propagation_flag(p).map_err(|e| e.to_string());
     }
     let linux_devices = linux.devices().as_deref().unwrap_or(&[]);
     let defaults = devices::runc_default_rules(linux_devices);
-    let _ = berth::rootfs::devices::plan(linux_devices);
+    let _ = berth::fuzzing::rootfs::devices::plan(linux_devices);
     let cgroups_path = linux.cgroups_path().as_ref().and_then(|p| p.to_str());
     for systemd in [false, true] {
         match CgroupsPath::parse(cgroups_path, "fuzz-id", systemd) {
@@ -78,11 +78,11 @@ fn pure_steps(spec: &Spec) {
         resources(r, &defaults);
     }
     if let Some(s) = linux.seccomp() {
-        match berth::seccomp::compile(s) {
+        match berth::fuzzing::seccomp::compile(s) {
             Ok(p) => assert!(!p.filter.is_empty() && p.filter.len() <= 4096),
             Err(e) => drop(e.to_string()),
         }
-        let _ = berth::seccomp::cache_key(s);
+        let _ = berth::fuzzing::seccomp::cache_key(s);
     }
 }
 

@@ -13,7 +13,7 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use berth::seccomp::{self, Arch, Program, SeccompError};
+use berth::fuzzing::seccomp::{self, Arch, Program, SeccompError};
 use libfuzzer_sys::fuzz_target;
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{json, Value};

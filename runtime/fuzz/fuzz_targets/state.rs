@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use berth::state::{self, OciState, Status};
+use berth::fuzzing::state::{self, OciState, Status};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
             annotations: &saved.annotations,
         };
         serde_json::to_vec_pretty(&doc).expect("the OCI state serialises");
-        let _ = berth::hooks::state_json(
+        let _ = berth::fuzzing::hooks::state_json(
             &saved.id,
             status,
             saved.pid,

@@ -38,6 +38,7 @@ impl Manager {
     }
 
     /// Replaces the device rules (applied in order from deny-all).
+    #[cfg(test)]
     pub fn apply_devices(&self, rules: &[Rule]) -> Result<()> {
         self.apply_inner(None, Some(rules))
     }

@@ -58,6 +58,7 @@ pub struct Hierarchy {
 }
 
 impl Hierarchy {
+    #[cfg(test)]
     pub fn has(&self, controller: &str) -> bool {
         self.controllers.iter().any(|c| c == controller)
     }
@@ -93,6 +94,7 @@ impl Hierarchies {
     }
 
     /// The v1 hierarchy carrying `controller`.
+    #[cfg(test)]
     pub fn v1_with(&self, controller: &str) -> Option<&Hierarchy> {
         self.v1.iter().find(|h| h.has(controller))
     }

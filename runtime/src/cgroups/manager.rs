@@ -74,6 +74,9 @@ pub struct Manager {
 impl Manager {
     /// Creates the leaves in every hierarchy and applies the limits; no
     /// process is placed. Everything created is removed again on failure.
+    /// Tests only: the create operation records `planned()` between `plan`
+    /// and `make`.
+    #[cfg(test)]
     pub fn create(cfg: &CgroupConfig) -> Result<Manager> {
         let mut m = Manager::plan(cfg)?;
         m.make(cfg)?;

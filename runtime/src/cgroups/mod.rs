@@ -27,11 +27,12 @@ pub mod v2;
 #[cfg(test)]
 mod tests;
 
-pub use devices::{runc_default_rules, Rule};
-pub use freezer::{is_frozen, FreezerState};
+pub use devices::runc_default_rules;
+pub use freezer::is_frozen;
+#[cfg(test)]
+pub use freezer::FreezerState;
 pub use hierarchy::Mode;
 pub use manager::{CgroupConfig, CgroupRecord, Manager};
 pub use oom::OomWatch;
 pub use path::CgroupsPath;
 pub use procs::{pid_ns_of, Placement, Scope};
-pub use stats::Stats;

@@ -110,6 +110,7 @@ impl OomWatch {
 
 /// The OOM-kill counter of a memory cgroup (v1 memory.oom_control or v2
 /// memory.events, key `oom_kill`).
+#[cfg(test)]
 pub fn kill_count(dir: &Path, v2: bool) -> Result<u64> {
     let file = if v2 {
         "memory.events"

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::freezer::{Freezer, FreezerState};
 use super::manager::Manager;
-use super::oom::{self, OomWatch};
+use super::oom::OomWatch;
 use super::stats::{self, Stats};
 use super::{convert, fs};
 use crate::error::{Error, Result};
@@ -124,6 +124,7 @@ impl Manager {
     }
 
     /// Thawed, Freezing or Frozen (Thawed without any freezer).
+    #[cfg(test)]
     pub fn state(&self) -> Result<FreezerState> {
         match self.freezer() {
             Some(f) => f.state(),
@@ -342,9 +343,10 @@ impl Manager {
     }
 
     /// How many processes the OOM killer has killed in this cgroup.
+    #[cfg(test)]
     pub fn oom_kill_count(&self) -> Result<u64> {
         let (d, v2) = self.memory_dir()?;
-        oom::kill_count(d, v2)
+        super::oom::kill_count(d, v2)
     }
 }
 

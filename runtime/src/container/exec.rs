@@ -27,7 +27,6 @@ pub struct ExecOpts<'a> {
 
 /// A started process.
 pub struct Execd {
-    pub pid: i32,
     pub pidfd: PidFd,
     /// The pty master, when berth relays the terminal (foreground exec -t).
     pub master: Option<OwnedFd>,
@@ -105,7 +104,7 @@ pub fn exec(
     if let Some(p) = o.pid_file {
         super::create::write_pid_file(p, pid)?;
     }
-    Ok(Execd { pid, pidfd, master })
+    Ok(Execd { pidfd, master })
 }
 
 fn validate(p: &Process) -> Result<()> {

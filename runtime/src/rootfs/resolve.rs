@@ -19,8 +19,6 @@ use crate::sys::{openat2, ResolveMode};
 #[derive(Debug)]
 pub struct RootDir {
     fd: OwnedFd,
-    /// The host path, for messages only.
-    pub path: PathBuf,
 }
 
 /// What to create at a missing mount target.
@@ -59,10 +57,7 @@ impl RootDir {
     pub fn open(path: &Path) -> Result<RootDir> {
         let fd = crate::sys::open_host(path, libc::O_PATH | libc::O_DIRECTORY)
             .ctx(|| format!("open rootfs {}", path.display()))?;
-        Ok(RootDir {
-            fd,
-            path: path.to_path_buf(),
-        })
+        Ok(RootDir { fd })
     }
 
     pub fn raw(&self) -> RawFd {

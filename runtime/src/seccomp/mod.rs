@@ -47,8 +47,7 @@ mod tables;
 mod tests;
 
 pub use arch::Arch;
-pub use bpf::Insn;
-pub use cache::{load_or_compile, CACHE_DIR};
+pub use cache::load_or_compile;
 pub use install::install;
 pub use listener::Agent;
 pub use program::Program;

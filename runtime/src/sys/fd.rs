@@ -15,8 +15,6 @@ pub enum ResolveMode {
     InRoot,
     /// Fail if resolution would leave the directory at all.
     Beneath,
-    /// Like `Beneath`, and fail on any symlink.
-    BeneathNoSymlinks,
 }
 
 /// `openat2(2)` with `RESOLVE_NO_MAGICLINKS` plus the given scope. The result
@@ -34,7 +32,6 @@ pub fn openat2(
         | match scope {
             ResolveMode::InRoot => libc::RESOLVE_IN_ROOT,
             ResolveMode::Beneath => libc::RESOLVE_BENEATH,
-            ResolveMode::BeneathNoSymlinks => libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
         };
     // SAFETY: open_how is plain data; all-zero is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
