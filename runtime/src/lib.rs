@@ -3,7 +3,7 @@
 //! Layers (DESIGN §1): `cli` → `container` (operations) → subsystems
 //! (`spec`, `state`, `process`, `namespaces`, `rootfs`, `capabilities`,
 //! `rlimits`, `sysctl`, `user`, `hooks`, `seccomp`, `binary`) → `sys` (the only home of
-//! `unsafe`). Nothing below `cli` prints.
+//! code the compiler cannot check). Nothing below `cli` prints.
 
 pub mod binary;
 pub mod capabilities;
