@@ -104,7 +104,7 @@ pub fn close_range_cloexec(first: u32) -> io::Result<()> {
 /// stale owner would then act on an unrelated file. Only the container's
 /// init calls this, through `spawn::close_runtime_fds`, which says why that
 /// holds there.
-pub unsafe fn close_all_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
+pub(super) unsafe fn close_all_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
     let mut keep: Vec<u32> = keep
         .iter()
         .filter_map(|&fd| u32::try_from(fd).ok())
