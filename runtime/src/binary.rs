@@ -96,9 +96,5 @@ fn sealed_copy() -> Result<std::os::fd::OwnedFd> {
 /// PR_SET_DUMPABLE 0: no ptrace or /proc access to us from the container
 /// until the payload's execve resets it.
 pub fn set_non_dumpable() -> Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "prctl(PR_SET_DUMPABLE)".into());
-    }
-    Ok(())
+    crate::sys::prctl::set(libc::PR_SET_DUMPABLE, 0).ctx(|| "prctl(PR_SET_DUMPABLE)".into())
 }

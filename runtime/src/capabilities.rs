@@ -4,11 +4,10 @@
 //! across the uid switch, then set effective/permitted/inheritable, then
 //! raise the ambient set.
 
-use std::io;
-
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
 use crate::error::{Context, Result};
+use crate::sys::prctl;
 
 /// The kernel's number for a capability.
 pub fn number(c: &Capability) -> u32 {
@@ -104,12 +103,8 @@ impl CapSets {
 pub fn drop_bounding(bounding: u64) -> Result<()> {
     for cap in 0..=last_cap() {
         if bounding & (1 << cap) == 0 {
-            // SAFETY: prctl with integer arguments only.
-            let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-            if r != 0 {
-                return Err(io::Error::last_os_error())
-                    .ctx(|| format!("drop capability {cap} from the bounding set"));
-            }
+            prctl::set(libc::PR_CAPBSET_DROP, cap as libc::c_ulong)
+                .ctx(|| format!("drop capability {cap} from the bounding set"))?;
         }
     }
     Ok(())
@@ -117,81 +112,24 @@ pub fn drop_bounding(bounding: u64) -> Result<()> {
 
 /// PR_SET_KEEPCAPS: keep permitted caps across a switch away from uid 0.
 pub fn set_keep_caps(keep: bool) -> Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    let r = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(keep), 0, 0, 0) };
-    if r != 0 {
-        return Err(io::Error::last_os_error()).ctx(|| "prctl(PR_SET_KEEPCAPS)".into());
-    }
-    Ok(())
+    prctl::set(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(keep))
+        .ctx(|| "prctl(PR_SET_KEEPCAPS)".into())
 }
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const CAP_V3: u32 = 0x2008_0522;
 
 /// Sets effective, permitted and inheritable, then raises the ambient caps.
 pub fn apply(sets: &CapSets) -> Result<()> {
-    let hdr = CapHeader {
-        version: CAP_V3,
-        pid: 0,
-    };
-    let split = |m: u64| (m as u32, (m >> 32) as u32);
-    let (e0, e1) = split(sets.effective);
-    let (p0, p1) = split(sets.permitted);
-    let (i0, i1) = split(sets.inheritable);
-    let data = [
-        CapData {
-            effective: e0,
-            permitted: p0,
-            inheritable: i0,
-        },
-        CapData {
-            effective: e1,
-            permitted: p1,
-            inheritable: i1,
-        },
-    ];
-    // SAFETY: a v3 header with two data structs, as capset(2) requires.
-    let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) };
-    if r != 0 {
-        return Err(io::Error::last_os_error()).ctx(|| {
-            format!(
-                "capset(effective {:#x}, permitted {:#x}, inheritable {:#x})",
-                sets.effective, sets.permitted, sets.inheritable
-            )
-        });
-    }
+    crate::sys::caps::set(sets.effective, sets.permitted, sets.inheritable).ctx(|| {
+        format!(
+            "capset(effective {:#x}, permitted {:#x}, inheritable {:#x})",
+            sets.effective, sets.permitted, sets.inheritable
+        )
+    })?;
     for cap in 0..64u32 {
         if sets.ambient & (1 << cap) != 0 {
-            // SAFETY: prctl with integer arguments only.
-            let r = unsafe {
-                libc::prctl(
-                    libc::PR_CAP_AMBIENT,
-                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-                    cap as libc::c_ulong,
-                    0,
-                    0,
-                )
-            };
-            if r != 0 {
+            if let Err(e) = prctl::ambient_raise(cap) {
                 // As runc: an ambient cap the kernel refuses (it must be in
                 // both permitted and inheritable) is skipped, not fatal.
-                tracing::debug!(
-                    "ambient capability {cap} not raised: {}",
-                    io::Error::last_os_error()
-                );
+                tracing::debug!("ambient capability {cap} not raised: {e}");
             }
         }
     }

@@ -3,7 +3,7 @@
 //! Layers (docs/architecture.md §1): `cli` → `container` (operations) → subsystems
 //! (`spec`, `state`, `process`, `namespaces`, `rootfs`, `capabilities`,
 //! `rlimits`, `sysctl`, `user`, `hooks`, `seccomp`, `binary`) → `sys` (the only home of
-//! `unsafe`). Nothing below `cli` prints.
+//! code the compiler cannot check). Nothing below `cli` prints.
 //!
 //! Every module is private to the crate. Outside it there are: `api`, the
 //! library surface (what the containerd shim uses); `main`, the whole of the

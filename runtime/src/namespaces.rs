@@ -179,28 +179,16 @@ pub fn join_in_child(joins: &[Join]) -> Result<()> {
 
 /// Brings `lo` up in a new network namespace, as runc does.
 pub fn loopback_up() -> Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    // SAFETY: socket() returns a new fd or -1.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "socket for loopback setup".into());
-    }
-    // SAFETY: fd is a fresh socket we own.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: an all-zero ifreq is valid.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *d = *s as libc::c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS fills the flags of the named interface in `req`.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "read flags of lo".into());
-    }
-    // SAFETY: the union holds flags after SIOCGIFFLAGS; we set IFF_UP.
-    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-    // SAFETY: SIOCSIFFLAGS reads `req`.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "bring lo up".into());
-    }
-    Ok(())
+    use crate::sys::netdev;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx(|| "socket for loopback setup".into())?;
+    let flags = netdev::flags(sock.as_fd(), "lo").ctx(|| "read flags of lo".into())?;
+    netdev::set_flags(sock.as_fd(), "lo", flags | libc::IFF_UP as libc::c_short)
+        .ctx(|| "bring lo up".into())
 }

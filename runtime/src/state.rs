@@ -202,11 +202,9 @@ pub struct ContainerDir {
 impl ContainerDir {
     fn lock(path: PathBuf, remove_on_drop: bool) -> Result<ContainerDir> {
         let lock = File::open(&path).ctx(|| format!("open {}", path.display()))?;
-        // SAFETY: flock on an fd we own; blocks until the lock is ours.
-        let ret = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-        if ret != 0 {
-            return Err(io::Error::last_os_error()).ctx(|| format!("lock {}", path.display()));
-        }
+        // Blocks until the lock is ours.
+        crate::sys::fd::lock_exclusive(std::os::fd::AsFd::as_fd(&lock))
+            .ctx(|| format!("lock {}", path.display()))?;
         Ok(ContainerDir {
             path,
             lock,

@@ -49,7 +49,7 @@ fn backoff(delay: &mut Duration, start: Instant, limit: Duration) -> bool {
 /// permission check (made with the opener's credentials) holds whatever
 /// namespaces the child is in. They are close-on-exec.
 pub struct Placement {
-    files: Vec<(PathBuf, File)>,
+    pub(super) files: Vec<(PathBuf, File)>,
 }
 
 impl Placement {

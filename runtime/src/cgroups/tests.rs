@@ -3,8 +3,7 @@
 //! fork bomb, devices, freeze/thaw, stats, OOM, and destroy leaving nothing.
 //! Every cgroup is removed by a guard, even when an assertion fails.
 
-use std::ffi::CStr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
@@ -16,6 +15,7 @@ use super::hierarchy::{Hierarchies, Mode};
 use super::manager::Leaf;
 use super::*;
 use crate::sys::pidfd::ExitStatus;
+use crate::sys::testing::{self, Program};
 use crate::sys::PidFd;
 
 fn root() -> bool {
@@ -43,9 +43,9 @@ impl Drop for Guard {
     }
 }
 
-/// A forked child that waits for `go`, runs `body` and reports i32s on a
-/// pipe. The child makes only async-signal-safe calls (read, write, fork,
-/// open, close, mmap, pause, _exit): the test harness is multi-threaded.
+/// A forked child that joins `m`'s cgroups itself (as an init does), waits
+/// for `go`, runs a `Program` and reports i32s on a pipe. What it runs is in
+/// `sys::testing`, which alone may fork from the multi-threaded harness.
 struct Child {
     pid: i32,
     pidfd: PidFd,
@@ -55,30 +55,14 @@ struct Child {
 
 impl Child {
     /// Forks a child that joins `m`'s cgroups itself (as an init does),
-    /// then waits for `go` before running `body`.
-    fn spawn_in(m: &Manager, body: fn(RawFd) -> i32) -> Child {
+    /// then waits for `go` before running `program`.
+    fn spawn_in(m: &Manager, program: Program) -> Child {
         let placement = m.placement(false).unwrap();
+        let join: Vec<BorrowedFd> = placement.files.iter().map(|(_, f)| f.as_fd()).collect();
         let (go_r, go_w) = nix::unistd::pipe().unwrap();
         let (res_r, res_w) = nix::unistd::pipe().unwrap();
-        // SAFETY: see the type's comment; the child never returns into the
-        // harness (it ends in _exit) and allocates nothing.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            if placement.enter().is_err() {
-                // SAFETY: ends the forked child without running the harness' exit path.
-                unsafe { libc::_exit(99) }
-            }
-            // Placed: tell the parent (a 0 on the result pipe).
-            // SAFETY: valid 4-byte buffer; the fd is ours.
-            unsafe { libc::write(res_w.as_raw_fd(), [0u8; 4].as_ptr().cast(), 4) };
-            let mut b = [0u8; 1];
-            // SAFETY: valid 1-byte buffer; the fd is ours.
-            unsafe { libc::read(go_r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-            let code = body(res_w.as_raw_fd());
-            // SAFETY: ends the forked child without running the harness' exit path.
-            unsafe { libc::_exit(code) }
-        }
+        let pid = testing::fork_child(&join, go_r.as_fd(), res_w.as_fd(), program)
+            .unwrap_or_else(|e| panic!("fork: {e}"));
         let child = Child {
             pid,
             pidfd: PidFd::open(pid).unwrap(),
@@ -116,83 +100,6 @@ impl Drop for Child {
         let _ = self.pidfd.signal(libc::SIGKILL);
         let _ = self.pidfd.wait();
     }
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-fn report(fd: RawFd, vals: &[i32]) {
-    // SAFETY: `vals` is a valid buffer of the given length.
-    unsafe { libc::write(fd, vals.as_ptr().cast(), std::mem::size_of_val(vals)) };
-}
-
-fn try_open(p: &CStr) -> i32 {
-    // SAFETY: `p` is NUL-terminated; the fd is closed at once.
-    let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return errno();
-    }
-    // SAFETY: we own `fd`.
-    unsafe { libc::close(fd) };
-    0
-}
-
-fn pause_forever() -> ! {
-    loop {
-        // SAFETY: pause has no arguments.
-        unsafe { libc::pause() };
-    }
-}
-
-/// Forks 40 times (children pause), counts successes and EAGAIN, tries
-/// /dev/null and /dev/zero, reports, and waits to be killed.
-fn fork_bomb(res: RawFd) -> i32 {
-    let (mut ok, mut eagain) = (0, 0);
-    for _ in 0..40 {
-        // SAFETY: fork from a single-threaded child; the grandchild pauses.
-        match unsafe { libc::fork() } {
-            0 => pause_forever(),
-            p if p > 0 => ok += 1,
-            _ if errno() == libc::EAGAIN => eagain += 1,
-            _ => {}
-        }
-    }
-    report(
-        res,
-        &[ok, eagain, try_open(c"/dev/null"), try_open(c"/dev/zero")],
-    );
-    pause_forever()
-}
-
-/// Allocates and touches up to 64 MiB; reports only if it survives.
-fn memory_hog(res: RawFd) -> i32 {
-    for _ in 0..64 {
-        // SAFETY: an anonymous private mapping; no existing memory involved.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                1 << 20,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            report(res, &[2]);
-            return 2;
-        }
-        // SAFETY: `p` is a fresh writable mapping of 1 MiB.
-        unsafe { std::ptr::write_bytes(p.cast::<u8>(), 1, 1 << 20) };
-    }
-    report(res, &[0]);
-    0
-}
-
-fn open_devices(res: RawFd) -> i32 {
-    report(res, &[try_open(c"/dev/null"), try_open(c"/dev/zero")]);
-    pause_forever()
 }
 
 fn resources(json: &str) -> LinuxResources {
@@ -257,7 +164,7 @@ fn lifecycle_limits_placement_freeze_stats_destroy() {
 
     assert_limits_on_host(m);
 
-    let child = Child::spawn_in(m, fork_bomb);
+    let child = Child::spawn_in(m, Program::ForkBomb);
     child.go();
     let out = child.results(4);
     assert_eq!(
@@ -323,7 +230,7 @@ fn oom_kill_is_counted_and_notified() {
     let m = &g.0;
     let mut watch = m.oom_watch().unwrap();
     assert_eq!(watch.check().unwrap(), 0);
-    let child = Child::spawn_in(m, memory_hog);
+    let child = Child::spawn_in(m, Program::MemoryHog);
     child.go();
     assert_eq!(child.wait(), ExitStatus::Signaled(libc::SIGKILL));
     assert!(watch.wait(5000).unwrap() >= 1, "no OOM notification");
@@ -370,7 +277,7 @@ fn v2_device_filter_freeze_and_kill_in_unified() {
         crate::sys::bpf::prog_query(cg.as_fd(), crate::sys::bpf::ATTACH_CGROUP_DEVICE).unwrap();
     assert_eq!(ids.len(), 1, "{ids:?}");
 
-    let child = Child::spawn_in(m, open_devices);
+    let child = Child::spawn_in(m, Program::OpenDevices);
     assert_eq!(m.pids().unwrap(), vec![child.pid]);
     child.go();
     let out = child.results(2);

@@ -64,9 +64,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
             if theirs.send(&Msg::Error(err.to_string())).is_err() {
                 let _ = writeln!(std::io::stderr(), "berth exec: {err}");
             }
-            // SAFETY: _exit ends this forked child without running the
-            // parent's destructors or atexit handlers.
-            unsafe { libc::_exit(1) }
+            crate::sys::spawn::exit_now(1)
         }
         Forked::Parent { pid, pidfd } => {
             drop(theirs);

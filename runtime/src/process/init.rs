@@ -32,17 +32,11 @@ pub fn run(cfg: &InitConfig, chan: Channel) -> ! {
         // After the hand-off nobody listens: the payload's stderr is all we have.
         let _ = writeln!(std::io::stderr(), "berth init: {err}");
     }
-    // SAFETY: _exit ends this forked process without running the parent's
-    // atexit handlers or destructors.
-    unsafe { libc::_exit(1) }
+    crate::sys::spawn::exit_now(1)
 }
 
 pub(super) fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<()> {
-    // SAFETY: prctl options used here take integer arguments only.
-    if unsafe { libc::prctl(option, arg, 0, 0, 0) } != 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| format!("prctl({what})"));
-    }
-    Ok(())
+    crate::sys::prctl::set(option, arg).ctx(|| format!("prctl({what})"))
 }
 
 fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
@@ -53,9 +47,8 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         libc::SIGKILL as libc::c_ulong,
         "PR_SET_PDEATHSIG",
     )?;
-    // SAFETY: closes our copy of the runtime's lock fd; nothing in this
-    // process uses it (the parent's copy keeps the lock).
-    unsafe { libc::close(cfg.lock_fd) };
+    crate::sys::spawn::close_runtime_lock(cfg.lock_fd)
+        .ctx(|| "close the runtime's lock in the container init".into())?;
     cfg.placement.enter()?;
     if cfg.plan.creates(LinuxNamespaceType::Cgroup) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
@@ -134,10 +127,7 @@ fn set_names(cfg: &InitConfig) -> Result<()> {
         nix::unistd::sethostname(h).ctx(|| format!("sethostname {h}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        // SAFETY: pointer and length describe the bytes of `d`.
-        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| format!("setdomainname {d}"));
-        }
+        crate::sys::uts::set_domainname(d.as_bytes()).ctx(|| format!("setdomainname {d}"))?;
     }
     Ok(())
 }
@@ -289,10 +279,9 @@ fn close_host_fds(cfg: &InitConfig, chan: &Channel) -> Result<Option<ProcHandle>
     });
     let proc_fd = own.as_ref().unwrap_or(&cfg.proc).as_raw_fd();
     let keep = [chan.as_raw_fd(), cfg.fifo_fd, proc_fd];
-    // SAFETY: the init never returns and never drops its copy of the
-    // runtime's objects (it ends in execve or _exit); of the fds closed
-    // here, none is used again: every one in use from here on is in `keep`.
-    unsafe { crate::sys::fd::close_all_except(3 + cfg.preserve_fds, &keep) }
+    // Every fd the init uses from here on is in `keep` or below the range
+    // (sys::spawn::close_runtime_fds relies on it).
+    crate::sys::spawn::close_runtime_fds(3 + cfg.preserve_fds, &keep)
         .ctx(|| "close the runtime's fds in the container init".into())?;
     // What is kept is close-on-exec already, and so is all the init opens
     // from here on; this is the check, done before any seccomp filter (a

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use nix::fcntl::{readlinkat, AtFlags};
+use nix::fcntl::{readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
 
 use crate::error::{Context, Error, Result};
@@ -159,30 +159,17 @@ fn create(parent: &OwnedFd, name: &OsStr, kind: Kind) -> io::Result<()> {
         Kind::File => {
             let c = CString::new(name.as_bytes())
                 .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-            // SAFETY: `c` is NUL-terminated; O_NOFOLLOW|O_EXCL never follows a link.
-            let fd = unsafe {
-                libc::openat(
-                    parent.as_raw_fd(),
-                    c.as_ptr(),
-                    libc::O_CREAT
-                        | libc::O_EXCL
-                        | libc::O_NOFOLLOW
-                        | libc::O_WRONLY
-                        | libc::O_CLOEXEC,
-                    0o644,
-                )
-            };
-            if fd < 0 {
-                let e = io::Error::last_os_error();
-                return if errno(&e) == libc::EEXIST {
-                    Ok(())
-                } else {
-                    Err(e)
-                };
+            // O_NOFOLLOW|O_EXCL never follows a link; the new fd is closed
+            // at once (dropped).
+            let flags = OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_WRONLY
+                | OFlag::O_CLOEXEC;
+            match nix::fcntl::openat(parent, c.as_c_str(), flags, Mode::from_bits_truncate(0o644)) {
+                Ok(_) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+                Err(e) => Err(e.into()),
             }
-            // SAFETY: a fresh fd we own; closing it is all we do.
-            unsafe { libc::close(fd) };
-            Ok(())
         }
     }
 }

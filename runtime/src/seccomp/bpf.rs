@@ -46,24 +46,9 @@ pub fn arg_offset(index: u8, hi: bool) -> u32 {
     }
 }
 
-/// One cBPF instruction, laid out exactly like the kernel's `struct sock_filter`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Insn {
-    pub code: u16,
-    pub jt: u8,
-    pub jf: u8,
-    pub k: u32,
-}
-
-const _: () = assert!(std::mem::size_of::<Insn>() == std::mem::size_of::<libc::sock_filter>());
-const _: () = assert!(std::mem::align_of::<Insn>() == std::mem::align_of::<libc::sock_filter>());
-
-impl Insn {
-    pub const fn new(code: u16, jt: u8, jf: u8, k: u32) -> Self {
-        Insn { code, jt, jf, k }
-    }
-}
+/// One cBPF instruction, laid out exactly like the kernel's `struct
+/// sock_filter` (defined next to the syscall that loads it).
+pub use crate::sys::seccomp::Insn;
 
 /// A jump target inside an [`Emitter`]; bind it with [`Emitter::bind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -78,11 +78,18 @@ struct GetFdAttr {
     open_flags: u32,
 }
 
-fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
-    // SAFETY: `attr` is a live, properly sized #[repr(C)] prefix of `union
-    // bpf_attr` for `cmd`; the kernel reads (and for QUERY writes) at most
-    // `size_of::<T>()` bytes, and any pointers inside it point to buffers the
-    // caller keeps alive for the duration of the call.
+/// `bpf(cmd, attr, size_of::<T>())`.
+///
+/// # Safety
+/// `T` must be the `#[repr(C)]` layout of `union bpf_attr`'s member for
+/// `cmd` (a prefix of it will do: the kernel zero-extends), and every address
+/// stored in `attr` must point to memory that is valid, for the duration of
+/// the call, for what the kernel does with it under `cmd` (reads
+/// instructions and a license string, writes a log or a list of ids of the
+/// length given next to it).
+unsafe fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: the caller's contract above; `attr` itself is a live, writable
+    // `T` of the size we pass, and the kernel touches no more of it.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -108,16 +115,22 @@ pub fn prog_load_cgroup_device(insns: &[BpfInsn], license: &str) -> io::Result<O
         ..ProgLoadAttr::default()
     };
     attr.prog_name[..6].copy_from_slice(b"berth\0");
-    match bpf(BPF_PROG_LOAD, &mut attr) {
-        // SAFETY: a non-negative return of BPF_PROG_LOAD is a new fd we own.
+    // SAFETY: a ProgLoadAttr is the BPF_PROG_LOAD layout; `insns` and
+    // `license` point into `insns` (insn_cnt entries) and `lic`, both alive
+    // until this function returns; log_buf is 0 (no log).
+    match unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
+        // SAFETY: a non-negative return of BPF_PROG_LOAD is a new fd the
+        // kernel just installed for us; nothing else refers to it.
         Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EACCES)) => {
             let mut log = vec![0u8; 64 * 1024];
             attr.log_level = 1;
             attr.log_size = log.len() as u32;
             attr.log_buf = log.as_mut_ptr() as u64;
-            let _ = bpf(BPF_PROG_LOAD, &mut attr).map(|fd| {
-                // SAFETY: as above; we only close it.
+            // SAFETY: as above, and `log_buf` now points into `log`, of
+            // `log_size` writable bytes, alive until the end of this arm.
+            let _ = unsafe { bpf(BPF_PROG_LOAD, &mut attr) }.map(|fd| {
+                // SAFETY: a new fd, as above; we only close it.
                 drop(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
             });
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
@@ -142,7 +155,9 @@ pub fn prog_attach(
         attach_flags: flags,
         replace_bpf_fd: 0,
     };
-    bpf(BPF_PROG_ATTACH, &mut attr).map(|_| ())
+    // SAFETY: an AttachAttr is the BPF_PROG_ATTACH layout; it holds fds and
+    // flags, no addresses.
+    unsafe { bpf(BPF_PROG_ATTACH, &mut attr) }.map(|_| ())
 }
 
 /// `BPF_PROG_DETACH` of `prog` from the cgroup directory `cgroup`.
@@ -153,7 +168,9 @@ pub fn prog_detach(cgroup: BorrowedFd, prog: BorrowedFd, attach_type: u32) -> io
         attach_type,
         ..AttachAttr::default()
     };
-    bpf(BPF_PROG_DETACH, &mut attr).map(|_| ())
+    // SAFETY: an AttachAttr is the BPF_PROG_DETACH layout; it holds fds, no
+    // addresses.
+    unsafe { bpf(BPF_PROG_DETACH, &mut attr) }.map(|_| ())
 }
 
 /// The ids of the programs attached directly to `cgroup` for `attach_type`.
@@ -166,7 +183,10 @@ pub fn prog_query(cgroup: BorrowedFd, attach_type: u32) -> io::Result<Vec<u32>> 
         prog_cnt: ids.len() as u32,
         ..QueryAttr::default()
     };
-    bpf(BPF_PROG_QUERY, &mut attr)?;
+    // SAFETY: a QueryAttr is the BPF_PROG_QUERY layout; `prog_ids` points
+    // into `ids`, of `prog_cnt` writable u32s, alive for the call (the kernel
+    // writes at most that many and fails with ENOSPC if there are more).
+    unsafe { bpf(BPF_PROG_QUERY, &mut attr) }?;
     ids.truncate(attr.prog_cnt as usize);
     Ok(ids)
 }
@@ -177,7 +197,10 @@ pub fn prog_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
         prog_id: id,
         ..GetFdAttr::default()
     };
-    let fd = bpf(BPF_PROG_GET_FD_BY_ID, &mut attr)?;
-    // SAFETY: a non-negative return of BPF_PROG_GET_FD_BY_ID is a new fd we own.
+    // SAFETY: a GetFdAttr is the BPF_PROG_GET_FD_BY_ID layout; it holds
+    // numbers only.
+    let fd = unsafe { bpf(BPF_PROG_GET_FD_BY_ID, &mut attr) }?;
+    // SAFETY: a non-negative return of BPF_PROG_GET_FD_BY_ID is a new fd the
+    // kernel just installed for us; nothing else refers to it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }

@@ -8,10 +8,11 @@ use super::check;
 
 /// A new non-blocking, close-on-exec eventfd with counter 0.
 pub fn eventfd() -> io::Result<OwnedFd> {
-    // SAFETY: eventfd takes two integers and returns a new fd or -1.
+    // SAFETY: eventfd takes two integers; no memory of ours is involved.
     let ret = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     let fd = check(ret as libc::c_long)? as RawFd;
-    // SAFETY: the fd was just returned to us by the kernel; we own it.
+    // SAFETY: a non-negative return is a new fd the kernel just installed
+    // for us; nothing else refers to it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -19,7 +20,8 @@ pub fn eventfd() -> io::Result<OwnedFd> {
 /// was signalled.
 pub fn read_counter(fd: BorrowedFd) -> io::Result<u64> {
     let mut buf = [0u8; 8];
-    // SAFETY: `buf` is a valid 8-byte buffer, the size an eventfd read needs.
+    // SAFETY: the kernel writes at most `buf.len()` (8) bytes into `buf`, a
+    // live local we hold mutably; `fd` is borrowed, so open.
     let ret = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
     if ret < 0 {
         let e = io::Error::last_os_error();
@@ -44,7 +46,8 @@ pub fn poll_one(
         revents: 0,
     };
     loop {
-        // SAFETY: one valid pollfd, count 1.
+        // SAFETY: the kernel reads and writes (revents) exactly one pollfd,
+        // `pfd`, a live local we hold mutably.
         let ret = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         if ret < 0 {
             let e = io::Error::last_os_error();

@@ -11,8 +11,10 @@ pub fn execveat_fd(fd: RawFd, argv: &[CString], envp: &[CString]) -> io::Error {
     a.push(std::ptr::null());
     let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
     e.push(std::ptr::null());
-    // SAFETY: argv/envp are NULL-terminated arrays of pointers into CStrings
-    // that outlive the call; on success the call does not return.
+    // SAFETY: the kernel only reads: "" and argv/envp, NULL-terminated arrays
+    // of pointers into CStrings that outlive the call. On success this
+    // process image is replaced and nothing of ours runs again; on failure
+    // nothing changed.
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
@@ -33,8 +35,9 @@ pub fn reset_signal_dispositions() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: installing SIG_DFL involves no handler code and is
-        // async-signal-safe; the process is single-threaded.
+        // SAFETY: SIG_DFL installs no handler, so no code of ours can be
+        // made to run asynchronously; a default action can only end, stop or
+        // ignore, never touch memory. No pointers are passed.
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
 }

@@ -1,8 +1,9 @@
-//! File-descriptor level helpers: `openat2` path resolution and `close_range`.
+//! File-descriptor level helpers: `openat2` path resolution, `close_range`
+//! and `flock`.
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -33,7 +34,8 @@ pub fn openat2(
             ResolveMode::InRoot => libc::RESOLVE_IN_ROOT,
             ResolveMode::Beneath => libc::RESOLVE_BENEATH,
         };
-    // SAFETY: open_how is plain data; all-zero is a valid value.
+    // SAFETY: `open_how` holds only integers (flags, mode, resolve): all-zero
+    // is a valid value, and the one the kernel wants for what we do not set.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     if flags & libc::O_CREAT != 0 {
@@ -53,7 +55,8 @@ pub fn openat2(
             )
         };
         match check(ret) {
-            // SAFETY: a non-negative return of openat2 is a new fd we own.
+            // SAFETY: a non-negative return of openat2 is a new fd the kernel
+            // just installed for us; nothing else refers to it.
             Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
             Err(e) => return Err(e),
@@ -75,8 +78,9 @@ pub fn open_host(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
 /// Marks every fd from `first` upwards close-on-exec (`close_range(2)` with
 /// `CLOSE_RANGE_CLOEXEC`).
 pub fn close_range_cloexec(first: u32) -> io::Result<()> {
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds; it
-    // closes nothing, so no fd owned elsewhere in this process is invalidated.
+    // SAFETY: no pointers. With CLOSE_RANGE_CLOEXEC nothing is closed or
+    // replaced: every fd keeps referring to the same file for its owner, and
+    // only what survives a later execve changes.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_close_range,
@@ -92,11 +96,12 @@ pub fn close_range_cloexec(first: u32) -> io::Result<()> {
 /// `close_range(2)` per gap.
 ///
 /// # Safety
-/// Every closed fd must be one that no live object of this process will use
-/// or close again. The container's init calls this: it never returns and
-/// never drops what it inherited through the fork (it ends in execve or
-/// `_exit`), so the objects whose fds go here are never touched again.
-pub unsafe fn close_all_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
+/// Every closed fd must be one that no object of this process will use or
+/// close again: an fd number freed here is reused by the next open, and a
+/// stale owner would then act on an unrelated file. Only the container's
+/// init calls this, through `spawn::close_runtime_fds`, which says why that
+/// holds there.
+pub(super) unsafe fn close_all_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
     let mut keep: Vec<u32> = keep
         .iter()
         .filter_map(|&fd| u32::try_from(fd).ok())
@@ -108,10 +113,23 @@ pub unsafe fn close_all_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
     for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
         if k > from {
             let last = if k == u32::MAX { u32::MAX } else { k - 1 };
-            // SAFETY: the caller guarantees no live object uses these fds.
+            // SAFETY: no pointers; the caller guarantees that no object
+            // uses or closes these fds again (see `# Safety`).
             check(unsafe { libc::syscall(libc::SYS_close_range, from, last, 0) })?;
         }
         from = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Takes an exclusive `flock(2)` on `fd`, blocking until it is ours. The lock
+/// belongs to the open file description: it is released when the last fd on
+/// it is closed.
+pub fn lock_exclusive(fd: BorrowedFd) -> io::Result<()> {
+    // SAFETY: no pointers; `fd` is borrowed, so it is open for the call.
+    let ret = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

@@ -11,7 +11,9 @@ const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
 /// Joins a new anonymous-to-the-host session keyring named `name`.
 pub fn join_session(name: &str) -> Result<()> {
     let c = CString::new(name).unwrap_or_default();
-    // SAFETY: keyctl(JOIN_SESSION_KEYRING, name) reads one C string.
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING, name) only reads `c`, a
+    // NUL-terminated string alive for the call; it returns a key serial
+    // number, not an fd.
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) };
     if r < 0 {
         let e = io::Error::last_os_error();

@@ -1,18 +1,29 @@
 //! Thin, safe wrappers over the Linux system calls that neither `nix` nor
-//! `std` expose. This is the only module that contains `unsafe` code; every
-//! block states why it is sound.
+//! `std` expose. This is the only module that contains `unsafe` code (the
+//! crate denies the `unsafe_code` lint everywhere else, see Cargo.toml);
+//! every block states why it is sound. A wrapper that is sound only under a
+//! condition Rust cannot check either checks it itself (`spawn::clone3`) or
+//! is an `unsafe fn` whose callers are all in here.
+#![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod caps;
 pub mod eventfd;
 pub mod exec;
 pub mod fd;
 pub mod keyring;
 pub mod mount_api;
+pub mod netdev;
 pub mod pidfd;
+pub mod prctl;
 pub mod proc;
 pub mod scm;
+pub mod seccomp;
 pub mod spawn;
+#[cfg(test)]
+pub mod testing;
 pub mod tty;
+pub mod uts;
 
 pub use fd::{close_range_cloexec, open_host, openat2, ResolveMode};
 pub use mount_api::{FsContext, MountAttrs, TreeFd};
@@ -24,7 +35,8 @@ use std::io;
 /// `timeout_ms` of -1 waits forever.
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     loop {
-        // SAFETY: `fds` is a valid slice of pollfds of the length we pass.
+        // SAFETY: the kernel reads and writes (revents) exactly `fds.len()`
+        // pollfds, the slice we hold mutably for the call.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if r >= 0 {
             return Ok(r as usize);

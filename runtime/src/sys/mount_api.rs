@@ -82,8 +82,9 @@ impl TreeFd {
 
     /// Attaches this tree on top of the inode `target` refers to.
     pub fn move_to(&self, target: RawFd) -> io::Result<()> {
-        // SAFETY: both fds are valid, the paths are empty C strings and the
-        // flags tell the kernel to use the fds themselves.
+        // SAFETY: the only pointers are two static empty C strings, which
+        // the kernel reads; the fds are numbers it checks (ours is borrowed
+        // through `self`, so open).
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_move_mount,
@@ -116,10 +117,12 @@ fn open_tree(
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    // SAFETY: `path` is NUL-terminated; the kernel returns a new fd or -1.
+    // SAFETY: the kernel only reads `path`, a NUL-terminated string alive
+    // for the call.
     let ret = unsafe { libc::syscall(libc::SYS_open_tree, dir, path.as_ptr(), flags) };
     let fd = check(ret)? as RawFd;
-    // SAFETY: a fresh fd from the kernel that we now own.
+    // SAFETY: a non-negative return of open_tree is a new fd the kernel just
+    // installed for us; nothing else refers to it.
     Ok(TreeFd(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
@@ -129,7 +132,8 @@ pub fn set_attrs_at(fd: RawFd, attrs: &MountAttrs, recursive: bool) -> io::Resul
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    // SAFETY: `attrs` is a valid repr(C) mount_attr of the size we pass.
+    // SAFETY: the kernel only reads "" and `attrs`, a live repr(C)
+    // `struct mount_attr` of the size we pass.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
@@ -150,10 +154,12 @@ pub struct FsContext(OwnedFd);
 impl FsContext {
     pub fn open(fstype: &str) -> io::Result<FsContext> {
         let c = CString::new(fstype).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        // SAFETY: `c` is NUL-terminated; returns a new fd or -1.
+        // SAFETY: the kernel only reads `c`, a NUL-terminated string alive
+        // for the call.
         let ret = unsafe { libc::syscall(libc::SYS_fsopen, c.as_ptr(), FSOPEN_CLOEXEC) };
         let fd = check(ret)? as RawFd;
-        // SAFETY: fresh fd from the kernel, owned by us.
+        // SAFETY: a non-negative return of fsopen is a new fd the kernel
+        // just installed for us; nothing else refers to it.
         Ok(FsContext(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
@@ -170,7 +176,9 @@ impl FsContext {
             Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
             None => (FSCONFIG_SET_FLAG, std::ptr::null()),
         };
-        // SAFETY: key and value are NUL-terminated (or NULL for a flag).
+        // SAFETY: the kernel only reads `k` and `v` (NUL-terminated, alive
+        // for the call) or, for a flag, gets NULL as the value, which
+        // FSCONFIG_SET_FLAG requires.
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_fsconfig,
@@ -186,7 +194,8 @@ impl FsContext {
 
     /// Creates the superblock and returns a detached mount of it.
     pub fn mount(&self, attr_flags: u64) -> io::Result<TreeFd> {
-        // SAFETY: no pointers are passed.
+        // SAFETY: FSCONFIG_CMD_CREATE takes NULL key and value, which is what
+        // we pass: no memory of ours is involved.
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_fsconfig,
@@ -198,7 +207,8 @@ impl FsContext {
             )
         };
         check(ret).map_err(|e| self.annotate(e))?;
-        // SAFETY: no pointers are passed; returns a new fd or -1.
+        // SAFETY: fsmount takes an fd and two flag words; no memory of ours
+        // is involved.
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_fsmount,
@@ -208,14 +218,16 @@ impl FsContext {
             )
         };
         let fd = check(ret)? as RawFd;
-        // SAFETY: fresh fd from the kernel, owned by us.
+        // SAFETY: a non-negative return of fsmount is a new fd the kernel
+        // just installed for us; nothing else refers to it.
         Ok(TreeFd(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
     /// Adds the kernel's own explanation (read from the context fd) to `e`.
     fn annotate(&self, e: io::Error) -> io::Error {
         let mut buf = [0u8; 512];
-        // SAFETY: reading into a stack buffer of the length we pass.
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, a
+        // live local we hold mutably.
         let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if n <= 2 {
             return e;

@@ -29,10 +29,12 @@ impl ExitStatus {
 impl PidFd {
     /// `pidfd_open(2)` for `pid`.
     pub fn open(pid: i32) -> io::Result<PidFd> {
-        // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+        // SAFETY: pidfd_open takes two integers; no memory of ours is
+        // involved.
         let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         let fd = check(ret)? as RawFd;
-        // SAFETY: the fd was just returned to us by the kernel; we own it.
+        // SAFETY: a non-negative return is a new fd the kernel just
+        // installed for us; nothing else refers to it.
         Ok(PidFd(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
@@ -43,8 +45,8 @@ impl PidFd {
 
     /// `pidfd_send_signal(2)`.
     pub fn signal(&self, sig: i32) -> io::Result<()> {
-        // SAFETY: the fd is a valid pidfd we own; info is NULL, which the
-        // kernel treats as "like kill(2)".
+        // SAFETY: the only pointer is a NULL siginfo, which the kernel takes
+        // as "like kill(2)"; the fd is ours (borrowed through `self`).
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
@@ -60,9 +62,11 @@ impl PidFd {
     /// Reaps the process (it must be our child) and returns how it ended.
     pub fn wait(&self) -> io::Result<ExitStatus> {
         loop {
-            // SAFETY: an all-zero siginfo_t is a valid value to be filled in.
+            // SAFETY: siginfo_t is integers, padding and a union of integers
+            // and pointers: all-zero bytes are a valid value.
             let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            // SAFETY: `info` is a valid out-pointer; P_PIDFD takes our fd.
+            // SAFETY: the kernel writes one siginfo_t into `info`, a live
+            // local we hold mutably; P_PIDFD takes our fd as the id.
             let ret = unsafe {
                 libc::waitid(
                     libc::P_PIDFD,
@@ -78,8 +82,9 @@ impl PidFd {
                 }
                 return Err(e);
             }
-            // SAFETY: waitid succeeded with WEXITED, so the child fields of
-            // the siginfo union are initialised.
+            // SAFETY: waitid succeeded with WEXITED (and without WNOHANG),
+            // so the kernel filled in the child fields of the union, which
+            // si_status reads; every byte was initialised anyway (zeroed).
             let status = unsafe { info.si_status() };
             return Ok(if info.si_code == libc::CLD_EXITED {
                 ExitStatus::Exited(status)

@@ -46,7 +46,8 @@ pub fn recv_with_fds(sock: BorrowedFd, buf: &mut [u8]) -> io::Result<(usize, Vec
     for c in msg.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::ScmRights(raw) = c {
             // SAFETY: the kernel installed these descriptors in this process
-            // for this message; nothing else refers to them yet.
+            // while receiving this message, and only this loop has seen their
+            // numbers: nothing else refers to them.
             fds.extend(
                 raw.into_iter()
                     .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),

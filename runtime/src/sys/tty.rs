@@ -16,16 +16,17 @@ fn ioctl_ret(r: libc::c_int) -> io::Result<libc::c_int> {
 /// Unlocks the pty behind `master` and returns (peer fd, pts number).
 pub fn open_peer(master: &OwnedFd) -> io::Result<(OwnedFd, u32)> {
     let unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK reads one int from a valid pointer.
+    // SAFETY: TIOCSPTLCK reads one int from `unlock`, a live local.
     ioctl_ret(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
     let mut n: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes one unsigned int to a valid pointer.
+    // SAFETY: TIOCGPTN writes one unsigned int into `n`, a live local we
+    // hold mutably.
     ioctl_ret(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
     let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd we own; it
-    // opens the peer through the master, never by a path.
+    // SAFETY: TIOCGPTPEER takes the open flags as a number, not a pointer.
     let fd = ioctl_ret(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) })?;
-    // SAFETY: a fresh fd returned by the kernel.
+    // SAFETY: a non-negative return of TIOCGPTPEER is a new fd the kernel
+    // just installed for us; nothing else refers to it.
     Ok((unsafe { OwnedFd::from_raw_fd(fd) }, n))
 }
 
@@ -37,7 +38,7 @@ pub fn set_size(fd: &OwnedFd, rows: u16, cols: u16) -> io::Result<()> {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+    // SAFETY: TIOCSWINSZ reads one winsize from `ws`, a live local.
     ioctl_ret(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(|_| ())
 }
 
@@ -45,10 +46,13 @@ pub fn set_size(fd: &OwnedFd, rows: u16, cols: u16) -> io::Result<()> {
 /// TIOCSCTTY) and the process's stdin, stdout and stderr.
 pub fn make_controlling_stdio(fd: &OwnedFd) -> io::Result<()> {
     nix::unistd::setsid().map_err(io::Error::from)?;
-    // SAFETY: TIOCSCTTY with argument 0 on a valid terminal fd.
+    // SAFETY: TIOCSCTTY takes the number 0 (do not steal), no pointer.
     ioctl_ret(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) })?;
     for target in 0..3 {
-        // SAFETY: dup2 onto the standard fds, which this process owns.
+        // SAFETY: no pointers. Fds 0-2 belong to no object of ours (std
+        // opens /dev/null on any of them closed at startup, so nothing we
+        // open gets those numbers; std's stdio handles use them by number
+        // and tolerate replacement), and dup2 replaces each atomically.
         ioctl_ret(unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
     }
     Ok(())
@@ -73,7 +77,8 @@ pub fn get_size(fd: BorrowedFd) -> io::Result<(u16, u16)> {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCGWINSZ writes one winsize to a valid pointer.
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`, a live local we hold
+    // mutably.
     ioctl_ret(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
     Ok((ws.ws_row, ws.ws_col))
 }
@@ -94,8 +99,9 @@ pub fn recv_fd(sock: BorrowedFd) -> io::Result<OwnedFd> {
     for c in msg.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             let mut owned = fds.into_iter().map(|fd| {
-                // SAFETY: the kernel installed these fds in our table for
-                // us; nothing else owns them.
+                // SAFETY: the kernel installed these fds in this process while
+                // receiving this message, and only this loop has seen their
+                // numbers: nothing else refers to them.
                 unsafe { OwnedFd::from_raw_fd(fd) }
             });
             if let Some(first) = owned.next() {

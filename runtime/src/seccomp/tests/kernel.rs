@@ -1,11 +1,11 @@
-//! Installs a real filter in a forked child.
+//! Installs a real filter in a throwaway thread.
 
 use serde_json::json;
 
 use crate::seccomp::{compile_json, install};
 
 #[test]
-fn install_in_forked_child() {
+fn install_in_a_throwaway_thread() {
     let program = compile_json(&json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [
@@ -14,42 +14,32 @@ fn install_in_forked_child() {
         ]
     }))
     .unwrap();
-    let dir = c"/tmp/berth-seccomp-test-must-not-exist";
-    // SAFETY: the child only makes raw syscalls (no allocation, no locks)
-    // before _exit, so forking from the multi-threaded test harness is fine.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = match install(&program) {
+    // Without SECCOMP_FILTER_FLAG_TSYNC a filter binds only the thread that
+    // loads it: the harness's other threads never see it, and it goes away
+    // with the thread.
+    assert_eq!(program.flags, 0);
+    let dir = "/tmp/berth-seccomp-test-must-not-exist";
+    let code = std::thread::scope(|s| {
+        s.spawn(|| match install(&program) {
             Err(_) => 10,
             Ok(Some(_)) => 11,
             Ok(None) => {
-                // SAFETY: plain syscalls with a valid C string.
-                let (rc, errno, me) = unsafe {
-                    let rc = libc::mkdir(dir.as_ptr(), 0o755);
-                    let errno = *libc::__errno_location();
-                    (rc, errno, libc::syscall(libc::SYS_getpid))
-                };
-                match (rc, errno) {
-                    (-1, libc::EACCES) if me > 0 => 0,
-                    (-1, libc::EACCES) => 12,
-                    (0, _) => 13,
-                    _ => 14,
+                let made = nix::unistd::mkdir(dir, nix::sys::stat::Mode::from_bits_truncate(0o755));
+                let me = nix::unistd::getpid().as_raw();
+                match made {
+                    Err(nix::errno::Errno::EACCES) if me > 0 => 0,
+                    Err(nix::errno::Errno::EACCES) => 12,
+                    Ok(()) => 13,
+                    Err(_) => 14,
                 }
             }
-        };
-        // SAFETY: terminating the forked child without running destructors.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid);
-    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+        })
+        .join()
+        .unwrap()
+    });
     assert_eq!(
-        libc::WEXITSTATUS(status),
-        0,
+        code, 0,
         "10: install failed, 12: getpid failed, 13: mkdir succeeded, 14: wrong errno"
     );
-    assert!(!std::path::Path::new("/tmp/berth-seccomp-test-must-not-exist").exists());
+    assert!(!std::path::Path::new(dir).exists());
 }
