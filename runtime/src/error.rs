@@ -22,6 +22,15 @@ pub enum Error {
     /// The container's init is not (or no longer) running.
     #[error("container not running")]
     NotRunning,
+    /// `resume` of a container that is not paused.
+    #[error("container not paused")]
+    NotPaused,
+    /// `delete` (without --force) of a container that is running or paused.
+    #[error("cannot delete container {id} that is not stopped: {}", status.as_str())]
+    NotStopped {
+        id: String,
+        status: crate::state::Status,
+    },
     /// A problem with config.json (or another input the user wrote), naming
     /// the field.
     #[error("{0}")]
@@ -131,6 +140,20 @@ mod tests {
         );
         assert!(e.is_not_exist());
         assert!(!Error::NotRunning.is_not_exist());
+    }
+
+    #[test]
+    fn lifecycle_refusals_keep_runc_wording() {
+        let e = Error::NotStopped {
+            id: "c1".into(),
+            status: crate::state::Status::Running,
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot delete container c1 that is not stopped: running"
+        );
+        assert_eq!(Error::NotPaused.to_string(), "container not paused");
+        assert_eq!(Error::NotRunning.to_string(), "container not running");
     }
 
     #[test]

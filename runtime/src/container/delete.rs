@@ -48,12 +48,11 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
         Status::Stopped => {}
         Status::Created => kill_wait(saved)?,
         _ if force => kill_wait(saved)?,
-        s => {
-            return Err(Error::msg(format!(
-                "cannot delete container {} that is not stopped: {}",
-                saved.id,
-                s.as_str()
-            )))
+        status => {
+            return Err(Error::NotStopped {
+                id: saved.id.clone(),
+                status,
+            })
         }
     }
     // Ownership (`cgroups::Scope`): berth kills only the container's

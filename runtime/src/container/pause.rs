@@ -18,7 +18,7 @@ pub fn resume(root: &Root, id: &str) -> Result<()> {
     let saved = dir.load()?;
     match super::status_of(&dir, &saved) {
         Status::Paused => Ok(Manager::open(&saved.cgroup)?.thaw()?),
-        _ => Err(Error::msg("container not paused")),
+        _ => Err(Error::NotPaused),
     }
 }
 
