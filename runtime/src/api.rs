@@ -72,7 +72,7 @@ impl Cgroup {
 
     /// Resource usage, in runc's `events --stats` shape.
     pub fn stats(&self) -> Result<Stats> {
-        self.manager.stats()
+        Ok(self.manager.stats()?)
     }
 
     /// OOM notifications of its memory cgroup.
@@ -109,7 +109,7 @@ impl OomWatch {
 
     /// OOM kills since the last call (never blocks).
     pub fn check(&mut self) -> Result<u64> {
-        self.inner.check()
+        Ok(self.inner.check()?)
     }
 
     /// The cgroup is gone: the watch has nothing more to report.

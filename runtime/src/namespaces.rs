@@ -13,7 +13,49 @@ use std::path::PathBuf;
 use nix::sched::{setns, unshare, CloneFlags};
 use oci_spec::runtime::{Linux, LinuxNamespaceType};
 
-use crate::error::{Context, Error, Result};
+/// The errors of namespace planning and joining.
+#[derive(Debug, thiserror::Error)]
+pub enum NamespaceError {
+    #[error("linux.namespaces: duplicate namespace type {}", name(*.0))]
+    Duplicate(LinuxNamespaceType),
+    #[error("linux.namespaces: user namespaces (with linux.uidMappings/gidMappings) are not implemented yet")]
+    UserUnsupported,
+    #[error("linux.namespaces: {} namespace path {} must be absolute", name(*kind), path.display())]
+    RelativePath {
+        kind: LinuxNamespaceType,
+        path: PathBuf,
+    },
+    #[error("linux.timeOffsets: requires a new time namespace")]
+    TimeOffsetsWithoutNs,
+    #[error("linux.timeOffsets: unknown clock {0:?} (monotonic or boottime)")]
+    UnknownClock(String),
+    /// A namespace path that cannot be opened.
+    #[error("open {} namespace {}: {source}", name(*kind), path.display())]
+    Open {
+        kind: LinuxNamespaceType,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// setns(2) into an opened namespace.
+    #[error("setns into {} namespace: {source}", name(*kind))]
+    Join {
+        kind: LinuxNamespaceType,
+        source: std::io::Error,
+    },
+    /// Any other failed system operation, with what we were doing.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = NamespaceError> = std::result::Result<T, E>;
+
+crate::error::io_context! {
+    /// Adds context to I/O errors: `.ctx(|| format!("open {path}"))`.
+    trait Context for NamespaceError
+}
 
 /// The namespace plan of one container.
 #[derive(Debug, Clone, Default)]
@@ -63,37 +105,27 @@ impl Plan {
         for ns in linux.namespaces().iter().flatten() {
             let t = ns.typ();
             if plan.entries.iter().any(|(k, _)| *k == t) {
-                return Err(Error::config(format!(
-                    "linux.namespaces: duplicate namespace type {}",
-                    name(t)
-                )));
+                return Err(NamespaceError::Duplicate(t));
             }
             if t == LinuxNamespaceType::User {
-                return Err(Error::config(
-                    "linux.namespaces: user namespaces (with linux.uidMappings/gidMappings) are not implemented yet",
-                ));
+                return Err(NamespaceError::UserUnsupported);
             }
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
-                    return Err(Error::config(format!(
-                        "linux.namespaces: {} namespace path {} must be absolute",
-                        name(t),
-                        p.display()
-                    )));
+                    return Err(NamespaceError::RelativePath {
+                        kind: t,
+                        path: p.clone(),
+                    });
                 }
             }
             plan.entries.push((t, ns.path().clone()));
         }
         for (clock, off) in linux.time_offsets().iter().flatten() {
             if !plan.creates(LinuxNamespaceType::Time) {
-                return Err(Error::config(
-                    "linux.timeOffsets: requires a new time namespace",
-                ));
+                return Err(NamespaceError::TimeOffsetsWithoutNs);
             }
             if clock != "monotonic" && clock != "boottime" {
-                return Err(Error::config(format!(
-                    "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
-                )));
+                return Err(NamespaceError::UnknownClock(clock.clone()));
             }
             plan.time_offsets.push((
                 clock.clone(),
@@ -126,8 +158,11 @@ impl Plan {
             .iter()
             .filter_map(|(k, p)| p.as_ref().map(|p| (*k, p)))
             .map(|(kind, p)| {
-                let f = File::open(p)
-                    .ctx(|| format!("open {} namespace {}", name(kind), p.display()))?;
+                let f = File::open(p).map_err(|source| NamespaceError::Open {
+                    kind,
+                    path: p.clone(),
+                    source,
+                })?;
                 Ok(Join { kind, fd: f.into() })
             })
             .collect()
@@ -138,8 +173,7 @@ impl Plan {
     /// set its offsets.
     pub fn prepare_parent(&self, joins: &[Join]) -> Result<()> {
         for j in joins.iter().filter(|j| is_parent_side(j.kind)) {
-            setns(j.fd.as_fd(), clone_flag(j.kind))
-                .ctx(|| format!("setns into {} namespace", name(j.kind)))?;
+            join(j)?;
         }
         if self.creates(LinuxNamespaceType::Time) {
             unshare(clone_flag(LinuxNamespaceType::Time))
@@ -170,11 +204,17 @@ pub fn join_in_child(joins: &[Join]) -> Result<()> {
     use LinuxNamespaceType::*;
     for kind in [Ipc, Uts, Network, Cgroup, Mount] {
         for j in joins.iter().filter(|j| j.kind == kind) {
-            setns(j.fd.as_fd(), clone_flag(kind))
-                .ctx(|| format!("setns into {} namespace", name(kind)))?;
+            join(j)?;
         }
     }
     Ok(())
+}
+
+fn join(j: &Join) -> Result<()> {
+    setns(j.fd.as_fd(), clone_flag(j.kind)).map_err(|e| NamespaceError::Join {
+        kind: j.kind,
+        source: e.into(),
+    })
 }
 
 /// Brings `lo` up in a new network namespace, as runc does.
@@ -191,4 +231,58 @@ pub fn loopback_up() -> Result<()> {
     let flags = netdev::flags(sock.as_fd(), "lo").ctx(|| "read flags of lo".into())?;
     netdev::set_flags(sock.as_fd(), "lo", flags | libc::IFF_UP as libc::c_short)
         .ctx(|| "bring lo up".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linux(v: serde_json::Value) -> Linux {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn config_refusals_are_typed_and_keep_their_wording() {
+        let dup = linux(serde_json::json!({"namespaces": [{"type": "pid"}, {"type": "pid"}]}));
+        let e = Plan::from_spec(&dup).unwrap_err();
+        assert!(matches!(
+            e,
+            NamespaceError::Duplicate(LinuxNamespaceType::Pid)
+        ));
+        assert_eq!(
+            e.to_string(),
+            "linux.namespaces: duplicate namespace type pid"
+        );
+        let rel = linux(serde_json::json!({"namespaces": [{"type": "network", "path": "x"}]}));
+        assert_eq!(
+            Plan::from_spec(&rel).unwrap_err().to_string(),
+            "linux.namespaces: network namespace path x must be absolute"
+        );
+        let clock = linux(serde_json::json!({
+            "namespaces": [{"type": "time"}],
+            "timeOffsets": {"realtime": {"secs": 1}}
+        }));
+        assert!(matches!(
+            Plan::from_spec(&clock).unwrap_err(),
+            NamespaceError::UnknownClock(c) if c == "realtime"
+        ));
+    }
+
+    #[test]
+    fn a_missing_namespace_path_names_it() {
+        let l = linux(serde_json::json!({
+            "namespaces": [{"type": "ipc", "path": "/proc/self/ns/berth-no-such"}]
+        }));
+        let e = Plan::from_spec(&l).unwrap().open_joins().unwrap_err();
+        assert!(matches!(
+            &e,
+            NamespaceError::Open {
+                kind: LinuxNamespaceType::Ipc,
+                ..
+            }
+        ));
+        assert!(e
+            .to_string()
+            .starts_with("open ipc namespace /proc/self/ns/berth-no-such: "));
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::{namespaces, rlimits, sysctl};
 
 /// A loaded, validated bundle.
@@ -25,8 +25,7 @@ pub struct Bundle {
 
 /// Reads `<bundle>/config.json` and validates it for this host.
 pub fn load(bundle: &Path) -> Result<Bundle> {
-    let dir = fs::canonicalize(bundle)
-        .map_err(|e| Error::config(format!("bundle directory {}: {e}", bundle.display())))?;
+    let dir = fs::canonicalize(bundle).ctx(|| format!("bundle directory {}", bundle.display()))?;
     let raw = match fs::read(dir.join("config.json")) {
         Ok(r) => r,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -34,12 +33,7 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
                 "JSON specification file config.json not found",
             ))
         }
-        Err(e) => {
-            return Err(Error::config(format!(
-                "read {}/config.json: {e}",
-                dir.display()
-            )))
-        }
+        Err(e) => return Err(e).ctx(|| format!("read {}/config.json", dir.display())),
     };
     let spec = parse(&raw)?;
     let rootfs = rootfs_path(&dir, &spec)?;

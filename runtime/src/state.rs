@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Context, Error, Result};
 use crate::sys::proc;
 
 pub const STATE_FILE: &str = "state.json";
@@ -23,6 +22,40 @@ pub const CREATING_FILE: &str = "creating.json";
 
 /// The runtime-spec version our state documents comply with.
 pub const OCI_VERSION: &str = "1.2.1";
+
+/// The errors of the state directory. The first three are runc's, whose
+/// wording clients match (containerd maps "does not exist" to not-found).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("container does not exist")]
+    NotExist,
+    #[error("container with given ID already exists")]
+    Exists,
+    #[error("invalid id format: {0}")]
+    InvalidId(String),
+    /// A state file berth cannot parse.
+    #[error("corrupt {}: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// A state document that does not serialise.
+    #[error("encode {name}: {source}")]
+    Encode {
+        name: &'static str,
+        source: serde_json::Error,
+    },
+    /// A failed file operation, with what we were doing.
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+crate::error::io_context! {
+    /// Adds context to I/O errors: `.ctx(|| format!("open {path}"))`.
+    trait Context for StateError
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -114,7 +147,7 @@ pub fn validate_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidId(id.to_string()))
+        Err(StateError::InvalidId(id.to_string()))
     }
 }
 
@@ -140,7 +173,7 @@ impl Root {
         let path = self.path.join(id);
         match fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(Error::Exists),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(StateError::Exists),
             Err(e) => return Err(e).ctx(|| format!("create state directory {}", path.display())),
         }
         let dir = ContainerDir::lock(path, true)?;
@@ -151,14 +184,14 @@ impl Root {
     /// finished (`ContainerDir::load` then says `NotExist` for a create that
     /// died half-way). The lock waits for a create still under way.
     pub fn open_any(&self, id: &str) -> Result<ContainerDir> {
-        validate_id(id).map_err(|_| Error::NotExist)?;
+        validate_id(id).map_err(|_| StateError::NotExist)?;
         let path = self.path.join(id);
         match ContainerDir::lock(path, false) {
             // A failed create removes its directory while holding the lock.
             Ok(d) if d.path.exists() => Ok(d),
-            Ok(_) => Err(Error::NotExist),
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                Err(Error::NotExist)
+            Ok(_) => Err(StateError::NotExist),
+            Err(StateError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Err(StateError::NotExist)
             }
             Err(e) => Err(e),
         }
@@ -166,10 +199,10 @@ impl Root {
 
     /// Opens and locks an existing container's directory.
     pub fn open(&self, id: &str) -> Result<ContainerDir> {
-        validate_id(id).map_err(|_| Error::NotExist)?;
+        validate_id(id).map_err(|_| StateError::NotExist)?;
         let path = self.path.join(id);
         if !path.join(STATE_FILE).exists() {
-            return Err(Error::NotExist);
+            return Err(StateError::NotExist);
         }
         ContainerDir::lock(path, false)
     }
@@ -242,10 +275,10 @@ impl ContainerDir {
     }
 
     /// `name` replaced atomically by the JSON of `value` (temp file, rename).
-    fn write_atomic<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+    fn write_atomic<T: Serialize>(&self, name: &'static str, value: &T) -> Result<()> {
         let tmp = self.path.join(format!(".{name}.tmp"));
         let data =
-            serde_json::to_vec(value).map_err(|e| Error::msg(format!("encode {name}: {e}")))?;
+            serde_json::to_vec(value).map_err(|source| StateError::Encode { name, source })?;
         let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
             .ctx(|| format!("write {}", tmp.display()))?;
@@ -269,7 +302,7 @@ impl ContainerDir {
         match fs::read(&p) {
             Ok(d) => serde_json::from_slice(&d)
                 .map(Some)
-                .map_err(|e| Error::msg(format!("corrupt {}: {e}", p.display()))),
+                .map_err(|source| StateError::Corrupt { path: p, source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).ctx(|| format!("read {}", p.display())),
         }
@@ -302,7 +335,7 @@ pub fn load_saved(dir: &Path) -> Result<Saved> {
     let p = dir.join(STATE_FILE);
     let data = match fs::read(&p) {
         Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotExist),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotExist),
         Err(e) => return Err(e).ctx(|| format!("read {}", p.display())),
     };
     parse_saved(&data, &p)
@@ -310,7 +343,10 @@ pub fn load_saved(dir: &Path) -> Result<Saved> {
 
 /// Parses the bytes of a state.json read from `path` (named in the error).
 pub fn parse_saved(data: &[u8], path: &Path) -> Result<Saved> {
-    serde_json::from_slice(data).map_err(|e| Error::msg(format!("corrupt {}: {e}", path.display())))
+    serde_json::from_slice(data).map_err(|source| StateError::Corrupt {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Whether the saved init process is still the one we started and alive.
@@ -371,11 +407,30 @@ mod tests {
     }
 
     #[test]
+    fn errors_are_typed() {
+        let e = parse_saved(b"{", Path::new("/run/berth/c1/state.json")).unwrap_err();
+        assert!(matches!(&e, StateError::Corrupt { path, .. } if path.ends_with("state.json")));
+        assert!(e
+            .to_string()
+            .starts_with("corrupt /run/berth/c1/state.json: "));
+        let root = Root::new(PathBuf::from("/nonexistent/berth-state-test"));
+        assert!(matches!(root.open("c1"), Err(StateError::NotExist)));
+        assert!(matches!(root.open_any("c1"), Err(StateError::NotExist)));
+        assert!(matches!(root.open("../x"), Err(StateError::NotExist)));
+        assert_eq!(StateError::NotExist.to_string(), "container does not exist");
+        assert_eq!(
+            StateError::Exists.to_string(),
+            "container with given ID already exists"
+        );
+        assert!(matches!(root.reserve("a b"), Err(StateError::InvalidId(id)) if id == "a b"));
+    }
+
+    #[test]
     fn reserve_is_exclusive_and_cleans_up() {
         let tmp = std::env::temp_dir().join(format!("berth-state-test-{}", std::process::id()));
         let root = Root::new(tmp.clone());
         let first = root.reserve("c1").unwrap();
-        assert!(matches!(root.reserve("c1"), Err(Error::Exists)));
+        assert!(matches!(root.reserve("c1"), Err(StateError::Exists)));
         drop(first);
         assert!(!tmp.join("c1").exists());
         let mut kept = root.reserve("c1").unwrap();

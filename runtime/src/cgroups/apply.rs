@@ -8,10 +8,10 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 
 use super::devices::{self, DeviceState, Rule};
+use super::error::{CgroupError, Result};
 use super::hierarchy::Mode;
 use super::manager::Manager;
 use super::{convert, ebpf, v1, v2};
-use crate::error::{Error, Result};
 
 /// Where one controller's files are.
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +63,7 @@ impl Manager {
         Ok(())
     }
 
-    fn locate(&self, v1c: &str, v2c: Option<&str>, field: &str) -> Result<Loc<'_>> {
+    fn locate(&self, v1c: &'static str, v2c: Option<&str>, field: &str) -> Result<Loc<'_>> {
         if let Some(d) = self.v1_dir(v1c) {
             return Ok(Loc::V1(d));
         }
@@ -75,9 +75,10 @@ impl Manager {
                 return Ok(Loc::V2(&l.dir));
             }
         }
-        Err(Error::config(format!(
-            "{field}: the {v1c} controller is not available on this host"
-        )))
+        Err(CgroupError::NoController {
+            field: field.to_string(),
+            controller: v1c,
+        })
     }
 
     fn apply_limits(&self, r: &LinuxResources) -> Result<()> {
@@ -157,24 +158,27 @@ impl Manager {
         if let Some(d) = self.v2_dir() {
             return ebpf::apply(d, state);
         }
-        Err(Error::config(
-            "linux.resources.devices: the devices controller is not available on this host",
-        ))
+        Err(CgroupError::NoController {
+            field: "linux.resources.devices".to_string(),
+            controller: "devices",
+        })
     }
 
     fn apply_unified(&self, map: &std::collections::HashMap<String, String>) -> Result<()> {
         let Some(l) = self.v2.as_ref() else {
-            return Err(Error::config(
-                "linux.resources.unified: needs cgroup v2, which is not mounted on this host",
+            return Err(CgroupError::invalid(
+                "linux.resources.unified",
+                "needs cgroup v2, which is not mounted on this host",
             ));
         };
         let mut needed: Vec<&str> = Vec::new();
         for k in map.keys() {
             if let Some(c) = v2::unified_controller(k)? {
                 if !l.has(c) {
-                    return Err(Error::config(format!(
-                        "linux.resources.unified.{k}: the {c} controller is not available in the cgroup v2 hierarchy of this host"
-                    )));
+                    return Err(CgroupError::NoUnifiedController {
+                        key: k.clone(),
+                        controller: c.to_string(),
+                    });
                 }
                 if !needed.contains(&c) {
                     needed.push(c);
@@ -196,9 +200,7 @@ pub(crate) fn check_unified(
     map: &std::collections::HashMap<String, String>,
 ) -> Result<()> {
     if mode != Mode::V2 {
-        return Err(Error::config(
-            "linux.resources.unified: invalid configuration: cannot use unified on cgroup v1",
-        ));
+        return Err(CgroupError::UnifiedOnV1);
     }
     for k in map.keys() {
         v2::unified_controller(k)?;

@@ -1,7 +1,7 @@
 //! v1 → v2 value conversions, as runc (opencontainers/cgroups) documents
 //! them, and small value formatters shared by both writers.
 
-use crate::error::{Error, Result};
+use super::error::{CgroupError, Result};
 
 /// cpu.shares ([2, 262144], default 1024) → cpu.weight ([1, 10000], default
 /// 100). 0 means unset. This is the current runc/crun mapping (a quadratic in
@@ -42,22 +42,25 @@ pub fn swap_to_v2(swap: i64, limit: i64) -> Result<i64> {
     }
     let field = "linux.resources.memory.swap";
     if swap < 0 {
-        return Err(Error::config(format!("{field}: invalid value {swap}")));
+        return Err(CgroupError::invalid(field, format!("invalid value {swap}")));
     }
     if limit == 0 || limit == -1 {
-        return Err(Error::config(format!(
-            "{field}: unable to set a swap limit without a memory limit"
-        )));
+        return Err(CgroupError::invalid(
+            field,
+            "unable to set a swap limit without a memory limit",
+        ));
     }
     if limit < 0 {
-        return Err(Error::config(format!(
-            "linux.resources.memory.limit: invalid value {limit}"
-        )));
+        return Err(CgroupError::invalid(
+            "linux.resources.memory.limit",
+            format!("invalid value {limit}"),
+        ));
     }
     if swap < limit {
-        return Err(Error::config(format!(
-            "{field}: memory+swap limit ({swap}) should be >= memory limit ({limit})"
-        )));
+        return Err(CgroupError::invalid(
+            field,
+            format!("memory+swap limit ({swap}) should be >= memory limit ({limit})"),
+        ));
     }
     Ok(swap - limit)
 }
@@ -120,10 +123,10 @@ pub fn check_page_size(size: &str, known: &[String]) -> Result<()> {
     if known.iter().any(|k| k == size) {
         return Ok(());
     }
-    Err(Error::config(format!(
-        "linux.resources.hugepageLimits: page size {size:?} is not supported by this kernel (supported: {})",
-        known.join(", ")
-    )))
+    Err(CgroupError::PageSize {
+        size: size.to_string(),
+        supported: known.to_vec(),
+    })
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
 
+use super::error::{CgroupError, Result};
 use super::fs;
-use crate::error::{Error, Result};
 
 /// Access bits, with the values `BPF_DEVCG_ACC_*` uses.
 pub const ACC_MKNOD: u8 = 1;
@@ -113,9 +113,12 @@ fn parse_num(v: Option<i64>, i: usize, what: &str) -> Result<Option<u32>> {
     match v {
         None => Ok(None),
         Some(n) if n < 0 => Ok(None),
-        Some(n) => u32::try_from(n)
-            .map(Some)
-            .map_err(|_| Error::config(format!("{FIELD}[{i}].{what}: {n} is out of range"))),
+        Some(n) => u32::try_from(n).map(Some).map_err(|_| {
+            CgroupError::invalid(
+                format!("{FIELD}[{i}].{what}"),
+                format!("{n} is out of range"),
+            )
+        }),
     }
 }
 
@@ -128,21 +131,24 @@ pub fn from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
             Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => DevType::Char,
             Some(LinuxDeviceType::B) => DevType::Block,
             Some(LinuxDeviceType::P) => {
-                return Err(Error::config(format!(
-                    "{FIELD}[{i}].type: invalid cgroup device type \"p\""
-                )))
+                return Err(CgroupError::invalid(
+                    format!("{FIELD}[{i}].type"),
+                    "invalid cgroup device type \"p\"",
+                ))
             }
         };
         let acc = d.access().as_deref().unwrap_or("");
         if acc.is_empty() {
-            return Err(Error::config(format!(
-                "{FIELD}[{i}].access: device access at {i} field cannot be empty"
-            )));
+            return Err(CgroupError::invalid(
+                format!("{FIELD}[{i}].access"),
+                format!("device access at {i} field cannot be empty"),
+            ));
         }
         let access = parse_access(acc).ok_or_else(|| {
-            Error::config(format!(
-                "{FIELD}[{i}].access: invalid access {acc:?} (want r, w, m)"
-            ))
+            CgroupError::invalid(
+                format!("{FIELD}[{i}].access"),
+                format!("invalid access {acc:?} (want r, w, m)"),
+            )
         })?;
         out.push(Rule {
             allow: d.allow(),

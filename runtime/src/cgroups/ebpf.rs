@@ -13,7 +13,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::devices::{DevType, DeviceState, ACC_ALL};
-use crate::error::{Context, Result};
+use super::error::{Context, Result};
 use crate::sys::bpf::{self, BpfInsn};
 
 // Instruction classes and fields (linux/bpf_common.h, linux/bpf.h).

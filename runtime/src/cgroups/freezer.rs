@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::error::{CgroupError, Result};
 use super::fs;
-use crate::error::{Error, Result};
 
 /// How long a freeze may take before we give up (and thaw again).
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,11 +69,10 @@ impl Freezer<'_> {
             }
             if start.elapsed() > FREEZE_TIMEOUT {
                 let _ = self.write(false);
-                return Err(Error::msg(format!(
-                    "unable to freeze cgroup {}: still freezing after {:?}",
-                    self.dir().display(),
-                    FREEZE_TIMEOUT
-                )));
+                return Err(CgroupError::FreezeTimeout {
+                    dir: self.dir().to_path_buf(),
+                    after: FREEZE_TIMEOUT,
+                });
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(10));

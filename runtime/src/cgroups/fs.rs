@@ -14,16 +14,29 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use super::error::{CgroupError, Result};
 
 /// Writes `value` to `dir/file` in one write(2) (no O_CREAT, no O_TRUNC: a
 /// missing control file is an error, not a new file). `field` is the spec
 /// field it comes from, for the error message.
 pub fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
-    write_io(dir, file, value).map_err(|source| Error::Io {
-        context: format!("{field}: write {value:?} to {}", dir.join(file).display()),
+    write_io(dir, file, value).map_err(|source| write_error(field, dir, file, value, source))
+}
+
+/// The error of a failed `write_io` of `value` to `dir/file` for `field`.
+pub fn write_error(
+    field: &str,
+    dir: &Path,
+    file: &str,
+    value: &str,
+    source: io::Error,
+) -> CgroupError {
+    CgroupError::Write {
+        field: field.to_string(),
+        value: value.to_string(),
+        path: dir.join(file),
         source,
-    })
+    }
 }
 
 /// `write` without the error decoration (for callers that inspect errno).
@@ -60,7 +73,7 @@ pub fn read_path(path: &Path) -> io::Result<String> {
 
 /// Reads a control file, naming it on failure.
 pub fn read_ctx(dir: &Path, file: &str) -> Result<String> {
-    read(dir, file).map_err(|source| Error::Io {
+    read(dir, file).map_err(|source| CgroupError::Io {
         context: format!("read {}", dir.join(file).display()),
         source,
     })

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
-use crate::error::{Context, Error, Result};
+use super::error::{CgroupError, Context, Result};
 
 /// Where cgroups are mounted by convention.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -85,9 +85,7 @@ impl Hierarchies {
             u.controllers = s.split_whitespace().map(str::to_string).collect();
         }
         if h.v1.is_empty() && h.unified.is_none() {
-            return Err(Error::msg(
-                "no cgroup hierarchy is mounted on this host (see /proc/self/mountinfo)",
-            ));
+            return Err(CgroupError::NoHierarchy);
         }
         tracing::debug!(mode = ?h.mode, v1 = h.v1.len(), unified = ?h.unified.as_ref().map(|u| &u.controllers), "cgroup hierarchies");
         Ok(h)

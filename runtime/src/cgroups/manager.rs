@@ -11,10 +11,10 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use super::devices::{self, Rule};
+use super::error::{CgroupError, Context, Result};
 use super::hierarchy::{self, Hierarchies, Mode};
 use super::path::CgroupsPath;
 use super::{fs, v2};
-use crate::error::{Context, Error, Result};
 
 /// What `Manager::create` needs from config.json and the command line.
 #[derive(Clone, Copy, Debug)]
@@ -143,10 +143,7 @@ impl Manager {
         };
         for d in &rec.dirs {
             let Some((h, unified)) = hierarchy::owner_of(&hs, d) else {
-                return Err(Error::msg(format!(
-                    "cgroup {}: no such cgroup hierarchy is mounted on this host",
-                    d.display()
-                )));
+                return Err(CgroupError::NotMounted { dir: d.clone() });
             };
             let leaf = Leaf {
                 dir: d.clone(),
@@ -184,12 +181,12 @@ impl Manager {
     }
 
     /// The first leaf, to name the cgroup in a message.
-    pub(crate) fn first_dir(&self) -> String {
+    pub(crate) fn first_dir(&self) -> PathBuf {
         self.v1
             .iter()
             .chain(self.v2.iter())
             .next()
-            .map(|l| l.dir.display().to_string())
+            .map(|l| l.dir.clone())
             .unwrap_or_default()
     }
 
@@ -289,12 +286,10 @@ impl Manager {
             // The default /berth/<id> already existing means a container of
             // the same id under another --root: joining it would overwrite
             // its limits and let one delete kill both.
-            let leaf = self.dirs().into_iter().next().unwrap_or_default();
-            return Err(Error::msg(format!(
-                "cgroup {} already exists: another container named {} (under a different --root?) uses it; set linux.cgroupsPath or pick another id",
-                leaf.display(),
-                cfg.id
-            )));
+            return Err(CgroupError::Taken {
+                dir: self.first_dir(),
+                id: cfg.id.to_string(),
+            });
         }
         self.check_usable()?;
         let spec_rules = match cfg.resources.and_then(|r| r.devices().as_ref()) {
@@ -318,20 +313,19 @@ impl Manager {
             }
         }
         if !found.is_empty() {
-            return Err(Error::msg(format!(
-                "container's cgroup is not empty: {} process(es) found ({})",
-                found.len(),
-                self.first_dir()
-            )));
+            return Err(CgroupError::NotEmpty {
+                count: found.len(),
+                dir: self.first_dir(),
+            });
         }
         if let Some(d) = self.v1_dir("freezer") {
             if fs::read_ctx(d, "freezer.state")?.trim() != "THAWED" {
-                return Err(frozen(d));
+                return Err(CgroupError::Frozen { dir: d.into() });
             }
         }
         if let Some(d) = self.v2_dir() {
             if fs::keyed(&fs::read_ctx(d, "cgroup.events")?, "frozen") == Some(1) {
-                return Err(frozen(d));
+                return Err(CgroupError::Frozen { dir: d.into() });
             }
         }
         Ok(())
@@ -348,13 +342,6 @@ impl Manager {
     }
 }
 
-fn frozen(dir: &Path) -> Error {
-    Error::msg(format!(
-        "container's cgroup unexpectedly frozen ({})",
-        dir.display()
-    ))
-}
-
 /// mkdir -p of `leaf` below `mount`: the usual case (parent exists) is one
 /// mkdir. Returns the directories it created (top-down), also appended to
 /// `all` as they are made, so a failure half-way leaks nothing. A parent
@@ -368,10 +355,7 @@ fn mkdir_p(mount: &Path, leaf: &Path, all: &mut Vec<PathBuf>) -> Result<Vec<Path
             Err((_, e)) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => attempt += 1,
             Err((p, source)) => {
                 all.extend(created.iter().cloned());
-                return Err(Error::Io {
-                    context: format!("create cgroup {}", p.display()),
-                    source,
-                });
+                return Err(CgroupError::Create { path: p, source });
             }
         }
     }

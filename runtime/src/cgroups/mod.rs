@@ -12,6 +12,7 @@ mod apply;
 pub mod convert;
 pub mod devices;
 pub mod ebpf;
+mod error;
 mod freezer;
 pub mod fs;
 pub mod hierarchy;
@@ -28,6 +29,7 @@ pub mod v2;
 mod tests;
 
 pub use devices::runc_default_rules;
+pub use error::CgroupError;
 pub use freezer::is_frozen;
 #[cfg(test)]
 pub use freezer::FreezerState;

@@ -11,8 +11,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::error::{Context, Result};
 use super::fs;
-use crate::error::{Context, Result};
 use crate::sys::eventfd;
 
 /// A source of OOM events for one cgroup.

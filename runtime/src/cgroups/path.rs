@@ -5,7 +5,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Error, Result};
+use super::error::{CgroupError, Result};
 
 /// Where a container's cgroup goes, before it is placed in a hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,17 +33,19 @@ impl CgroupsPath {
         let clean = clean(Path::new(p));
         if p.starts_with('/') {
             if clean == Path::new("/") {
-                return Err(Error::config(
-                    "linux.cgroupsPath: \"/\" is the root cgroup; a container needs its own",
+                return Err(CgroupError::invalid(
+                    "linux.cgroupsPath",
+                    "\"/\" is the root cgroup; a container needs its own",
                 ));
             }
             Ok(CgroupsPath::Absolute(clean))
         } else {
             let rel = clean.strip_prefix("/").unwrap_or(&clean).to_path_buf();
             if rel.as_os_str().is_empty() {
-                return Err(Error::config(format!(
-                    "linux.cgroupsPath: {p:?} names the runtime's own cgroup"
-                )));
+                return Err(CgroupError::invalid(
+                    "linux.cgroupsPath",
+                    format!("{p:?} names the runtime's own cgroup"),
+                ));
             }
             Ok(CgroupsPath::Relative(rel))
         }
@@ -55,12 +57,9 @@ impl CgroupsPath {
         match self {
             CgroupsPath::Absolute(p) => Ok(join_under(mount, p)),
             CgroupsPath::Relative(p) => {
-                let own = own.ok_or_else(|| {
-                    Error::msg(format!(
-                        "linux.cgroupsPath: relative path {}: cannot find the runtime's own cgroup in {} (/proc/self/cgroup)",
-                        p.display(),
-                        mount.display()
-                    ))
+                let own = own.ok_or_else(|| CgroupError::NoOwnCgroup {
+                    path: p.clone(),
+                    mount: mount.to_path_buf(),
                 })?;
                 Ok(join_under(&join_under(mount, Path::new(own)), p))
             }
@@ -97,20 +96,15 @@ fn clean(p: &Path) -> PathBuf {
 
 /// `--systemd-cgroup` needs systemd over D-Bus; berth has no such driver yet
 /// and these hosts run no systemd. Fails at once (never hangs on a bus).
-fn systemd_error(path: Option<&str>) -> Error {
+fn systemd_error(path: Option<&str>) -> CgroupError {
     if let Some(p) = path {
         if p.split(':').count() != 3 {
-            return Error::config(format!(
-                "expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {p:?} instead"
-            ));
+            return CgroupError::SystemdPath(p.to_string());
         }
     }
-    let running = Path::new("/run/systemd/system").exists();
-    Error::msg(if running {
-        "--systemd-cgroup: the systemd cgroup driver is not implemented in berth yet; run without --systemd-cgroup".to_string()
-    } else {
-        "--systemd-cgroup: the systemd cgroup driver needs systemd, which is not running on this host (no /run/systemd/system); run without --systemd-cgroup".to_string()
-    })
+    CgroupError::Systemd {
+        systemd_running: Path::new("/run/systemd/system").exists(),
+    }
 }
 
 #[cfg(test)]

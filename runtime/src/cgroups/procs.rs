@@ -8,12 +8,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::error::{CgroupError, Result};
 use super::freezer::{Freezer, FreezerState};
 use super::manager::Manager;
 use super::oom::OomWatch;
 use super::stats::{self, Stats};
 use super::{convert, fs};
-use crate::error::{Error, Result};
 use crate::sys::PidFd;
 
 /// How long `destroy` waits for the killed processes to leave.
@@ -58,7 +58,7 @@ impl Placement {
     pub fn enter(&self) -> Result<()> {
         for (path, file) in &self.files {
             let mut f: &File = file;
-            f.write_all(b"0").map_err(|source| Error::Io {
+            f.write_all(b"0").map_err(|source| CgroupError::Io {
                 context: format!("join cgroup: write 0 to {}", path.display()),
                 source,
             })?;
@@ -81,7 +81,7 @@ impl Manager {
                     .write(true)
                     .custom_flags(libc::O_CLOEXEC)
                     .open(&path)
-                    .map_err(|source| Error::Io {
+                    .map_err(|source| CgroupError::Io {
                         context: format!("open {}", path.display()),
                         source,
                     })?;
@@ -109,8 +109,9 @@ impl Manager {
     }
 
     fn need_freezer(&self) -> Result<Freezer<'_>> {
-        self.freezer()
-            .ok_or_else(|| Error::msg("the freezer cgroup is not available on this host"))
+        self.freezer().ok_or(CgroupError::Unavailable {
+            controller: "freezer",
+        })
     }
 
     /// Freezes every process (pause); waits until frozen.
@@ -266,10 +267,11 @@ impl Manager {
                 return Ok(());
             }
             if !backoff(&mut delay, start, limit) {
-                return Err(Error::msg(format!(
-                    "cgroup {} still has processes {left:?} after {limit:?}",
-                    self.first_dir()
-                )));
+                return Err(CgroupError::NotEmptied {
+                    dir: self.first_dir(),
+                    pids: left,
+                    after: limit,
+                });
             }
             if kill {
                 self.signal_all(libc::SIGKILL, &Scope::Cgroup)?;
@@ -328,9 +330,9 @@ impl Manager {
         }
         match self.v2.as_ref().filter(|l| l.has("memory")) {
             Some(l) => Ok((&l.dir, true)),
-            None => Err(Error::msg(
-                "the memory cgroup is not available on this host",
-            )),
+            None => Err(CgroupError::Unavailable {
+                controller: "memory",
+            }),
         }
     }
 
@@ -356,7 +358,7 @@ pub(super) fn procs_under(dir: &Path, set: &mut BTreeSet<i32>) -> Result<()> {
         Ok(t) => set.extend(fs::parse_pids(&t)),
         Err(e) if fs::is_missing(&e) => return Ok(()),
         Err(source) => {
-            return Err(Error::Io {
+            return Err(CgroupError::Io {
                 context: format!("read {}/cgroup.procs", dir.display()),
                 source,
             })
@@ -401,8 +403,8 @@ fn rmdir_retry(d: &Path) -> Result<()> {
                 if e.raw_os_error() == Some(libc::EBUSY)
                     && backoff(&mut delay, start, RMDIR_TIMEOUT) => {}
             Err(source) => {
-                return Err(Error::Io {
-                    context: format!("remove cgroup {}", d.display()),
+                return Err(CgroupError::Remove {
+                    path: d.to_path_buf(),
                     source,
                 })
             }
@@ -420,8 +422,8 @@ fn rmdir_if_empty(d: &Path) -> Result<()> {
         {
             Ok(())
         }
-        Err(source) => Err(Error::Io {
-            context: format!("remove cgroup {}", d.display()),
+        Err(source) => Err(CgroupError::Remove {
+            path: d.to_path_buf(),
             source,
         }),
     }

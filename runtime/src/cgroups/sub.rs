@@ -8,8 +8,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use super::error::{CgroupError, Result};
 use super::manager::Manager;
-use crate::error::{Error, Result};
 
 /// One parsed `--cgroup` argument: controllers (None: every hierarchy) and
 /// the sub-path.
@@ -28,14 +28,18 @@ fn parse(args: &[String]) -> Result<Vec<Sub<'_>>> {
                     controllers: None,
                     path,
                 }),
-                [_] => Err(Error::msg(format!(
-                    "invalid --cgroup argument: {a} (missing <controller>: prefix)"
-                ))),
+                [_] => Err(CgroupError::SubArg {
+                    arg: a.clone(),
+                    missing_prefix: true,
+                }),
                 [ctrls, path] => Ok(Sub {
                     controllers: Some(ctrls.split(',').collect()),
                     path,
                 }),
-                _ => Err(Error::msg(format!("invalid --cgroup argument: {a}"))),
+                _ => Err(CgroupError::SubArg {
+                    arg: a.clone(),
+                    missing_prefix: false,
+                }),
             }
         })
         .collect()
@@ -50,7 +54,7 @@ fn join_sub(base: &Path, sub: &str) -> Result<PathBuf> {
             Component::Normal(n) => parts.push(n),
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(Error::msg(format!("{sub} is not a sub cgroup path")));
+                    return Err(CgroupError::SubEscapes(sub.to_string()));
                 }
             }
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
@@ -86,9 +90,7 @@ impl Manager {
                             m.v1.iter_mut().find(|l| l.has(c))
                         };
                         let Some(l) = leaf else {
-                            return Err(Error::msg(format!(
-                                "--cgroup: unknown controller {c:?} (cgroup v2 takes a plain path only)"
-                            )));
+                            return Err(CgroupError::SubController(c.to_string()));
                         };
                         l.dir = join_sub(&l.dir, sub.path)?;
                     }
@@ -97,10 +99,7 @@ impl Manager {
         }
         for d in m.dirs() {
             if !d.is_dir() {
-                return Err(Error::msg(format!(
-                    "--cgroup: cgroup {} does not exist",
-                    d.display()
-                )));
+                return Err(CgroupError::SubMissing(d));
             }
         }
         Ok(m)

@@ -8,8 +8,8 @@ use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxInterfacePriority, LinuxMemory, LinuxRdma,
 };
 
+use super::error::{CgroupError, Result};
 use super::fs;
-use crate::error::{Error, Result};
 
 const MEM: &str = "linux.resources.memory";
 
@@ -55,9 +55,10 @@ pub fn memory(dir: &Path, m: &LinuxMemory, fresh: bool) -> Result<()> {
     }
     if let Some(s) = m.swappiness() {
         if s > 100 {
-            return Err(Error::config(format!(
-                "{MEM}.swappiness: invalid value {s}; the valid range is 0-100"
-            )));
+            return Err(CgroupError::invalid(
+                format!("{MEM}.swappiness"),
+                format!("invalid value {s}; the valid range is 0-100"),
+            ));
         }
         fs::write(
             dir,
@@ -90,9 +91,7 @@ pub fn memory(dir: &Path, m: &LinuxMemory, fresh: bool) -> Result<()> {
 pub fn check_usage(dir: &Path, usage_file: &str, limit: i64) -> Result<()> {
     let usage = fs::read_u64(dir, usage_file).unwrap_or(0);
     if usage > limit as u64 {
-        return Err(Error::config(format!(
-            "{MEM}.limit: the new limit {limit} is lower than the current usage {usage} (checkBeforeUpdate)"
-        )));
+        return Err(CgroupError::BelowUsage { limit, usage });
     }
     Ok(())
 }
@@ -107,16 +106,17 @@ fn limits(dir: &Path, limit: Option<i64>, swap: Option<i64>) -> Result<()> {
     let write_swap = |s: i64| -> Result<()> {
         match fs::write_io(dir, "memory.memsw.limit_in_bytes", &s.to_string()) {
             Err(e) if fs::is_missing(&e) && s == -1 => Ok(()),
-            Err(e) if fs::is_missing(&e) => Err(Error::config(format!(
-                "{sf}: swap accounting is not enabled on this host (no memory.memsw.limit_in_bytes)"
-            ))),
-            Err(source) => Err(Error::Io {
-                context: format!(
-                    "{sf}: write \"{s}\" to {}/memory.memsw.limit_in_bytes",
-                    dir.display()
-                ),
+            Err(e) if fs::is_missing(&e) => Err(CgroupError::invalid(
+                &sf,
+                "swap accounting is not enabled on this host (no memory.memsw.limit_in_bytes)",
+            )),
+            Err(source) => Err(fs::write_error(
+                &sf,
+                dir,
+                "memory.memsw.limit_in_bytes",
+                &s.to_string(),
                 source,
-            }),
+            )),
             Ok(()) => Ok(()),
         }
     };
@@ -127,13 +127,13 @@ fn limits(dir: &Path, limit: Option<i64>, swap: Option<i64>) -> Result<()> {
                 write_swap(s)?;
                 fs::write(dir, "memory.limit_in_bytes", &l.to_string(), &lf)
             }
-            Err(source) => Err(Error::Io {
-                context: format!(
-                    "{lf}: write \"{l}\" to {}/memory.limit_in_bytes",
-                    dir.display()
-                ),
+            Err(source) => Err(fs::write_error(
+                &lf,
+                dir,
+                "memory.limit_in_bytes",
+                &l.to_string(),
                 source,
-            }),
+            )),
         },
         (Some(l), None) => fs::write(dir, "memory.limit_in_bytes", &l.to_string(), &lf),
         (None, Some(s)) => write_swap(s),
@@ -149,10 +149,7 @@ fn optional(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
             tracing::warn!("{field}: not supported by this kernel ({e}); ignored");
             Ok(())
         }
-        Err(source) => Err(Error::Io {
-            context: format!("{field}: write {value:?} to {}", dir.join(file).display()),
-            source,
-        }),
+        Err(source) => Err(fs::write_error(field, dir, file, value, source)),
         Ok(()) => Ok(()),
     }
 }
@@ -178,13 +175,13 @@ pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
                 )?;
             }
             Err(source) => {
-                return Err(Error::Io {
-                    context: format!(
-                        "{F}.period: write \"{p}\" to {}/cpu.cfs_period_us",
-                        dir.display()
-                    ),
+                return Err(fs::write_error(
+                    &format!("{F}.period"),
+                    dir,
+                    "cpu.cfs_period_us",
+                    &p.to_string(),
                     source,
-                })
+                ))
             }
             Ok(()) => {}
         }
@@ -236,13 +233,13 @@ fn write_quota(dir: &Path, quota: Option<i64>, burst: Option<u64>) -> Result<()>
                 );
             }
             Err(source) => {
-                return Err(Error::Io {
-                    context: format!(
-                        "{F}.quota: write \"{q}\" to {}/cpu.cfs_quota_us",
-                        dir.display()
-                    ),
+                return Err(fs::write_error(
+                    &format!("{F}.quota"),
+                    dir,
+                    "cpu.cfs_quota_us",
+                    &q.to_string(),
                     source,
-                })
+                ))
             }
             Ok(()) => {}
         }
@@ -348,19 +345,14 @@ pub fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
 fn weight(dir: &Path, cfq: &str, bfq: &str, value: &str, field: &str) -> Result<()> {
     match fs::write_io(dir, cfq, value) {
         Err(e) if fs::is_missing(&e) => match fs::write_io(dir, bfq, value) {
-            Err(e) if fs::is_missing(&e) => Err(Error::config(format!(
-                "{field}: neither {cfq} nor {bfq} exists (no CFQ or BFQ I/O scheduler weights on this host)"
-            ))),
-            Err(source) => Err(Error::Io {
-                context: format!("{field}: write {value:?} to {}", dir.join(bfq).display()),
-                source,
-            }),
+            Err(e) if fs::is_missing(&e) => Err(CgroupError::invalid(
+                field,
+                format!("neither {cfq} nor {bfq} exists (no CFQ or BFQ I/O scheduler weights on this host)"),
+            )),
+            Err(source) => Err(fs::write_error(field, dir, bfq, value, source)),
             Ok(()) => Ok(()),
         },
-        Err(source) => Err(Error::Io {
-            context: format!("{field}: write {value:?} to {}", dir.join(cfq).display()),
-            source,
-        }),
+        Err(source) => Err(fs::write_error(field, dir, cfq, value, source)),
         Ok(()) => Ok(()),
     }
 }
@@ -376,7 +368,7 @@ pub fn hugetlb(dir: &Path, limits: &[LinuxHugepageLimit], known: &[String]) -> R
         fs::write(dir, &format!("hugetlb.{size}.limit_in_bytes"), &v, &field)?;
         match fs::write_io(dir, &format!("hugetlb.{size}.rsvd.limit_in_bytes"), &v) {
             Err(e) if !fs::is_missing(&e) => {
-                return Err(Error::Io {
+                return Err(CgroupError::Io {
                     context: format!(
                         "{field}: write {v:?} to hugetlb.{size}.rsvd.limit_in_bytes in {}",
                         dir.display()
@@ -425,9 +417,10 @@ pub fn rdma(dir: &Path, rdma: &HashMap<String, LinuxRdma>) -> Result<()> {
             v.push_str(&format!(" hca_object={o}"));
         }
         if v.len() == dev.len() {
-            return Err(Error::config(format!(
-                "linux.resources.rdma.{dev}: set hcaHandles or hcaObjects"
-            )));
+            return Err(CgroupError::invalid(
+                format!("linux.resources.rdma.{dev}"),
+                "set hcaHandles or hcaObjects",
+            ));
         }
         fs::write(dir, "rdma.max", &v, &format!("linux.resources.rdma.{dev}"))?;
     }

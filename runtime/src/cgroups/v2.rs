@@ -8,8 +8,8 @@ use std::path::Path;
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory};
 
 use super::convert::{self, v2_limit};
+use super::error::{CgroupError, Result};
 use super::fs;
-use crate::error::{Error, Result};
 
 const MEM: &str = "linux.resources.memory";
 
@@ -26,11 +26,10 @@ pub fn enable(mount: &Path, leaf: &Path, controllers: &[&str]) -> Result<()> {
     let all: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
     let line = all.join(" ");
     let Ok(rel) = leaf.strip_prefix(mount) else {
-        return Err(Error::msg(format!(
-            "cgroup {} is not under {}",
-            leaf.display(),
-            mount.display()
-        )));
+        return Err(CgroupError::NotUnder {
+            leaf: leaf.to_path_buf(),
+            mount: mount.to_path_buf(),
+        });
     };
     let mut dir = mount.to_path_buf();
     let comps: Vec<_> = rel.components().collect();
@@ -62,19 +61,19 @@ pub fn memory(dir: &Path, m: &LinuxMemory, fresh: bool) -> Result<()> {
         match fs::write_io(dir, "memory.swap.max", &v2_limit(swap)) {
             Err(e) if fs::is_missing(&e) && swap == -1 => {}
             Err(e) if fs::is_missing(&e) => {
-                return Err(Error::config(format!(
-                    "{MEM}.swap: swap accounting is not available on this host (no memory.swap.max)"
-                )))
+                return Err(CgroupError::invalid(
+                    format!("{MEM}.swap"),
+                    "swap accounting is not available on this host (no memory.swap.max)",
+                ))
             }
             Err(source) => {
-                return Err(Error::Io {
-                    context: format!(
-                        "{MEM}.swap: write {:?} to {}/memory.swap.max",
-                        v2_limit(swap),
-                        dir.display()
-                    ),
+                return Err(fs::write_error(
+                    &format!("{MEM}.swap"),
+                    dir,
+                    "memory.swap.max",
+                    &v2_limit(swap),
                     source,
-                })
+                ))
             }
             Ok(()) => {}
         }
@@ -109,9 +108,10 @@ pub fn memory(dir: &Path, m: &LinuxMemory, fresh: bool) -> Result<()> {
 pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
     const F: &str = "linux.resources.cpu";
     if c.realtime_runtime().unwrap_or(0) != 0 || c.realtime_period().unwrap_or(0) != 0 {
-        return Err(Error::config(format!(
-            "{F}.realtimeRuntime/realtimePeriod: realtime scheduling limits are not supported on cgroup v2"
-        )));
+        return Err(CgroupError::invalid(
+            format!("{F}.realtimeRuntime/realtimePeriod"),
+            "realtime scheduling limits are not supported on cgroup v2",
+        ));
     }
     if let Some(w) = c
         .shares()
@@ -137,10 +137,13 @@ pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
                 return fs::write(dir, "cpu.max", &max, &format!("{F}.quota"));
             }
             Err(source) => {
-                return Err(Error::Io {
-                    context: format!("{F}.quota: write {max:?} to {}/cpu.max", dir.display()),
+                return Err(fs::write_error(
+                    &format!("{F}.quota"),
+                    dir,
+                    "cpu.max",
+                    &max,
                     source,
-                })
+                ))
             }
             Ok(()) => {}
         }
@@ -206,10 +209,7 @@ fn io_weight(dir: &Path, dev: Option<&str>, w: u16, field: &str) -> Result<()> {
             let v = format!("{prefix}{}", convert::blkio_weight_to_io_weight(w));
             fs::write(dir, "io.weight", &v, field)
         }
-        Err(source) => Err(Error::Io {
-            context: format!("{field}: write {bfq:?} to {}/io.bfq.weight", dir.display()),
-            source,
-        }),
+        Err(source) => Err(fs::write_error(field, dir, "io.bfq.weight", &bfq, source)),
         Ok(()) => Ok(()),
     }
 }
@@ -229,7 +229,7 @@ pub fn hugetlb(dir: &Path, limits: &[LinuxHugepageLimit], known: &[String]) -> R
         fs::write(dir, &format!("hugetlb.{size}.max"), &v, &field)?;
         match fs::write_io(dir, &format!("hugetlb.{size}.rsvd.max"), &v) {
             Err(e) if !fs::is_missing(&e) => {
-                return Err(Error::Io {
+                return Err(CgroupError::Io {
                     context: format!(
                         "{field}: write {v:?} to hugetlb.{size}.rsvd.max in {}",
                         dir.display()
@@ -248,19 +248,23 @@ pub fn hugetlb(dir: &Path, limits: &[LinuxHugepageLimit], known: &[String]) -> R
 /// plain file name.
 pub fn unified_controller(key: &str) -> Result<Option<&str>> {
     if key.is_empty() || key.contains('/') || key == "." || key == ".." || !key.contains('.') {
-        return Err(Error::config(format!(
-            "linux.resources.unified: invalid key {key:?} (want a file name such as \"memory.high\")"
-        )));
+        return Err(CgroupError::invalid(
+            "linux.resources.unified",
+            format!("invalid key {key:?} (want a file name such as \"memory.high\")"),
+        ));
     }
     let ctrl = key.split('.').next().unwrap_or("");
     if ctrl == "cgroup" && !CGROUP_LIMITS.contains(&key) {
         // cgroup.procs, cgroup.threads, cgroup.subtree_control, cgroup.kill,
         // cgroup.freeze, cgroup.type…: writing them moves, kills or freezes
         // processes, or reshapes the tree, instead of setting a limit.
-        return Err(Error::config(format!(
-            "linux.resources.unified: {key:?} is not a resource file (of the cgroup.* files only {} set limits)",
-            CGROUP_LIMITS.join(" and ")
-        )));
+        return Err(CgroupError::invalid(
+            "linux.resources.unified",
+            format!(
+                "{key:?} is not a resource file (of the cgroup.* files only {} set limits)",
+                CGROUP_LIMITS.join(" and ")
+            ),
+        ));
     }
     Ok((ctrl != "cgroup").then_some(ctrl))
 }
@@ -277,17 +281,15 @@ pub fn unified(dir: &Path, map: &HashMap<String, String>) -> Result<()> {
         let field = format!("linux.resources.unified.{k}");
         match fs::write_io(dir, k, v) {
             Err(e) if fs::is_missing(&e) => {
-                return Err(Error::config(format!(
-                    "{field}: no such cgroup file in {} (is its controller enabled on this host?)",
-                    dir.display()
-                )))
+                return Err(CgroupError::invalid(
+                    field,
+                    format!(
+                        "no such cgroup file in {} (is its controller enabled on this host?)",
+                        dir.display()
+                    ),
+                ))
             }
-            Err(source) => {
-                return Err(Error::Io {
-                    context: format!("{field}: write {v:?} to {}", dir.join(k).display()),
-                    source,
-                })
-            }
+            Err(source) => return Err(fs::write_error(&field, dir, k, v, source)),
             Ok(()) => {}
         }
     }

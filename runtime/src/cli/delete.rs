@@ -1,7 +1,7 @@
 //! `berth delete`
 
 use crate::container;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -16,7 +16,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     match container::delete(&g.root, &a.id, a.force) {
         // runc: deleting a container that does not exist (or whose create
         // died half-way, now cleaned up) succeeds with --force.
-        Err(Error::NotExist) if a.force => Ok(0),
+        Err(e) if e.is_not_exist() && a.force => Ok(0),
         other => other.map(|_| 0),
     }
 }

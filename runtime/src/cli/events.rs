@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::cgroups::Manager;
 use crate::container;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::state::Status;
 
 #[derive(clap::Args, Debug)]
@@ -48,7 +48,7 @@ fn emit(v: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{v}")
         .and_then(|_| out.flush())
-        .map_err(|e| Error::msg(format!("write events: {e}")))
+        .ctx(|| "write events".into())
 }
 
 pub fn run(a: Args, g: &super::Global) -> Result<i32> {

@@ -147,10 +147,7 @@ fn spawn_init(
         placement: &placement,
         console,
         seccomp: match linux.seccomp() {
-            Some(s) => Some(
-                crate::seccomp::load_or_compile(&root.path, s)
-                    .map_err(|e| Error::config(e.to_string()))?,
-            ),
+            Some(s) => Some(crate::seccomp::load_or_compile(&root.path, s)?),
             None => None,
         },
     };

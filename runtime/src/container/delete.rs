@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StateError};
 use crate::hooks;
 use crate::state::{ContainerDir, Root, Saved, Status};
 
@@ -14,13 +14,13 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     let dir = root.open_any(id)?;
     match dir.load() {
         Ok(saved) => delete_locked(dir, &saved, force),
-        Err(Error::NotExist) => {
+        Err(StateError::NotExist) => {
             // As runc, a directory left by a create that died before it
             // saved the state is removed; only with --force is that success.
             remove_half_created(dir)?;
-            Err(Error::NotExist)
+            Err(StateError::NotExist.into())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -39,7 +39,7 @@ fn remove_half_created(dir: ContainerDir) -> Result<()> {
     if let Some(rec) = rec {
         crate::cgroups::Manager::open(&rec)?.destroy(&crate::cgroups::Scope::Cgroup)?;
     }
-    dir.remove()
+    Ok(dir.remove()?)
 }
 
 pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()> {
@@ -48,12 +48,11 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
         Status::Stopped => {}
         Status::Created => kill_wait(saved)?,
         _ if force => kill_wait(saved)?,
-        s => {
-            return Err(Error::msg(format!(
-                "cannot delete container {} that is not stopped: {}",
-                saved.id,
-                s.as_str()
-            )))
+        status => {
+            return Err(Error::NotStopped {
+                id: saved.id.clone(),
+                status,
+            })
         }
     }
     // Ownership (`cgroups::Scope`): berth kills only the container's

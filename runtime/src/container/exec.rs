@@ -60,10 +60,7 @@ pub fn exec(
     let console = crate::tty::mode(process, o.console_socket, o.detach)?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = match profile {
-        Some(s) => Some(
-            crate::seccomp::load_or_compile(&root.path, s)
-                .map_err(|e| Error::config(e.to_string()))?,
-        ),
+        Some(s) => Some(crate::seccomp::load_or_compile(&root.path, s)?),
         None => None,
     };
     // A NOTIFY filter's listener fd goes to the agent with the container's state.

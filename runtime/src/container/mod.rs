@@ -11,7 +11,7 @@ pub mod start;
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StateError};
 use crate::state::{self, ContainerDir, OciState, Root, Saved, Status};
 use crate::sys::PidFd;
 
@@ -53,7 +53,7 @@ impl View {
 
 /// Reads a container's state without locking.
 pub fn view(root: &Root, id: &str) -> Result<View> {
-    state::validate_id(id).map_err(|_| Error::NotExist)?;
+    state::validate_id(id).map_err(|_| StateError::NotExist)?;
     let dir = root.path.join(id);
     let saved = state::load_saved(&dir)?;
     let status = state::status(&dir, &saved);
@@ -66,7 +66,7 @@ pub fn list(root: &Root) -> Result<Vec<View>> {
     for id in root.list()? {
         match view(root, &id) {
             Ok(v) => out.push(v),
-            Err(Error::NotExist) => {}
+            Err(e) if e.is_not_exist() => {}
             Err(e) => return Err(e),
         }
     }

@@ -8,7 +8,7 @@ pub fn pause(root: &Root, id: &str) -> Result<()> {
     let dir = root.open(id)?;
     let saved = dir.load()?;
     match super::status_of(&dir, &saved) {
-        Status::Running | Status::Created => Manager::open(&saved.cgroup)?.freeze(),
+        Status::Running | Status::Created => Ok(Manager::open(&saved.cgroup)?.freeze()?),
         _ => Err(Error::NotRunning),
     }
 }
@@ -17,8 +17,8 @@ pub fn resume(root: &Root, id: &str) -> Result<()> {
     let dir = root.open(id)?;
     let saved = dir.load()?;
     match super::status_of(&dir, &saved) {
-        Status::Paused => Manager::open(&saved.cgroup)?.thaw(),
-        _ => Err(Error::msg("container not paused")),
+        Status::Paused => Ok(Manager::open(&saved.cgroup)?.thaw()?),
+        _ => Err(Error::NotPaused),
     }
 }
 
@@ -26,7 +26,7 @@ pub fn resume(root: &Root, id: &str) -> Result<()> {
 /// kill KILL).
 pub fn thaw_if_paused(saved: &Saved) -> Result<()> {
     if crate::cgroups::is_frozen(&saved.cgroup.dirs) {
-        return Manager::open(&saved.cgroup)?.thaw();
+        Manager::open(&saved.cgroup)?.thaw()?;
     }
     Ok(())
 }

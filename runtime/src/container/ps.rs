@@ -9,5 +9,5 @@ pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     if v.status == Status::Stopped {
         return Ok(Vec::new());
     }
-    crate::cgroups::Manager::open(&v.saved.cgroup)?.pids()
+    Ok(crate::cgroups::Manager::open(&v.saved.cgroup)?.pids()?)
 }

@@ -57,7 +57,11 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
     match clone3(0, cgroup_fd).ctx(|| "clone3".into())? {
         Forked::Child => {
             drop(ours);
-            let err = match placement.enter().and_then(|_| setup(cfg, &theirs)) {
+            let err = match placement
+                .enter()
+                .map_err(Error::from)
+                .and_then(|_| setup(cfg, &theirs))
+            {
                 Ok(never) => match never {},
                 Err(e) => e,
             };

@@ -47,7 +47,7 @@ pub(super) fn load_seccomp(
     let Some(prog) = prog.filter(|prog| at.contains(&Before::of(prog, p))) else {
         return Ok(());
     };
-    let listener = crate::seccomp::install(prog).map_err(|e| Error::msg(e.to_string()))?;
+    let listener = crate::seccomp::install(prog)?;
     let Some(fd) = listener else {
         return Ok(());
     };
@@ -80,9 +80,7 @@ pub(super) fn hand_to_agent(
         ));
     };
     let doc = agent.process_state(crate::state::OCI_VERSION, pid, state);
-    agent
-        .send(&doc, fd.as_fd())
-        .map_err(|e| Error::msg(e.to_string()))?;
+    agent.send(&doc, fd.as_fd())?;
     chan.send(&Msg::SeccompDone)
         .ctx(|| "sync after handing the seccomp listener fd to the agent".into())
 }

@@ -6,10 +6,10 @@
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
+use super::error::{MountStep, Result};
 use super::mount::MountPlan;
 use super::resolve::{Kind, RootDir};
 use crate::cgroups::{Manager, Mode};
-use crate::error::{Context, Result};
 use crate::sys::mount_api::MOUNT_ATTR_RDONLY;
 use crate::sys::{FsContext, MountAttrs, TreeFd};
 
@@ -54,34 +54,36 @@ pub fn layout(cgroup: &Manager) -> Layout {
 
 /// Mounts the cgroup entry `plan` in the rootfs.
 pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout) -> Result<()> {
-    let what = || plan.describe();
     let target = root.ensure(&plan.destination, Kind::Dir)?;
     match layout {
         Layout::Unified => {
-            let fs = FsContext::open("cgroup2").ctx(what)?;
-            let tree = fs.mount(plan.attrs.attr_set).ctx(what)?;
+            let fail = |e| plan.error_as(Some("cgroup2"), MountStep::Mount, e);
+            let fs = FsContext::open("cgroup2").map_err(fail)?;
+            let tree = fs.mount(plan.attrs.attr_set).map_err(fail)?;
             plan.attach(&tree, &target)
         }
         Layout::Legacy(hs) => {
-            let fs = FsContext::open("tmpfs").ctx(what)?;
-            fs.set("mode", Some("755")).ctx(what)?;
+            let fail = |e| plan.error_as(Some("tmpfs"), MountStep::Mount, e);
+            let fs = FsContext::open("tmpfs").map_err(fail)?;
+            fs.set("mode", Some("755")).map_err(fail)?;
             let tmpfs = fs
                 .mount(plan.attrs.attr_set & !MOUNT_ATTR_RDONLY)
-                .ctx(what)?;
+                .map_err(fail)?;
             plan.attach(&tmpfs, &target)?;
             for h in hs {
                 let sub = root.ensure(&plan.destination.join(&h.name), Kind::Dir)?;
+                let bind = |e| plan.error_as(None, MountStep::Mount, e);
                 let tree = TreeFd::clone_path(libc::AT_FDCWD, &h.host_dir, false)
-                    .ctx(|| format!("{}: bind {}", what(), h.host_dir.display()))?;
-                tree.set_attrs(&plan.attrs, false).ctx(what)?;
-                tree.move_to(sub.as_raw_fd()).ctx(what)?;
+                    .map_err(|e| plan.error_as(None, MountStep::Bind(h.host_dir.clone()), e))?;
+                tree.set_attrs(&plan.attrs, false).map_err(bind)?;
+                tree.move_to(sub.as_raw_fd()).map_err(bind)?;
             }
             if plan.attrs.attr_set & MOUNT_ATTR_RDONLY != 0 {
                 let ro = MountAttrs {
                     attr_set: MOUNT_ATTR_RDONLY,
                     ..MountAttrs::default()
                 };
-                crate::sys::mount_api::set_attrs_at(tmpfs.as_raw_fd(), &ro, false).ctx(what)?;
+                crate::sys::mount_api::set_attrs_at(tmpfs.as_raw_fd(), &ro, false).map_err(fail)?;
             }
             Ok(())
         }

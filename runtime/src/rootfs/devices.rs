@@ -9,8 +9,8 @@ use nix::sys::stat::{fstatat, makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
+use super::error::{Context, Result, RootfsError};
 use super::resolve::{clean, RootDir};
-use crate::error::{Context, Result};
 
 /// A device node to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,10 +83,7 @@ pub fn plan(devices: &[LinuxDevice]) -> Vec<Node> {
 pub fn create(root: &RootDir, node: &Node) -> Result<()> {
     let comps = clean(&node.path);
     let Some((name, parents)) = comps.split_last() else {
-        return Err(crate::error::Error::config(format!(
-            "linux.devices: {}: a device cannot be the container's root",
-            node.path.display()
-        )));
+        return Err(RootfsError::DeviceIsRoot(node.path.clone()));
     };
     let parent_path: PathBuf = Path::new("/").join(parents.iter().collect::<PathBuf>());
     let parent = root.ensure(&parent_path, super::resolve::Kind::Dir)?;
@@ -100,10 +97,7 @@ pub fn create(root: &RootDir, node: &Node) -> Result<()> {
                 return Ok(());
             }
             if node.configured {
-                return Err(crate::error::Error::config(format!(
-                    "linux.devices: {}: a file that is not the requested device already exists at this path in the rootfs",
-                    node.path.display()
-                )));
+                return Err(RootfsError::DeviceTaken(node.path.clone()));
             }
             tracing::warn!(
                 path = %node.path.display(),

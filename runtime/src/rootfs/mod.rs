@@ -5,6 +5,7 @@
 
 pub mod cgroupfs;
 pub mod devices;
+mod error;
 pub mod mount;
 pub mod paths;
 pub mod resolve;
@@ -16,9 +17,10 @@ use nix::mount::{mount as mount2, umount2, MntFlags, MsFlags};
 use nix::unistd::{chdir, chroot, pivot_root};
 use oci_spec::runtime::Spec;
 
-use crate::error::{Context, Error, Result};
 use crate::sys::mount_api::{set_attrs_at, MOUNT_ATTR_RDONLY};
 use crate::sys::{MountAttrs, TreeFd};
+use error::{Context, Result};
+pub use error::{MountStep, RootfsError};
 use mount::{Kind as MountKind, MountPlan};
 use resolve::RootDir;
 
@@ -29,9 +31,7 @@ pub fn propagation_flag(p: &str) -> Result<u64> {
         "slave" => Ok(libc::MS_SLAVE),
         "private" => Ok(libc::MS_PRIVATE),
         "unbindable" => Ok(libc::MS_UNBINDABLE),
-        _ => Err(Error::config(format!(
-            "linux.rootfsPropagation: unknown propagation {p:?}"
-        ))),
+        _ => Err(RootfsError::UnknownPropagation(p.to_string())),
     }
 }
 
@@ -71,7 +71,7 @@ pub fn prepare(s: &Setup) -> Result<()> {
     let root = RootDir::open(s.rootfs)?;
     let mounts = s.spec.mounts().as_deref().unwrap_or(&[]);
     for m in mounts {
-        let plan = MountPlan::from_spec(m).map_err(Error::config)?;
+        let plan = MountPlan::from_spec(m)?;
         mount_one(&root, &plan, s)?;
     }
     let linux = s.spec.linux().as_ref();
@@ -112,12 +112,12 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
     }
     let target = root.ensure(&plan.destination, plan.target_kind(s.bundle))?;
     if matches!(&plan.kind, MountKind::Fs(t) if t == "proc" || t == "sysfs") {
-        let st = nix::sys::stat::fstat(&target).ctx(|| plan.describe())?;
+        let st = nix::sys::stat::fstat(&target).map_err(|e| plan.error(MountStep::Mount, e))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            return Err(Error::msg(format!(
-                "{}: the target is not a directory",
-                plan.describe()
-            )));
+            return Err(RootfsError::NotADirectory {
+                src: plan.source.clone(),
+                dest: plan.destination.clone(),
+            });
         }
     }
     let tree = plan.build(s.bundle)?;

@@ -2,12 +2,13 @@
 //! propagation and filesystem data, then mounted onto a target fd with the
 //! fd-based mount API.
 
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Mount;
 
-use crate::error::{Context, Error, Result};
+use super::error::{MountError, MountStep, Result, RootfsError};
 use crate::sys::mount_api::*;
 use crate::sys::{FsContext, MountAttrs, TreeFd};
 
@@ -89,7 +90,7 @@ fn merge(a: &mut MountAttrs, (set, clr): (u64, u64)) {
 }
 
 impl MountPlan {
-    pub fn from_spec(m: &Mount) -> std::result::Result<MountPlan, String> {
+    pub fn from_spec(m: &Mount) -> Result<MountPlan> {
         let opts: Vec<&str> = m.options().iter().flatten().map(String::as_str).collect();
         let typ = m.typ().as_deref().unwrap_or("");
         let kind = if opts.contains(&"rbind") {
@@ -99,7 +100,7 @@ impl MountPlan {
         } else if typ == "cgroup" || typ == "cgroup2" {
             Kind::Cgroup
         } else if typ.is_empty() || typ == "none" {
-            return Err("mount type is missing (and it is not a bind mount)".into());
+            return Err(RootfsError::MountTypeMissing);
         } else {
             Kind::Fs(typ.to_string())
         };
@@ -116,12 +117,12 @@ impl MountPlan {
             plan.add_option(o)?;
         }
         if matches!(plan.kind, Kind::Bind { .. }) && plan.source.is_none() {
-            return Err("a bind mount needs a source".into());
+            return Err(RootfsError::BindWithoutSource);
         }
         Ok(plan)
     }
 
-    fn add_option(&mut self, o: &str) -> std::result::Result<(), String> {
+    fn add_option(&mut self, o: &str) -> Result<()> {
         if o == "bind" || o == "rbind" || NOOPS.contains(&o) {
             return Ok(());
         }
@@ -132,7 +133,7 @@ impl MountPlan {
         } else if let Some(p) = propagation_option(o) {
             self.propagation.push(p);
         } else if matches!(o, "idmap" | "ridmap" | "tmpcopyup" | "remount") {
-            return Err(format!("mount option {o:?} is not implemented yet"));
+            return Err(RootfsError::OptionUnsupported(o.to_string()));
         } else if matches!(self.kind, Kind::Bind { .. }) {
             tracing::warn!(
                 "ignoring filesystem option {o:?} on bind mount of {}",
@@ -161,55 +162,84 @@ impl MountPlan {
     }
 
     /// Builds the detached mount (bind clone or new filesystem).
+    /// Builds the detached mount (bind clone or new filesystem). A
+    /// `cgroup` entry is built by `rootfs::cgroupfs` instead.
     pub fn build(&self, bundle: &Path) -> Result<TreeFd> {
-        let what = || self.describe();
+        let fail = |e| self.error(MountStep::Mount, e);
         match &self.kind {
             Kind::Bind { recursive } => {
                 let src = bundle.join(self.source.as_deref().unwrap_or(Path::new("")));
-                let tree = TreeFd::clone_path(libc::AT_FDCWD, &src, *recursive).ctx(what)?;
-                tree.set_attrs(&self.attrs, *recursive).ctx(what)?;
-                tree.set_attrs(&self.rattrs, true).ctx(what)?;
+                let tree = TreeFd::clone_path(libc::AT_FDCWD, &src, *recursive).map_err(fail)?;
+                tree.set_attrs(&self.attrs, *recursive).map_err(fail)?;
+                tree.set_attrs(&self.rattrs, true).map_err(fail)?;
                 Ok(tree)
             }
             Kind::Fs(fstype) => {
-                let fs = FsContext::open(fstype).ctx(what)?;
+                let fs = FsContext::open(fstype).map_err(fail)?;
                 if let Some(src) = self.source.as_ref().and_then(|s| s.to_str()) {
-                    fs.set("source", Some(src)).ctx(what)?;
+                    fs.set("source", Some(src)).map_err(fail)?;
                 }
                 for (k, v) in &self.data {
                     fs.set(k, v.as_deref())
-                        .ctx(|| format!("{}: option {k}", what()))?;
+                        .map_err(|e| self.error(MountStep::Option(k.clone()), e))?;
                 }
-                fs.mount(self.attrs.attr_set).ctx(what)
+                fs.mount(self.attrs.attr_set).map_err(fail)
             }
-            Kind::Cgroup => Err(Error::msg("cgroup mounts are built by rootfs::cgroupfs")),
+            Kind::Cgroup => Err(RootfsError::Internal(
+                "cgroup mounts are built by rootfs::cgroupfs",
+            )),
         }
     }
 
     /// Moves `tree` onto `target` and applies propagation.
     pub fn attach(&self, tree: &TreeFd, target: &OwnedFd) -> Result<()> {
-        tree.move_to(target.as_raw_fd()).ctx(|| self.describe())?;
+        tree.move_to(target.as_raw_fd())
+            .map_err(|e| self.error(MountStep::Mount, e))?;
         for (flag, recursive) in &self.propagation {
             let attrs = MountAttrs {
                 propagation: *flag,
                 ..MountAttrs::default()
             };
             set_attrs_at(tree.as_raw_fd(), &attrs, *recursive)
-                .ctx(|| format!("{}: set propagation", self.describe()))?;
+                .map_err(|e| self.error(MountStep::Propagation, e))?;
         }
         Ok(())
     }
 
+    /// The filesystem type named in errors: `None` for a bind.
+    pub fn fstype(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Bind { .. } => None,
+            Kind::Fs(t) => Some(t),
+            Kind::Cgroup => Some("cgroup"),
+        }
+    }
+
+    /// The error of `step` of this mount.
+    pub fn error(&self, step: MountStep, err: impl Into<io::Error>) -> RootfsError {
+        self.error_as(self.fstype(), step, err)
+    }
+
+    /// The error of `step` of this mount, made with filesystem `fstype`.
+    pub fn error_as(
+        &self,
+        fstype: Option<&str>,
+        step: MountStep,
+        err: impl Into<io::Error>,
+    ) -> RootfsError {
+        MountError {
+            src: self.source.clone(),
+            dest: self.destination.clone(),
+            fstype: fstype.map(str::to_string),
+            step,
+            err: err.into(),
+        }
+        .into()
+    }
+
+    /// How the entry is named in messages (runc's wording).
     pub fn describe(&self) -> String {
-        let src = self
-            .source
-            .as_deref()
-            .map(|s| s.display().to_string())
-            .unwrap_or_default();
-        format!(
-            "error mounting {src:?} to rootfs at {:?}",
-            self.destination.display().to_string()
-        )
+        super::error::describe(self.source.as_deref(), &self.destination)
     }
 }
 
@@ -258,6 +288,14 @@ mod tests {
             "destination": "/x", "type": "bind", "source": "s", "options": ["idmap"]
         }))
         .unwrap();
-        assert!(MountPlan::from_spec(&m).unwrap_err().contains("idmap"));
+        let e = MountPlan::from_spec(&m).unwrap_err();
+        assert!(
+            matches!(&e, RootfsError::OptionUnsupported(o) if o == "idmap"),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "mount option \"idmap\" is not implemented yet"
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use nix::sys::stat::{fstat, major, minor, SFlag};
 
+use super::error::{Context, Result, RootfsError};
 use super::resolve::RootDir;
-use crate::error::{Context, Error, Result};
 use crate::sys::mount_api::{
     MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
 };
@@ -44,9 +44,7 @@ fn host_dev_null() -> Result<TreeFd> {
     let st = fstat(tree.as_fd()).ctx(|| "stat /dev/null".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
-        return Err(Error::msg(
-            "the host's /dev/null is not the 1:3 character device; refusing to mask with it",
-        ));
+        return Err(RootfsError::BadDevNull);
     }
     Ok(tree)
 }

@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use nix::fcntl::{readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
 
-use crate::error::{Context, Error, Result};
+use super::error::{Context, Result, RootfsError};
 use crate::sys::{openat2, ResolveMode};
 
 /// The rootfs, held by fd.
@@ -98,11 +98,9 @@ impl RootDir {
                         Err(e) => return Err(e).ctx(|| format!("mkdir {} in rootfs", shown())),
                     }
                     current = openat2(self.raw(), &sub, dir_flags, 0, ResolveMode::InRoot)
-                        .map_err(|e| {
-                            Error::msg(format!(
-                                "{} in rootfs cannot be created ({e}): is it a dangling symlink?",
-                                shown()
-                            ))
+                        .map_err(|source| RootfsError::Dangling {
+                            path: Path::new("/").join(&sub),
+                            source,
                         })?;
                 }
                 Err(e) => return Err(e).ctx(|| format!("open {} in rootfs", shown())),
@@ -118,20 +116,17 @@ impl RootDir {
     pub fn ensure(&self, path: &Path, kind: Kind) -> Result<OwnedFd> {
         let comps = clean(path);
         let Some((last, parents)) = comps.split_last() else {
-            return Err(Error::msg(
-                "refusing to use the rootfs itself as a target".to_string(),
-            ));
+            return Err(RootfsError::RootIsTarget);
         };
         let parent = self.mkdir_all(parents)?;
         match fstatat(&parent, *last, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
                 let target = readlinkat(&parent, *last).unwrap_or_default();
                 if target.as_bytes().first() == Some(&b'/') {
-                    return Err(Error::msg(format!(
-                        "{} in rootfs is a symlink to {}: refusing to follow a symlink that points outside the container's rootfs",
-                        path.display(),
-                        Path::new(&target).display()
-                    )));
+                    return Err(RootfsError::EscapingSymlink {
+                        path: path.to_path_buf(),
+                        target: target.into(),
+                    });
                 }
             }
             Ok(_) => {}
@@ -203,7 +198,10 @@ mod tests {
         assert!(rootfs.join("real/f").is_file());
         // A final component linking to an absolute path is refused.
         let err = root.ensure(Path::new("/evil"), Kind::Dir).unwrap_err();
-        assert!(err.to_string().contains("symlink"), "{err}");
+        assert!(
+            matches!(&err, RootfsError::EscapingSymlink { target, .. } if target.starts_with(&outside)),
+            "{err}"
+        );
         // Through a dangling link to a host path nothing is created, least of all on the host.
         assert!(root.ensure(Path::new("/evil/x"), Kind::Dir).is_err());
         assert!(!outside.join("x").exists());

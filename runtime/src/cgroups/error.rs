@@ -1,0 +1,284 @@
+//! The errors of the cgroup subsystem. A refused `linux.resources` value
+//! names its spec field; a failed control-file write names the field, the
+//! file and the value; the states runc refuses a cgroup in (not empty,
+//! frozen) carry the cgroup and what was found.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// A config value this host or this cgroup cannot take; `field` is
+    /// the spec field (e.g. "linux.resources.memory.swap").
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// `linux.resources.unified` on a host that is not pure cgroup v2.
+    #[error("linux.resources.unified: invalid configuration: cannot use unified on cgroup v1")]
+    UnifiedOnV1,
+    /// A resource whose controller this host does not have.
+    #[error("{field}: the {controller} controller is not available on this host")]
+    NoController {
+        field: String,
+        controller: &'static str,
+    },
+    /// A `unified` key whose controller the cgroup v2 root does not offer.
+    #[error("linux.resources.unified.{key}: the {controller} controller is not available in the cgroup v2 hierarchy of this host")]
+    NoUnifiedController { key: String, controller: String },
+    /// A huge page size this kernel does not have.
+    #[error("linux.resources.hugepageLimits: page size {size:?} is not supported by this kernel (supported: {})", supported.join(", "))]
+    PageSize {
+        size: String,
+        supported: Vec<String>,
+    },
+    /// `checkBeforeUpdate`: the new memory limit is below the usage.
+    #[error("linux.resources.memory.limit: the new limit {limit} is lower than the current usage {usage} (checkBeforeUpdate)")]
+    BelowUsage { limit: i64, usage: u64 },
+    /// `--systemd-cgroup` with a cgroupsPath not of the systemd form.
+    #[error("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {0:?} instead")]
+    SystemdPath(String),
+    /// `--systemd-cgroup`, which berth has no driver for.
+    #[error("--systemd-cgroup: {}; run without --systemd-cgroup", if *systemd_running {
+        "the systemd cgroup driver is not implemented in berth yet"
+    } else {
+        "the systemd cgroup driver needs systemd, which is not running on this host (no /run/systemd/system)"
+    })]
+    Systemd { systemd_running: bool },
+    /// A relative cgroupsPath where the runtime's own cgroup is unknown.
+    #[error("linux.cgroupsPath: relative path {}: cannot find the runtime's own cgroup in {} (/proc/self/cgroup)", path.display(), mount.display())]
+    NoOwnCgroup { path: PathBuf, mount: PathBuf },
+    /// No cgroup hierarchy at all.
+    #[error("no cgroup hierarchy is mounted on this host (see /proc/self/mountinfo)")]
+    NoHierarchy,
+    /// A recorded cgroup directory in no mounted hierarchy.
+    #[error("cgroup {}: no such cgroup hierarchy is mounted on this host", dir.display())]
+    NotMounted { dir: PathBuf },
+    /// A leaf outside the hierarchy it was computed for.
+    #[error("cgroup {} is not under {}", leaf.display(), mount.display())]
+    NotUnder { leaf: PathBuf, mount: PathBuf },
+    /// Pause/resume or OOM events without the controller they need.
+    #[error("the {controller} cgroup is not available on this host")]
+    Unavailable { controller: &'static str },
+    /// The default cgroup of `id` exists already: another container's.
+    #[error("cgroup {} already exists: another container named {id} (under a different --root?) uses it; set linux.cgroupsPath or pick another id", dir.display())]
+    Taken { dir: PathBuf, id: String },
+    /// An existing cgroup given to create holds processes (runc's check).
+    #[error("container's cgroup is not empty: {count} process(es) found ({})", dir.display())]
+    NotEmpty { count: usize, dir: PathBuf },
+    /// A cgroup given to create is frozen (runc's check).
+    #[error("container's cgroup unexpectedly frozen ({})", dir.display())]
+    Frozen { dir: PathBuf },
+    /// A freeze that did not complete; the cgroup was thawed again.
+    #[error("unable to freeze cgroup {}: still freezing after {after:?}", dir.display())]
+    FreezeTimeout { dir: PathBuf, after: Duration },
+    /// Processes left in a cgroup being destroyed.
+    #[error("cgroup {} still has processes {pids:?} after {after:?}", dir.display())]
+    NotEmptied {
+        dir: PathBuf,
+        pids: Vec<i32>,
+        after: Duration,
+    },
+    /// An `exec --cgroup` argument that is not runc's syntax; `missing_prefix`
+    /// when one of several lacks its `<controller>:`.
+    #[error("invalid --cgroup argument: {arg}{}", if *missing_prefix { " (missing <controller>: prefix)" } else { "" })]
+    SubArg { arg: String, missing_prefix: bool },
+    /// An `exec --cgroup` path that climbs out of the container's cgroup.
+    #[error("{0} is not a sub cgroup path")]
+    SubEscapes(String),
+    /// An `exec --cgroup` controller this host has no hierarchy for.
+    #[error("--cgroup: unknown controller {0:?} (cgroup v2 takes a plain path only)")]
+    SubController(String),
+    /// An `exec --cgroup` directory that does not exist.
+    #[error("--cgroup: cgroup {} does not exist", .0.display())]
+    SubMissing(PathBuf),
+    /// A control-file write the kernel refused.
+    #[error("{field}: write {value:?} to {}: {source}", path.display())]
+    Write {
+        field: String,
+        value: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Creating a cgroup directory.
+    #[error("create cgroup {}: {source}", path.display())]
+    Create { path: PathBuf, source: io::Error },
+    /// Removing a cgroup directory.
+    #[error("remove cgroup {}: {source}", path.display())]
+    Remove { path: PathBuf, source: io::Error },
+    /// Any other failed system operation, with what we were doing.
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+pub type Result<T, E = CgroupError> = std::result::Result<T, E>;
+
+impl CgroupError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> CgroupError {
+        CgroupError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The errno of a failed system operation.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            CgroupError::Write { source, .. }
+            | CgroupError::Create { source, .. }
+            | CgroupError::Remove { source, .. }
+            | CgroupError::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+crate::error::io_context! {
+    /// Adds context to I/O errors: `.ctx(|| format!("open {path}"))`.
+    pub(crate) trait Context for CgroupError
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroups::hierarchy::Mode;
+    use crate::cgroups::{convert, devices, CgroupsPath};
+
+    fn einval() -> io::Error {
+        io::Error::from_raw_os_error(libc::EINVAL)
+    }
+
+    /// The messages clients and the conformance suite match, byte for byte.
+    #[test]
+    fn messages_keep_their_wording() {
+        let dir = PathBuf::from("/sys/fs/cgroup/pids/berth/c1");
+        let cases: Vec<(CgroupError, String)> = vec![
+            (
+                CgroupError::NotEmpty {
+                    count: 2,
+                    dir: dir.clone(),
+                },
+                "container's cgroup is not empty: 2 process(es) found (/sys/fs/cgroup/pids/berth/c1)"
+                    .into(),
+            ),
+            (
+                CgroupError::Frozen { dir: dir.clone() },
+                "container's cgroup unexpectedly frozen (/sys/fs/cgroup/pids/berth/c1)".into(),
+            ),
+            (
+                CgroupError::UnifiedOnV1,
+                "linux.resources.unified: invalid configuration: cannot use unified on cgroup v1"
+                    .into(),
+            ),
+            (
+                CgroupError::Taken {
+                    dir: dir.clone(),
+                    id: "c1".into(),
+                },
+                "cgroup /sys/fs/cgroup/pids/berth/c1 already exists: another container named c1 (under a different --root?) uses it; set linux.cgroupsPath or pick another id".into(),
+            ),
+            (
+                CgroupError::Systemd {
+                    systemd_running: false,
+                },
+                "--systemd-cgroup: the systemd cgroup driver needs systemd, which is not running on this host (no /run/systemd/system); run without --systemd-cgroup".into(),
+            ),
+            (
+                CgroupError::Systemd {
+                    systemd_running: true,
+                },
+                "--systemd-cgroup: the systemd cgroup driver is not implemented in berth yet; run without --systemd-cgroup".into(),
+            ),
+            (
+                CgroupError::SubArg {
+                    arg: "a".into(),
+                    missing_prefix: true,
+                },
+                "invalid --cgroup argument: a (missing <controller>: prefix)".into(),
+            ),
+            (
+                CgroupError::SubArg {
+                    arg: "a:b:c".into(),
+                    missing_prefix: false,
+                },
+                "invalid --cgroup argument: a:b:c".into(),
+            ),
+            (
+                CgroupError::NotEmptied {
+                    dir: dir.clone(),
+                    pids: vec![7, 8],
+                    after: Duration::from_secs(5),
+                },
+                "cgroup /sys/fs/cgroup/pids/berth/c1 still has processes [7, 8] after 5s".into(),
+            ),
+            (
+                CgroupError::FreezeTimeout {
+                    dir: dir.clone(),
+                    after: Duration::from_secs(5),
+                },
+                "unable to freeze cgroup /sys/fs/cgroup/pids/berth/c1: still freezing after 5s"
+                    .into(),
+            ),
+            (
+                CgroupError::Unavailable {
+                    controller: "freezer",
+                },
+                "the freezer cgroup is not available on this host".into(),
+            ),
+            (
+                CgroupError::Write {
+                    field: "linux.resources.pids.limit".into(),
+                    value: "-1".into(),
+                    path: dir.join("pids.max"),
+                    source: einval(),
+                },
+                format!(
+                    "linux.resources.pids.limit: write \"-1\" to /sys/fs/cgroup/pids/berth/c1/pids.max: {}",
+                    einval()
+                ),
+            ),
+            (
+                CgroupError::Create {
+                    path: dir.clone(),
+                    source: einval(),
+                },
+                format!("create cgroup /sys/fs/cgroup/pids/berth/c1: {}", einval()),
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want, "{e:?}");
+        }
+        let e: crate::error::Error = CgroupError::UnifiedOnV1.into();
+        assert_eq!(e.to_string(), CgroupError::UnifiedOnV1.to_string());
+    }
+
+    #[test]
+    fn config_refusals_name_their_field() {
+        let e = CgroupsPath::parse(Some("/"), "c1", false).unwrap_err();
+        assert!(
+            matches!(&e, CgroupError::Invalid { field, .. } if field == "linux.cgroupsPath"),
+            "{e:?}"
+        );
+        let e = convert::swap_to_v2(10, 20).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "linux.resources.memory.swap: memory+swap limit (10) should be >= memory limit (20)"
+        );
+        let mut u = std::collections::HashMap::new();
+        u.insert("memory.high".to_string(), "1".to_string());
+        let e = crate::cgroups::apply::check_unified(Mode::Hybrid, &u).unwrap_err();
+        assert!(matches!(e, CgroupError::UnifiedOnV1), "{e:?}");
+        let e = convert::check_page_size("3MB", &["2MB".into(), "1GB".into()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "linux.resources.hugepageLimits: page size \"3MB\" is not supported by this kernel (supported: 2MB, 1GB)"
+        );
+        let rule: oci_spec::runtime::LinuxDeviceCgroup =
+            serde_json::from_value(serde_json::json!({"allow": true, "access": ""})).unwrap();
+        let e = devices::from_spec(&[rule]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "linux.resources.devices[0].access: device access at 0 field cannot be empty"
+        );
+        assert_eq!(e.errno(), None);
+    }
+}
