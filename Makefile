@@ -1,7 +1,8 @@
 # berth — build, demo, test, bench. See README.md.
 SHELL := /bin/bash
-TARGET_DIR ?= target/x86_64-unknown-linux-gnu/release
-BERTH := $(CURDIR)/$(TARGET_DIR)/berth
+# The release binaries (the target triple is read from .cargo/config.toml).
+BIN_DIR ?= $(shell python3 scripts/release_dir.py)
+BERTH := $(BIN_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
