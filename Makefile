@@ -6,7 +6,7 @@ BERTH := $(BIN_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps deps-e2e demo test unit lint fuzz spec-tests spec-tests-runc robustness e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle
+.PHONY: all build deps deps-e2e demo test unit lint fuzz spec-tests spec-tests-runc robustness e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle fixtures
 
 all: build
 
@@ -57,6 +57,11 @@ robustness: deps build bundle
 # run the busybox image made offline from Debian's busybox-static.
 e2e-image: bundle
 	python3 scripts/e2e/image.py $(BUSYBOX_BUNDLE)/rootfs $(BUILD)/e2e/busybox.tar busybox:latest
+
+# The client configs under spec-tests/fixtures/ (what Docker, containerd's
+# ctr and podman pass to the runtime), recorded through private daemons.
+fixtures: deps-e2e build e2e-image
+	bash scripts/fixtures/capture.sh
 
 e2e: deps-e2e build e2e-image
 	bash scripts/e2e/run.sh
