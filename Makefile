@@ -1,11 +1,12 @@
 # berth — build, demo, test, bench. See README.md.
 SHELL := /bin/bash
-TARGET_DIR ?= target/x86_64-unknown-linux-gnu/release
-BERTH := $(CURDIR)/$(TARGET_DIR)/berth
+# The release binaries (the target triple is read from .cargo/config.toml).
+BIN_DIR ?= $(shell python3 scripts/release_dir.py)
+BERTH := $(BIN_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps deps-e2e demo test unit lint fuzz spec-tests spec-tests-runc robustness e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle
+.PHONY: all build deps deps-e2e demo test unit lint fuzz spec-tests spec-tests-runc robustness e2e e2e-image test-cgroupv2 bench bench-e2e bench-shim clean bundle fixtures
 
 all: build
 
@@ -25,8 +26,15 @@ bundle: deps
 demo: deps build bundle
 	$(BERTH) --root $(BUILD)/demo-root run --bundle $(BUSYBOX_BUNDLE) berth-demo-$$$$
 
+# Tests that need root are #[ignore = "needs root…"], so a non-root
+# `cargo test` lists them as ignored, never as passed; as root, make unit
+# runs them after the others (not the doc tests, whose `ignore` blocks are
+# no tests; not the cgroup benchmark).
 unit:
 	cargo test --workspace --release
+ifeq ($(shell id -u),0)
+	cargo test --workspace --release --lib --bins --tests -- --ignored --skip bench_create_apply_destroy
+endif
 
 lint:
 	cargo fmt --all -- --check
@@ -56,6 +64,11 @@ robustness: deps build bundle
 # run the busybox image made offline from Debian's busybox-static.
 e2e-image: bundle
 	python3 scripts/e2e/image.py $(BUSYBOX_BUNDLE)/rootfs $(BUILD)/e2e/busybox.tar busybox:latest
+
+# The client configs under spec-tests/fixtures/ (what Docker, containerd's
+# ctr and podman pass to the runtime), recorded through private daemons.
+fixtures: deps-e2e build e2e-image
+	bash scripts/fixtures/capture.sh
 
 e2e: deps-e2e build e2e-image
 	bash scripts/e2e/run.sh

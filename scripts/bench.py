@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from release_dir import release_dir  # scripts/release_dir.py, beside this file
+
 SEQ_N, PAR_N = 100, 10
 SLEEP_BUNDLE = os.environ.get("BENCH_SLEEP_BUNDLE", "")
 LIMITS_BUNDLE = os.environ.get("BENCH_LIMITS_BUNDLE", "")
@@ -272,14 +274,11 @@ def table(runtimes, samples):
 
 def main():
     bundle, out_md = os.path.abspath(sys.argv[1]), sys.argv[2]
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(here)
     iters = int(os.environ.get("BENCH_ITERS", "30"))
     seq_iters = int(os.environ.get("BENCH_SEQ_ITERS", "3"))
     par_iters = int(os.environ.get("BENCH_PAR_ITERS", "10"))
     candidates = [
-        ("berth", os.environ.get("BERTH") or os.path.join(
-            repo, "target/x86_64-unknown-linux-gnu/release/berth")),
+        ("berth", os.environ.get("BERTH") or os.path.join(release_dir(), "berth")),
         ("runc", os.environ.get("RUNC", "/usr/sbin/runc")),
         ("crun", os.environ.get("CRUN", "/usr/bin/crun")),
     ]

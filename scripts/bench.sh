@@ -11,21 +11,22 @@ cd "$repo"
 bundle=$repo/build/bench-bundle
 bash bundles/busybox.sh "$bundle" true
 # The same `true` bundle with memory+pids limits, and with Docker's seccomp
-# profile (from the shared fixtures, when present).
+# profile (the one Docker 20.10 passed, spec-tests/fixtures/).
 export BENCH_LIMITS_BUNDLE=$repo/build/bench-bundle-limits
 export BENCH_SECCOMP_BUNDLE=$repo/build/bench-bundle-seccomp
+docker_config=$repo/spec-tests/fixtures/configs/docker-20.10-busybox.json
+[[ -f $docker_config ]] || { echo "bench.sh: no $docker_config (make fixtures)" >&2; exit 1; }
 bash bundles/busybox.sh "$BENCH_LIMITS_BUNDLE" true
 bash bundles/busybox.sh "$BENCH_SECCOMP_BUNDLE" true
-python3 - "$BENCH_LIMITS_BUNDLE/config.json" "$BENCH_SECCOMP_BUNDLE/config.json" "$repo/../shared/fixtures/configs/docker-20.10-busybox.json" <<'PY'
-import json, os, sys
+python3 - "$BENCH_LIMITS_BUNDLE/config.json" "$BENCH_SECCOMP_BUNDLE/config.json" "$docker_config" <<'PY'
+import json, sys
 limits, seccomp, docker = sys.argv[1:4]
 c = json.load(open(limits))
 c["linux"]["resources"] = {"memory": {"limit": 67108864}, "pids": {"limit": 20}}
 json.dump(c, open(limits, "w"), indent=1)
-if os.path.exists(docker):
-    c = json.load(open(seccomp))
-    c["linux"]["seccomp"] = json.load(open(docker))["linux"]["seccomp"]
-    json.dump(c, open(seccomp, "w"), indent=1)
+c = json.load(open(seccomp))
+c["linux"]["seccomp"] = json.load(open(docker))["linux"]["seccomp"]
+json.dump(c, open(seccomp, "w"), indent=1)
 PY
 # A long-running container for `exec true`.
 export BENCH_SLEEP_BUNDLE=$repo/build/bench-bundle-sleep

@@ -9,8 +9,7 @@ cd "$repo"
 
 cargo build --release -p spec-tests
 
-target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-bin_dir="$target_dir/x86_64-unknown-linux-gnu/release"
+bin_dir="$(python3 scripts/release_dir.py)"
 
 if [[ -n "${RUNTIME:-}" ]]; then
     export RUNTIME

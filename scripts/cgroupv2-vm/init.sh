@@ -35,8 +35,7 @@ mkdir -p /dev/pts /dev/shm /dev/mqueue /tmp /run
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
 mount -t mqueue mqueue /dev/mqueue
-# /tmp stays on the root tmpfs: the repo (and the fixture copied at its
-# build-time path) may live under /tmp, as in CI.
+# /tmp stays on the root tmpfs.
 chmod 1777 /tmp
 mount -t tmpfs -o mode=0755 run /run
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || report "RC=97 RUNC_RC=97"
@@ -57,6 +56,7 @@ bin=/opt/berth
 set --
 while IFS= read -r a; do set -- "$@" "$a"; done </etc/spec-args
 export CHECKER=$bin/berth-checker
+export SPEC_FIXTURES=$bin/fixtures
 set -o pipefail
 
 # Each line of the suite, stamped with the guest's uptime.

@@ -9,7 +9,7 @@
 set -uo pipefail
 
 E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BERTH=${BERTH:-$E2E_REPO/target/x86_64-unknown-linux-gnu/release/berth}
+BERTH=${BERTH:-$(python3 "$E2E_REPO/scripts/release_dir.py")/berth}
 E2E_IMAGE_TAR=${E2E_IMAGE_TAR:-$E2E_REPO/build/e2e/busybox.tar}
 E2E_IMAGE=docker.io/library/busybox:latest
 E2E_NAME=${E2E_NAME:-e2e}

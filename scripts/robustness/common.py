@@ -19,7 +19,10 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_BERTH = os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/berth")
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+from release_dir import release_dir  # noqa: E402 (scripts/ is not a package)
+
+DEFAULT_BERTH = os.path.join(release_dir(), "berth")
 BUSYBOX_SH = os.path.join(REPO, "bundles/busybox.sh")
 CMD_TIMEOUT = 15.0  # seconds; no berth command legitimately takes longer
 

@@ -1,8 +1,10 @@
 //! spec-tests: OCI runtime conformance suite for any runc-compatible binary.
 //!
-//! Usage: `spec-tests [--filter SUBSTR]... [--list] [--timeout SECS] [--keep-going]`
-//! Env: `RUNTIME` (runtime binary; default: the workspace's release berth),
-//! `CHECKER` (berth-checker binary; default: next to this binary).
+//! Usage: `spec-tests [--filter SUBSTR]... [--tag TAG]... [--list] [--timeout SECS]`
+//! A filter or tag that selects no case fails the run (harness::case).
+//! Env: `RUNTIME` (runtime binary; default: `berth` next to this binary),
+//! `CHECKER` (berth-checker binary; default: next to this binary),
+//! `SPEC_FIXTURES` (the recorded client configs; default: spec-tests/fixtures).
 //!
 //! Each case runs in a forked child in its own process group, with a private
 //! temp dir and a private `--root`; the parent is a child subreaper, enforces
@@ -12,15 +14,18 @@
 mod cases;
 mod harness;
 
+use harness::case::{self, Case, CaseFn};
 use harness::{cleanup, sys, Ctx, Env, Fail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub type CaseFn = fn(&Ctx) -> harness::TestResult;
+const USAGE: &str =
+    "usage: spec-tests [--filter SUBSTR]... [--tag TAG]... [--list] [--timeout SECS]";
 
 struct Opts {
     filters: Vec<String>,
+    tags: Vec<String>,
     list: bool,
     timeout: Duration,
 }
@@ -28,6 +33,7 @@ struct Opts {
 fn parse_opts() -> Result<Opts, String> {
     let mut o = Opts {
         filters: Vec::new(),
+        tags: Vec::new(),
         list: false,
         timeout: Duration::from_secs(60),
     };
@@ -35,13 +41,14 @@ fn parse_opts() -> Result<Opts, String> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--filter" | "-f" => o.filters.push(args.next().ok_or("--filter needs a value")?),
+            "--tag" | "-t" => o.tags.push(args.next().ok_or("--tag needs a value")?),
             "--list" => o.list = true,
             "--timeout" => {
                 let s = args.next().ok_or("--timeout needs seconds")?;
                 o.timeout = Duration::from_secs(s.parse().map_err(|e| format!("--timeout: {e}"))?);
             }
             "-h" | "--help" => {
-                println!("usage: spec-tests [--filter SUBSTR]... [--list] [--timeout SECS]");
+                println!("{USAGE}\ntags: {}", case::TAGS.join(", "));
                 std::process::exit(0);
             }
             _ => return Err(format!("unknown argument {a:?}")),
@@ -50,28 +57,21 @@ fn parse_opts() -> Result<Opts, String> {
     Ok(o)
 }
 
-fn default_runtime() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    repo.join("target/x86_64-unknown-linux-gnu/release/berth")
-}
-
-fn resolve(p: PathBuf) -> Result<PathBuf, String> {
+/// `$var`, or the binary `name` next to this one (the workspace's release
+/// binaries are built side by side).
+fn binary(var: &str, name: &str) -> Result<PathBuf, String> {
+    let p = match std::env::var_os(var) {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .map_err(|e| format!("current_exe: {e}"))?
+            .with_file_name(name),
+    };
     std::fs::canonicalize(&p).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 fn setup(work: &Path) -> Result<Env, String> {
-    let runtime = resolve(
-        std::env::var_os("RUNTIME")
-            .map(PathBuf::from)
-            .unwrap_or_else(default_runtime),
-    )?;
-    let checker = match std::env::var_os("CHECKER") {
-        Some(c) => PathBuf::from(c),
-        None => std::env::current_exe()
-            .map_err(|e| format!("current_exe: {e}"))?
-            .with_file_name("berth-checker"),
-    };
-    let checker = resolve(checker)?;
+    let runtime = binary("RUNTIME", "berth")?;
+    let checker = binary("CHECKER", "berth-checker")?;
     let template = work.join("template");
     harness::rootfs::build_template(&template, &checker).map_err(|e| format!("{e:?}"))?;
     Ok(Env { runtime, template })
@@ -149,21 +149,17 @@ fn wait_child(child: i32, timeout: Duration, result_file: &Path) -> Outcome {
 }
 
 fn main() {
-    let opts = match parse_opts() {
-        Ok(o) => o,
+    let (opts, selected) = match parse_opts()
+        .and_then(|o| case::select(&cases::all(), &o.filters, &o.tags).map(|s| (o, s)))
+    {
+        Ok(v) => v,
         Err(e) => {
             eprintln!("spec-tests: {e}");
             std::process::exit(2);
         }
     };
-    let selected: Vec<(&str, CaseFn)> = cases::all()
-        .into_iter()
-        .filter(|(n, _)| {
-            opts.filters.is_empty() || opts.filters.iter().any(|f| n.contains(f.as_str()))
-        })
-        .collect();
     if opts.list {
-        selected.iter().for_each(|(n, _)| println!("{n}"));
+        selected.iter().for_each(|c| println!("{}", c.name));
         return;
     }
     // A marker in the runtime's environment: neither the container nor a
@@ -186,15 +182,15 @@ fn main() {
     std::process::exit(code);
 }
 
-fn run_all(env: &Env, work: &Path, cases: &[(&str, CaseFn)], timeout: Duration) -> i32 {
+fn run_all(env: &Env, work: &Path, cases: &[Case], timeout: Duration) -> i32 {
     if let Err(e) = sys::set_child_subreaper() {
         eprintln!("spec-tests: PR_SET_CHILD_SUBREAPER: {e}");
         return 2;
     }
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for (i, (name, f)) in cases.iter().enumerate() {
+    for (i, Case { name, run, .. }) in cases.iter().enumerate() {
         let dir = work.join(format!("c{i}"));
-        match run_case(env, dir, *f, timeout) {
+        match run_case(env, dir, *run, timeout) {
             Outcome::Pass => {
                 passed += 1;
                 println!("ok {name}");

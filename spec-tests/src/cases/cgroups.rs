@@ -4,15 +4,16 @@
 //! so the cases hold for any runtime, on cgroup v1, hybrid and v2 hosts.
 
 use super::util::{host_cgroup_v2, start_waiting};
+use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::{config, Bundle, Ctx, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("cgroup_limits_update_stats", limits_update_stats),
-    ("cgroup_oom_event", oom_event),
-    ("cgroup_device_deny_default", device_deny_default),
+pub const CASES: &[Case] = &[
+    case("cgroup_limits_update_stats", limits_update_stats).tagged(&[CGROUP]),
+    case("cgroup_oom_event", oom_event).tagged(&[CGROUP]),
+    case("cgroup_device_deny_default", device_deny_default).tagged(&[CGROUP]),
 ];
 
 fn set_resources(b: &mut Bundle, v: serde_json::Value) -> TestResult {

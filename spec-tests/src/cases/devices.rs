@@ -1,13 +1,13 @@
 //! Devices: the default set, /dev symlinks, and `linux.devices`.
 
+use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::{config, Ctx, Facts, TestResult};
-use crate::CaseFn;
 use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("devices_default", default_devices),
-    ("devices_symlinks", dev_symlinks),
-    ("devices_linux_devices", linux_devices),
+pub const CASES: &[Case] = &[
+    case("devices_default", default_devices).tagged(&[CGROUP]),
+    case("devices_symlinks", dev_symlinks),
+    case("devices_linux_devices", linux_devices),
 ];
 
 fn stat_args<'a>(paths: &[&'a str]) -> Vec<&'a str> {

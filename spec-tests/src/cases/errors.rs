@@ -2,18 +2,19 @@
 //! the problem, and nothing left behind.
 
 use super::util::{expect_error, expect_nothing_left, sh};
+use crate::harness::case::{case, Case};
 use crate::harness::{config, read, Bundle, Ctx, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use oci_spec::runtime::{PosixRlimitBuilder, PosixRlimitType};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("error_missing_config", missing_config),
-    ("error_invalid_json", invalid_json),
-    ("error_unknown_id", unknown_id),
-    ("error_rootfs_missing", rootfs_missing),
-    ("error_rlimit_above_hard_limit", rlimit_above_hard),
-    ("mount_symlink_escape_absolute", symlink_escape_absolute),
-    ("mount_symlink_escape_relative", symlink_escape_relative),
+pub const CASES: &[Case] = &[
+    case("error_missing_config", missing_config),
+    case("error_invalid_json", invalid_json),
+    case("error_unknown_id", unknown_id),
+    case("error_rootfs_missing", rootfs_missing),
+    case("error_rlimit_above_hard_limit", rlimit_above_hard),
+    case("mount_symlink_escape_absolute", symlink_escape_absolute),
+    case("mount_symlink_escape_relative", symlink_escape_relative),
 ];
 
 /// `create` of `b` (config already in place) must fail naming `words`,

@@ -3,18 +3,19 @@
 //! (runc exits 255 for its own exec failures).
 
 use super::util::{start_waiting, until_go};
+use crate::harness::case::{case, Case, CGROUP, CGROUPV2};
 use crate::harness::{Ctx, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("exec_exit_status", exec_exit_status),
-    ("exec_user_env_cwd", exec_user_env_cwd),
-    ("exec_joins_namespaces", exec_joins_namespaces),
-    ("exec_fds", exec_fds),
-    ("exec_process_file", exec_process_file),
-    ("exec_errors", exec_errors),
-    ("exec_sub_cgroup", exec_sub_cgroup),
-    ("ps_formats", ps_formats),
+pub const CASES: &[Case] = &[
+    case("exec_exit_status", exec_exit_status).tagged(&[CGROUPV2]),
+    case("exec_user_env_cwd", exec_user_env_cwd).tagged(&[CGROUPV2]),
+    case("exec_joins_namespaces", exec_joins_namespaces).tagged(&[CGROUPV2]),
+    case("exec_fds", exec_fds).tagged(&[CGROUPV2]),
+    case("exec_process_file", exec_process_file).tagged(&[CGROUPV2]),
+    case("exec_errors", exec_errors).tagged(&[CGROUPV2]),
+    case("exec_sub_cgroup", exec_sub_cgroup).tagged(&[CGROUP]),
+    case("ps_formats", ps_formats).tagged(&[CGROUP]),
 ];
 
 fn exec_exit_status(ctx: &Ctx) -> TestResult {

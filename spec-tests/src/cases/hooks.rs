@@ -3,21 +3,22 @@
 //! failure semantics.
 
 use super::util::{expect_error, expect_nothing_left, sh};
+use crate::harness::case::{case, Case};
 use crate::harness::{config, read, write_script, Bundle, Ctx, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use oci_spec::runtime::Hook;
 use std::time::{Duration, Instant};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("hooks_all_kinds", all_kinds),
-    ("hook_poststart_after_start", poststart_after_start),
-    ("hook_prestart_fails", prestart_fails),
-    ("hook_create_runtime_fails", create_runtime_fails),
-    ("hook_create_container_fails", create_container_fails),
-    ("hook_timeout", hook_timeout),
-    ("hook_start_container_fails", start_container_fails),
-    ("hook_poststart_fails", poststart_fails),
-    ("hook_poststop_fails", poststop_fails),
+pub const CASES: &[Case] = &[
+    case("hooks_all_kinds", all_kinds),
+    case("hook_poststart_after_start", poststart_after_start),
+    case("hook_prestart_fails", prestart_fails),
+    case("hook_create_runtime_fails", create_runtime_fails),
+    case("hook_create_container_fails", create_container_fails),
+    case("hook_timeout", hook_timeout),
+    case("hook_start_container_fails", start_container_fails),
+    case("hook_poststart_fails", poststart_fails),
+    case("hook_poststop_fails", poststop_fails),
 ];
 
 /// Records what a hook sees into `$2/$1.*` and appends `$1` to `$2/order`.

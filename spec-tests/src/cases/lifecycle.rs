@@ -2,31 +2,33 @@
 //! delete, run, list, pid files.
 
 use super::util::{expect_gone, go, procs_rooted_in, sh, start_waiting};
+use crate::harness::case::{case, Case, CGROUP, CGROUPV2};
 use crate::harness::{read, Ctx, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use std::time::Duration;
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("lifecycle_full", lifecycle_full),
-    (
+pub const CASES: &[Case] = &[
+    case("lifecycle_full", lifecycle_full).tagged(&[CGROUPV2]),
+    case(
         "lifecycle_create_does_not_run_payload",
         create_does_not_run_payload,
-    ),
-    ("run_exit_status", run_exit_status),
-    ("run_signal_exit_status", run_signal_exit_status),
-    ("run_parallel_exit_status", run_parallel_exit_status),
-    ("run_detach", run_detach),
-    ("run_keep", run_keep),
-    ("kill_signal_forms", kill_signal_forms),
-    ("kill_all", kill_all),
-    ("kill_stopped_fails", kill_stopped_fails),
-    ("start_twice_fails", start_twice_fails),
-    ("start_stopped_fails", start_stopped_fails),
-    ("delete_running_needs_force", delete_running_needs_force),
-    ("delete_created", delete_created),
-    ("list_formats", list_formats),
-    ("pid_file", pid_file),
-    ("duplicate_id_fails", duplicate_id_fails),
+    )
+    .tagged(&[CGROUPV2]),
+    case("run_exit_status", run_exit_status).tagged(&[CGROUPV2]),
+    case("run_signal_exit_status", run_signal_exit_status).tagged(&[CGROUPV2]),
+    case("run_parallel_exit_status", run_parallel_exit_status),
+    case("run_detach", run_detach).tagged(&[CGROUPV2]),
+    case("run_keep", run_keep).tagged(&[CGROUPV2]),
+    case("kill_signal_forms", kill_signal_forms).tagged(&[CGROUPV2]),
+    case("kill_all", kill_all).tagged(&[CGROUP]),
+    case("kill_stopped_fails", kill_stopped_fails).tagged(&[CGROUPV2]),
+    case("start_twice_fails", start_twice_fails).tagged(&[CGROUPV2]),
+    case("start_stopped_fails", start_stopped_fails).tagged(&[CGROUPV2]),
+    case("delete_running_needs_force", delete_running_needs_force).tagged(&[CGROUPV2]),
+    case("delete_created", delete_created).tagged(&[CGROUPV2]),
+    case("list_formats", list_formats).tagged(&[CGROUPV2]),
+    case("pid_file", pid_file).tagged(&[CGROUPV2]),
+    case("duplicate_id_fails", duplicate_id_fails).tagged(&[CGROUPV2]),
 ];
 
 const WAIT: Duration = Duration::from_secs(10);

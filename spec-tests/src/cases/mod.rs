@@ -18,10 +18,10 @@ mod tty;
 mod tty_relay;
 pub mod util;
 
-use crate::CaseFn;
+use crate::harness::case::Case;
 
 /// Every case, in run order.
-pub fn all() -> Vec<(&'static str, CaseFn)> {
+pub fn all() -> Vec<Case> {
     [
         lifecycle::CASES,
         errors::CASES,
@@ -41,4 +41,47 @@ pub fn all() -> Vec<(&'static str, CaseFn)> {
         robustness::CASES,
     ]
     .concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The module files under `dir`, as paths relative to `base`.
+    fn modules(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                modules(base, &path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(base).unwrap();
+                out.push(rel.to_str().unwrap().to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn readme_lists_every_case_module() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let base = root.join("src/cases");
+        let mut found = Vec::new();
+        modules(&base, &base, &mut found);
+        found.retain(|m| m != "mod.rs");
+        let missing: Vec<&String> = found
+            .iter()
+            .filter(|m| !readme.contains(&format!("| `{m}` |")))
+            .collect();
+        assert!(missing.is_empty(), "README.md lacks {missing:?}");
+        assert!(found.len() >= 20, "{found:?}");
+    }
+
+    #[test]
+    fn case_names_are_unique() {
+        let mut names: Vec<&str> = super::all().iter().map(|c| c.name).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "a case name is used twice");
+    }
 }

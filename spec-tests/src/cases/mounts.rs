@@ -3,25 +3,26 @@
 //! paths, creation of missing destinations.
 
 use super::util::{go, host_cgroup_v2, sh, wait_file};
+use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::{config, sys, Bundle, Ctx, Facts, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("mounts_default_set", default_set),
-    ("mount_bind_flags", bind_flags),
-    ("mount_rbind_submounts", rbind_submounts),
-    ("mount_bind_propagation", bind_propagation),
-    ("mount_tmpfs_size_mode", tmpfs_size_mode),
-    ("mount_cgroup", cgroup_mount),
-    ("mount_destination_created", destination_created),
-    ("root_readonly", root_readonly),
-    ("rootfs_propagation_private_slave", rootfs_propagation),
-    ("rootfs_propagation_shared", rootfs_propagation_shared),
-    ("masked_paths", masked_paths),
-    ("readonly_paths", readonly_paths),
+pub const CASES: &[Case] = &[
+    case("mounts_default_set", default_set),
+    case("mount_bind_flags", bind_flags),
+    case("mount_rbind_submounts", rbind_submounts),
+    case("mount_bind_propagation", bind_propagation),
+    case("mount_tmpfs_size_mode", tmpfs_size_mode),
+    case("mount_cgroup", cgroup_mount).tagged(&[CGROUP]),
+    case("mount_destination_created", destination_created),
+    case("root_readonly", root_readonly),
+    case("rootfs_propagation_private_slave", rootfs_propagation),
+    case("rootfs_propagation_shared", rootfs_propagation_shared),
+    case("masked_paths", masked_paths),
+    case("readonly_paths", readonly_paths),
 ];
 
 /// Checker args `mount P1 + mount P2 ...`.

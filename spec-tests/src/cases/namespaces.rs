@@ -1,22 +1,23 @@
 //! Namespaces: new ones of every type, joining existing ones by path, uts
 //! names, loopback, sysctl.
 
+use crate::harness::case::{case, Case};
 use crate::harness::{config, Ctx, Facts, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("ns_all_new", all_new),
-    ("ns_absent_means_host", absent_means_host),
-    ("ns_time", time_ns),
-    ("ns_join_by_path", join_by_path),
-    ("uts_hostname", hostname),
-    ("uts_domainname", domainname),
-    ("net_loopback_up", loopback_up),
-    ("sysctl_net_and_ipc", sysctl),
+pub const CASES: &[Case] = &[
+    case("ns_all_new", all_new),
+    case("ns_absent_means_host", absent_means_host),
+    case("ns_time", time_ns),
+    case("ns_join_by_path", join_by_path),
+    case("uts_hostname", hostname),
+    case("uts_domainname", domainname),
+    case("net_loopback_up", loopback_up),
+    case("sysctl_net_and_ipc", sysctl),
 ];
 
 /// Inode of one of our own namespaces (the harness runs in the host's).

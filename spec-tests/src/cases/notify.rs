@@ -6,16 +6,17 @@
 //! runtime itself for a foreground `run`.
 
 use super::util::sh;
+use crate::harness::case::{case, Case, CGROUPV2};
 use crate::harness::cmd::{self, Out, Running};
 use crate::harness::{config, Bundle, Ctx, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("notify_socket_create_start", create_start),
-    ("notify_socket_run_detached", run_detached),
-    ("notify_socket_run_foreground", run_foreground),
+pub const CASES: &[Case] = &[
+    case("notify_socket_create_start", create_start),
+    case("notify_socket_run_detached", run_detached).tagged(&[CGROUPV2]),
+    case("notify_socket_run_foreground", run_foreground),
 ];
 
 const WAIT: Duration = Duration::from_secs(15);

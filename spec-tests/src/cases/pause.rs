@@ -2,13 +2,14 @@
 //! paused container.
 
 use super::util::{expect_gone, procs_rooted_in, start_waiting};
+use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::{Ctx, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use std::time::{Duration, Instant};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("pause_resume", pause_resume),
-    ("delete_paused", delete_paused),
+pub const CASES: &[Case] = &[
+    case("pause_resume", pause_resume).tagged(&[CGROUP]),
+    case("delete_paused", delete_paused).tagged(&[CGROUP]),
 ];
 
 fn status(ctx: &Ctx, id: &str) -> Result<String, crate::harness::Fail> {

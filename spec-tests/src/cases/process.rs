@@ -2,33 +2,34 @@
 //! rlimits, no_new_privs, oom_score_adj, inherited file descriptors.
 
 use super::util::sh;
+use crate::harness::case::{case, Case};
 use crate::harness::{config, Bundle, Ctx, Facts, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use oci_spec::runtime::{
     Capability as Cap, LinuxCapabilitiesBuilder, PosixRlimitBuilder, PosixRlimitType as Rl,
     UserBuilder,
 };
 use std::collections::HashSet;
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("process_args", args),
-    ("process_env", env),
-    ("process_cwd", cwd),
-    ("process_cwd_created", cwd_created),
-    ("process_user_groups_umask", user_groups_umask),
-    ("process_umask_default", umask_default),
-    ("caps_root_exact", caps_root),
-    ("caps_user_exact", caps_user),
-    (
+pub const CASES: &[Case] = &[
+    case("process_args", args),
+    case("process_env", env),
+    case("process_cwd", cwd),
+    case("process_cwd_created", cwd_created),
+    case("process_user_groups_umask", user_groups_umask),
+    case("process_umask_default", umask_default),
+    case("caps_root_exact", caps_root),
+    case("caps_user_exact", caps_user),
+    case(
         "caps_ambient_without_inheritable",
         ambient_without_inheritable,
     ),
-    ("rlimits", rlimits),
-    ("no_new_privileges", no_new_privileges),
-    ("oom_score_adj", oom_score_adj),
-    ("fds_not_inherited", fds_not_inherited),
-    ("fds_preserved", fds_preserved),
-    ("fds_socket_activation", fds_socket_activation),
+    case("rlimits", rlimits),
+    case("no_new_privileges", no_new_privileges),
+    case("oom_score_adj", oom_score_adj),
+    case("fds_not_inherited", fds_not_inherited),
+    case("fds_preserved", fds_preserved),
+    case("fds_socket_activation", fds_socket_activation),
 ];
 
 fn args(ctx: &Ctx) -> TestResult {

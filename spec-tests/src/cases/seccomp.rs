@@ -1,29 +1,30 @@
 //! `linux.seccomp` in real containers: a custom profile's errno actions
 //! under a permissive and a deny-by-default profile, a kill action, Docker's
-//! default profile, malformed profiles, the real configs of the shared
-//! fixtures (configs.rs) and SCMP_ACT_NOTIFY with a seccomp agent (notify.rs).
+//! default profile, malformed profiles, the recorded client configs
+//! (configs.rs) and SCMP_ACT_NOTIFY with a seccomp agent (notify.rs).
 
 mod configs;
 mod notify;
 
 use super::errors::create_fails;
 use super::util::sh;
-use crate::harness::{config, Bundle, Ctx, Facts, Fail, TestResult};
-use crate::{ensure, CaseFn};
+use crate::ensure;
+use crate::harness::case::{case, Case, CGROUPV2};
+use crate::harness::{config, fixtures, Bundle, Ctx, Facts, Fail, TestResult};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("seccomp_errno_actions", errno_actions),
-    ("seccomp_default_errno", default_errno),
-    ("seccomp_kill_process", kill_process),
-    ("seccomp_profile_blocks_close_range", blocks_close_range),
-    ("seccomp_docker_profile", docker_profile),
-    ("seccomp_malformed_profiles", malformed_profiles),
-    ("seccomp_config_docker", configs::docker),
-    ("seccomp_config_podman", configs::podman),
-    ("seccomp_config_containerd", configs::containerd),
-    ("seccomp_notify_run", notify::run),
-    ("seccomp_notify_exec", notify::exec),
-    ("seccomp_notify_errors", notify::errors),
+pub const CASES: &[Case] = &[
+    case("seccomp_errno_actions", errno_actions).tagged(&[CGROUPV2]),
+    case("seccomp_default_errno", default_errno),
+    case("seccomp_kill_process", kill_process).tagged(&[CGROUPV2]),
+    case("seccomp_profile_blocks_close_range", blocks_close_range),
+    case("seccomp_docker_profile", docker_profile).tagged(&[CGROUPV2]),
+    case("seccomp_malformed_profiles", malformed_profiles),
+    case("seccomp_config_docker", configs::docker),
+    case("seccomp_config_podman", configs::podman),
+    case("seccomp_config_containerd", configs::containerd),
+    case("seccomp_notify_run", notify::run),
+    case("seccomp_notify_exec", notify::exec),
+    case("seccomp_notify_errors", notify::errors),
 ];
 
 fn set_seccomp(b: &mut Bundle, v: serde_json::Value) -> TestResult {
@@ -107,16 +108,9 @@ fn kill_process(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// Docker's real profile (from a config Docker 20.10 passed to runc).
+/// Docker's real profile (from the config Docker 20.10 passed to the runtime).
 fn docker_profile(ctx: &Ctx) -> TestResult {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/configs/docker-20.10-busybox.json"
-    );
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Fail::Fail(format!("read {path}: {e}")))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Fail::Fail(e.to_string()))?;
+    let v = fixtures::config(fixtures::DOCKER)?;
     let mut b = ctx.bundle("b")?;
     set_seccomp(&mut b, v["linux"]["seccomp"].clone())?;
     sh(

@@ -3,12 +3,13 @@
 //! for any safe runtime (runc's defences differ from berth's).
 
 use super::util::until_go;
+use crate::ensure;
+use crate::harness::case::{case, Case};
 use crate::harness::{config, Ctx, Facts, Fail, TestResult};
-use crate::{ensure, CaseFn};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("cve_2019_5736_init_exe_not_writable", init_exe_not_writable),
-    ("cve_2024_21626_cwd_via_leaked_fd", cwd_via_leaked_fd),
+pub const CASES: &[Case] = &[
+    case("cve_2019_5736_init_exe_not_writable", init_exe_not_writable),
+    case("cve_2024_21626_cwd_via_leaked_fd", cwd_via_leaked_fd),
 ];
 
 /// CVE-2019-5736: a process in the container could reopen the runtime's own

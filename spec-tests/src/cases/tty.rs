@@ -3,16 +3,17 @@
 //! output flow, for `run` and `exec -t`.
 
 use super::util::{sh, start_waiting, wait_file};
+use crate::ensure;
+use crate::harness::case::{case, Case};
 use crate::harness::cmd::{spawn, Running};
 use crate::harness::{config, Ctx, Fail, TestResult};
-use crate::{ensure, CaseFn};
 use std::process::Command;
 use std::time::Duration;
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("tty_run_console_socket", tty_run),
-    ("tty_exec_console_socket", tty_exec),
-    ("tty_without_console_socket_fails", tty_without_socket),
+pub const CASES: &[Case] = &[
+    case("tty_run_console_socket", tty_run),
+    case("tty_exec_console_socket", tty_exec),
+    case("tty_without_console_socket_fails", tty_without_socket),
 ];
 
 const WAIT: Duration = Duration::from_secs(15);

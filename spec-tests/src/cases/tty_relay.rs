@@ -7,8 +7,9 @@
 //! and the runtime exits with the container's status.
 
 use super::util::{expect_gone, start_waiting};
+use crate::harness::case::{case, Case};
 use crate::harness::{config, sys, Ctx, Fail, TestResult};
-use crate::{ensure, ensure_eq, CaseFn};
+use crate::{ensure, ensure_eq};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -16,9 +17,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    ("tty_run_foreground_relay", run_foreground),
-    ("tty_exec_foreground_relay", exec_foreground),
+pub const CASES: &[Case] = &[
+    case("tty_run_foreground_relay", run_foreground),
+    case("tty_exec_foreground_relay", exec_foreground),
 ];
 
 const WAIT: Duration = Duration::from_secs(10);

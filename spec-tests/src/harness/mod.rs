@@ -1,8 +1,10 @@
 //! The test harness: per-case context, bundles, runtime invocation, facts.
 
+pub mod case;
 pub mod cleanup;
 pub mod cmd;
 pub mod config;
+pub mod fixtures;
 pub mod rootfs;
 pub mod sys;
 

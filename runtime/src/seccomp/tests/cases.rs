@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::exhaustive::{check, fixture};
+use super::exhaustive::check;
+use super::fixtures::{self, FixtureError};
 use super::interp::{run, Data};
-use super::moby;
 use crate::seccomp::arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
 use crate::seccomp::{bpf, cache_key, compile, compile_json, Program, SeccompError};
 
@@ -194,9 +194,8 @@ fn rule_order_and_precedence() {
 }
 
 #[test]
-fn newer_syscalls_get_enosys() {
-    let source = fixture("seccomp/moby-default.json");
-    let p = compile_json(&moby::to_oci_x86_64(&source, moby::DEFAULT_CAPS, (6, 18))).unwrap();
+fn newer_syscalls_get_enosys() -> Result<(), FixtureError> {
+    let p = compile_json(&fixtures::profile(fixtures::DOCKER)?).unwrap();
     let enosys = errno(libc::ENOSYS);
     // Docker's profile gives clone3 ENOSYS so glibc falls back to clone.
     assert_eq!(x86_64(&p, "clone3", [0; 6]), enosys);
@@ -224,6 +223,7 @@ fn newer_syscalls_get_enosys() {
         "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }] }))
     .unwrap();
     assert_eq!(ret(&p, AUDIT_ARCH_X86_64, 1000, [0; 6]), ALLOW);
+    Ok(())
 }
 
 #[test]
@@ -382,22 +382,21 @@ fn flags() {
 }
 
 #[test]
-fn typed_and_json_paths_agree() {
-    let config = fixture("configs/podman-4.3-busybox.json");
-    let typed: oci_spec::runtime::LinuxSeccomp =
-        serde_json::from_value(config["linux"]["seccomp"].clone()).unwrap();
-    assert_eq!(
-        compile(&typed).unwrap(),
-        compile_json(&config["linux"]["seccomp"]).unwrap()
-    );
+fn typed_and_json_paths_agree() -> Result<(), FixtureError> {
+    let profile = fixtures::profile(fixtures::PODMAN)?;
+    let typed: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(profile.clone()).unwrap();
+    assert_eq!(compile(&typed).unwrap(), compile_json(&profile).unwrap());
+    Ok(())
+}
+
+/// Docker's default profile as oci-spec parses it.
+fn docker_typed() -> Result<oci_spec::runtime::LinuxSeccomp, FixtureError> {
+    Ok(serde_json::from_value(fixtures::profile(fixtures::DOCKER)?).unwrap())
 }
 
 #[test]
-fn cache_format_round_trip_and_validation() {
-    let config = fixture("configs/docker-20.10-busybox.json");
-    let typed: oci_spec::runtime::LinuxSeccomp =
-        serde_json::from_value(config["linux"]["seccomp"].clone()).unwrap();
-    let p = compile(&typed).unwrap();
+fn cache_format_round_trip_and_validation() -> Result<(), FixtureError> {
+    let p = compile(&docker_typed()?).unwrap();
     let bytes = p.to_bytes();
     assert!(bytes.len().is_multiple_of(8));
     assert_eq!(Program::from_bytes(&bytes).unwrap(), p);
@@ -430,13 +429,12 @@ fn cache_format_round_trip_and_validation() {
     let mut long = bytes[..8].to_vec();
     long.extend(std::iter::repeat_n(bytes[bytes.len() - 8..].to_vec(), 4097).flatten());
     assert!(bad(&long).contains("4097"));
+    Ok(())
 }
 
 #[test]
-fn cache_key_is_stable_and_distinguishes_profiles() {
-    let config = fixture("configs/docker-20.10-busybox.json");
-    let typed: oci_spec::runtime::LinuxSeccomp =
-        serde_json::from_value(config["linux"]["seccomp"].clone()).unwrap();
+fn cache_key_is_stable_and_distinguishes_profiles() -> Result<(), FixtureError> {
+    let typed = docker_typed()?;
     let key = cache_key(&typed).unwrap();
     assert_eq!(key.len(), 64);
     assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -447,6 +445,7 @@ fn cache_key_is_stable_and_distinguishes_profiles() {
     let mut other = typed.clone();
     other.set_default_errno_ret(Some(38));
     assert_ne!(cache_key(&other).unwrap(), key);
+    Ok(())
 }
 
 #[test]
@@ -486,10 +485,8 @@ fn tables_match_the_kernel_numbers() {
 /// Not a test of behaviour: prints the numbers asked for in the brief.
 /// `cargo test -p berth --release seccomp::tests::cases::measure -- --nocapture`
 #[test]
-fn measure() {
-    let source = fixture("seccomp/moby-default.json");
-    let oci = moby::to_oci_x86_64(&source, moby::DEFAULT_CAPS, (6, 18));
-    let typed: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(oci.clone()).unwrap();
+fn measure() -> Result<(), FixtureError> {
+    let typed = docker_typed()?;
     // The machine may be shared: report the median and the best of many runs.
     let time = |f: &dyn Fn()| {
         let mut t: Vec<std::time::Duration> = (0..300)
@@ -514,6 +511,7 @@ fn measure() {
         std::hint::black_box(Program::from_bytes(&bytes).unwrap());
     });
     eprintln!(
-        "moby default profile (x86_64+x86+x32), (median, best): compile {per:?}, {len} instructions; cache_key {key:?}; from_bytes {load:?}"
+        "Docker 20.10's default profile (x86_64+x86+x32), (median, best): compile {per:?}, {len} instructions; cache_key {key:?}; from_bytes {load:?}"
     );
+    Ok(())
 }

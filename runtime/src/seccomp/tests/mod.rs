@@ -4,9 +4,9 @@
 
 mod cases;
 mod exhaustive;
+mod fixtures;
 mod interp;
 mod kernel;
-mod moby;
 mod notify;
 mod reference;
 mod tables;

@@ -10,57 +10,63 @@ mod config_input;
 mod killed_create;
 
 use super::util::{expect_gone, expect_nothing_left};
+use crate::ensure;
+use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::{Bundle, Ctx, TestResult};
-use crate::{ensure, CaseFn};
 
-pub const CASES: &[(&str, CaseFn)] = &[
-    (
+pub const CASES: &[Case] = &[
+    case(
         "robust_device_keeps_image_file",
         config_input::device_keeps_image_file,
     ),
-    (
+    case(
         "robust_killed_create_is_removable",
         killed_create::killed_create_is_removable,
-    ),
-    (
+    )
+    .tagged(&[CGROUP]),
+    case(
         "robust_refuses_populated_cgroup",
         cgroup::refuses_populated_cgroup,
-    ),
-    (
+    )
+    .tagged(&[CGROUP]),
+    case(
         "robust_unified_refuses_procs",
         cgroup::unified_refuses_procs,
-    ),
-    (
+    )
+    .tagged(&[CGROUP]),
+    case(
         "robust_created_init_has_no_host_cgroup_fd",
         cgroup::created_init_has_no_host_cgroup_fd,
-    ),
-    (
+    )
+    .tagged(&[CGROUP]),
+    case(
         "robust_frozen_cgroup_refused",
         cgroup::frozen_cgroup_refused,
-    ),
-    (
+    )
+    .tagged(&[CGROUP]),
+    case(
         "robust_masked_root_refused",
         config_input::masked_root_refused,
     ),
-    (
+    case(
         "robust_device_at_root_refused",
         config_input::device_at_root_refused,
     ),
-    ("robust_long_id_invalid", config_input::long_id_invalid),
-    (
+    case("robust_long_id_invalid", config_input::long_id_invalid),
+    case(
         "robust_env_without_equals_refused",
         config_input::env_without_equals_refused,
     ),
-    (
+    case(
         "robust_uid_minus_one_refused",
         config_input::uid_minus_one_refused,
     ),
-    (
+    case(
         "robust_duplicate_json_keys_last_wins",
         config_input::duplicate_json_keys_last_wins,
     ),
-    ("robust_hook_timeout_zero", config_input::hook_timeout_zero),
-    (
+    case("robust_hook_timeout_zero", config_input::hook_timeout_zero),
+    case(
         "robust_hook_timeout_large",
         config_input::hook_timeout_large,
     ),

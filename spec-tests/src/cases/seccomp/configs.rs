@@ -1,19 +1,20 @@
-//! The real configs of the shared fixtures (what Docker 20.10, Podman 4.3 and
-//! containerd 1.6's ctr handed runc) run with their own seccomp profiles.
+//! The recorded client configs (spec-tests/fixtures: what Docker 20.10,
+//! Podman 4.3 and containerd 1.6's ctr handed the runtime) run with their own
+//! seccomp profiles.
 //! The checker reports the seccomp mode and makes raw syscalls whose allowed
 //! outcome is known (see the checker's sys.rs), so each errno is the
 //! profile's verdict, not the kernel's.
 //!
 //! Only what ties a config to the host it was captured on is changed (see
-//! `adapt`); namespaces, mounts, capabilities, rlimits, sysctls, resources
-//! and the seccomp section stay as they are.
+//! `adapt`, listed in spec-tests/fixtures/README.md); namespaces, mounts,
+//! capabilities, rlimits, sysctls, resources and the seccomp section stay as
+//! they are.
 
 use std::path::Path;
 
 use super::expect_success;
+use crate::harness::fixtures::{self, CONTAINERD, DOCKER, PODMAN};
 use crate::harness::{config, Ctx, Facts, Fail, TestResult};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/configs");
 
 fn fail(what: &str, e: impl std::fmt::Display) -> Fail {
     Fail::Fail(format!("{what}: {e}"))
@@ -21,21 +22,21 @@ fn fail(what: &str, e: impl std::fmt::Display) -> Fail {
 
 /// Host-specific parts of a captured config, made to fit the harness.
 fn adapt(v: &mut serde_json::Value, bundle: &Path) -> TestResult {
-    // The image's overlay mount on the capturing host → the harness's
+    // The image's overlay mount under the capturing daemon → the harness's
     // busybox rootfs (with the checker) in the bundle.
     v["root"] = serde_json::json!({"path": "rootfs"});
-    // Docker's prestart hook is /proc/<dockerd pid>/exe (libnetwork-setkey).
+    // Docker with a network adds a prestart hook, /proc/<dockerd pid>/exe
+    // (libnetwork-setkey); the recorded configs have none.
     if let Some(o) = v.as_object_mut() {
         o.remove("hooks");
     }
-    // "/docker/<id>", "/libpod_parent/…", "/default/…": parent cgroups that
+    // "/<parent>/<id>" under the capturing daemons' parent cgroups, which
     // no runtime removes on delete; the runtime's default path is used.
     if let Some(l) = v["linux"].as_object_mut() {
         l.remove("cgroupsPath");
     }
-    // Bind sources under /var/lib/docker, /var/lib/containers and
-    // /run/containers (resolv.conf, hosts, hostname, .containerenv, Podman's
-    // /dev/shm) → stand-ins in the bundle.
+    // Bind sources under the daemons' state dirs (resolv.conf, hosts,
+    // hostname, .containerenv, Podman's /dev/shm) → stand-ins in the bundle.
     let files = bundle.join("host-files");
     std::fs::create_dir_all(&files).map_err(|e| fail("mkdir host-files", e))?;
     for (i, m) in v["mounts"].as_array_mut().into_iter().flatten().enumerate() {
@@ -60,9 +61,7 @@ fn adapt(v: &mut serde_json::Value, bundle: &Path) -> TestResult {
 
 /// Runs the checker with `args` under fixture config `name`.
 fn run_fixture(ctx: &Ctx, name: &str, args: &[&str]) -> Result<Facts, Fail> {
-    let path = format!("{FIXTURES}/{name}");
-    let text = std::fs::read_to_string(&path).map_err(|e| fail(&path, e))?;
-    let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| fail(&path, e))?;
+    let mut v = fixtures::config(name)?;
     let b = ctx.bundle("b")?;
     adapt(&mut v, &b.dir)?;
     let mut argv = vec![config::CHECKER];
@@ -99,7 +98,7 @@ pub fn docker(ctx: &Ctx) -> TestResult {
         "getpid",
         "mkdir:/tmp/ok",
     ];
-    let f = run_fixture(ctx, "docker-20.10-busybox.json", &checker_args(&names))?;
+    let f = run_fixture(ctx, DOCKER, &checker_args(&names))?;
     f.expect("seccomp", "2")?;
     f.expect("sys:unshare", &err(libc::EPERM))?;
     f.expect("sys:mount", &err(libc::EPERM))?;
@@ -116,7 +115,7 @@ pub fn podman(ctx: &Ctx) -> TestResult {
     let names = [
         "unshare", "mount", "clone3", "keyctl", "kcmp", "add_key", "getpid",
     ];
-    let f = run_fixture(ctx, "podman-4.3-busybox.json", &checker_args(&names))?;
+    let f = run_fixture(ctx, PODMAN, &checker_args(&names))?;
     f.expect("seccomp", "2")?;
     f.expect("sys:unshare", "0")?;
     // Allowed: mount(NULL, NULL, …) and clone3(NULL, 0) reach the kernel,
@@ -133,11 +132,7 @@ pub fn podman(ctx: &Ctx) -> TestResult {
 /// filter, and every call reaches the kernel.
 pub fn containerd(ctx: &Ctx) -> TestResult {
     let names = ["unshare", "mount", "keyctl", "clone3", "add_key", "getpid"];
-    let f = run_fixture(
-        ctx,
-        "containerd-1.6-ctr-busybox.json",
-        &checker_args(&names),
-    )?;
+    let f = run_fixture(ctx, CONTAINERD, &checker_args(&names))?;
     f.expect("seccomp", "0")?;
     f.expect("sys:unshare", "0")?;
     f.expect("sys:mount", &err(libc::EFAULT))?;
