@@ -95,7 +95,7 @@ pub fn run() -> Result<i32> {
         "annotations": {"io.github.berth.version": env!("CARGO_PKG_VERSION")}
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::msg(e.to_string()))?;
-    println!("{text}");
+    super::output::println(&text);
     Ok(0)
 }
 

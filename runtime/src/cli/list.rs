@@ -46,7 +46,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     let views = container::list(&g.root)?;
     if a.quiet {
         for v in &views {
-            println!("{}", v.saved.id);
+            super::output::println(&v.saved.id);
         }
         return Ok(0);
     }
@@ -63,7 +63,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
             } else {
                 serde_json::to_string(&docs).map_err(|e| Error::msg(e.to_string()))?
             };
-            println!("{text}");
+            super::output::println(&text);
         }
         "table" => {
             let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
@@ -80,7 +80,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
                     o.clone(),
                 ]);
             }
-            print!("{}", table(&rows));
+            super::output::print(&table(&rows));
         }
         other => return Err(Error::msg(format!("invalid format option: {other}"))),
     }

@@ -9,6 +9,7 @@ mod features;
 mod kill;
 mod later;
 mod list;
+mod output;
 mod ps;
 mod run;
 mod spec;
@@ -123,8 +124,13 @@ fn default_root() -> PathBuf {
 }
 
 fn print_version() {
-    println!("berth version {}", env!("CARGO_PKG_VERSION"));
-    println!("spec: {}", crate::state::OCI_VERSION);
+    // runc's shape: version, commit (Docker's `info` reads it), spec.
+    output::print(&format!(
+        "berth version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("BERTH_COMMIT"),
+        crate::state::OCI_VERSION
+    ));
 }
 
 /// Parses a command line (`argv[0]` first) as `main` does, and nothing

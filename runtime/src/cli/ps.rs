@@ -44,10 +44,8 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     let pids = container::pids(&g.root, &a.id)?;
     match a.format.as_str() {
         "json" => {
-            println!(
-                "{}",
-                serde_json::to_string(&pids).map_err(|e| Error::msg(e.to_string()))?
-            );
+            let text = serde_json::to_string(&pids).map_err(|e| Error::msg(e.to_string()))?;
+            super::output::println(&text);
         }
         "table" => {
             let args = if a.ps_args.is_empty() {
@@ -66,7 +64,7 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
                     String::from_utf8_lossy(&out.stderr).trim()
                 )));
             }
-            print!("{}", filter(&String::from_utf8_lossy(&out.stdout), &pids)?);
+            super::output::print(&filter(&String::from_utf8_lossy(&out.stdout), &pids)?);
         }
         other => return Err(Error::msg(format!("invalid format option: {other}"))),
     }

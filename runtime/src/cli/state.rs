@@ -1,7 +1,5 @@
 //! `berth state`: the OCI state document, indented as runc prints it.
 
-use std::io::Write;
-
 use crate::container;
 use crate::error::{Error, Result};
 
@@ -15,6 +13,6 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     let v = container::view(&g.root, &a.id)?;
     let doc =
         serde_json::to_string_pretty(&v.oci_state("")).map_err(|e| Error::msg(e.to_string()))?;
-    let _ = std::io::stdout().write_all(doc.as_bytes());
+    super::output::print(&doc);
     Ok(0)
 }
