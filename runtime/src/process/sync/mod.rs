@@ -5,9 +5,11 @@
 //! The sync channel is a SOCK_SEQPACKET socketpair made before clone3, both
 //! ends close-on-exec, one message per packet (`msg`). Messages are typed
 //! by direction: the runtime's end (`RuntimeEnd`) sends `ToInit` and
-//! receives `FromInit`, the child's end (`InitEnd`) the converse. Every
-//! request of the child has one reply, and the child blocks until it
-//! comes; the runtime blocks in `recv` between requests.
+//! receives `FromInit`, the child's end (`InitEnd`) the converse. Each
+//! request of the child (Hooks, Seccomp, Ready) has one reply, and the
+//! child blocks until it comes; the runtime blocks in `recv` between
+//! requests. (clone3 "into the cgroup": CLONE_INTO_CGROUP on v2; the child
+//! joins the other hierarchies itself, first thing.)
 //!
 //! # create
 //!
@@ -18,7 +20,7 @@
 //!  console: connect to --console-socket,
 //!    or a socketpair to relay (run)
 //!  socketpair (sync channel)
-//!  clone3 into the cgroup ───────────────────────▶ PDEATHSIG=SIGKILL, join cgroups,
+//!  clone3 into the cgroup ────────────────────────▶ PDEATHSIG=SIGKILL, join cgroups,
 //!  until_ready: recv (blocks)                       namespaces, mounts, sysctl
 //!                                                   │ if prestart/createRuntime hooks:
 //!       ◀──────────────────── Hooks ─────────────── send; recv (blocks)
@@ -63,7 +65,7 @@
 //! ```text
 //!  runtime (berth start / run)                     init
 //!  ───────────────────────────                     ────
-//!  open exec.fifo O_RDONLY|O_NONBLOCK ───────────▶ its open for writing returns
+//!  open exec.fifo O_RDONLY|O_NONBLOCK ────────────▶ its open for writing returns
 //!  poll(fifo, init's pidfd)                         startContainer hooks, signal mask
 //!       ◀──────────────────── "0" ───────────────── write
 //!                                                   (no_new_privs: load seccomp)
@@ -89,7 +91,7 @@
 //!  ────────────────────                            ─────────────────────────────
 //!  setns into the init's pid namespace
 //!  socketpair (sync channel)
-//!  clone3 into the cgroup ───────────────────────▶ join cgroups, setns into the rest,
+//!  clone3 into the cgroup ────────────────────────▶ join cgroups, setns into the rest,
 //!  until_exec: recv (blocks)                        tty: pty master ──▶ console socket;
 //!                                                   rlimits, args[0] lookup
 //!                                                   │ if a NOTIFY filter is loaded:
