@@ -2,7 +2,7 @@
 //! fold into it.
 //!
 //! Each subsystem has its own error enum (`StateError`, `CgroupError`,
-//! `RootfsError`, `NamespaceError`, `SeccompError`) whose variants carry
+//! `RootfsError`, `NamespaceError`, `SeccompError`, `SyncError`) whose variants carry
 //! what a caller or a test can act on; `Error` wraps each one
 //! transparently, so the message is the subsystem's own. Messages follow
 //! runc's wording where callers match on them (containerd treats "does not
@@ -13,6 +13,7 @@ use std::io;
 
 pub use crate::cgroups::CgroupError;
 pub use crate::namespaces::NamespaceError;
+pub use crate::process::sync::SyncError;
 pub use crate::rootfs::RootfsError;
 pub use crate::seccomp::SeccompError;
 pub use crate::state::StateError;
@@ -60,6 +61,10 @@ pub enum Error {
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
+    /// The create/exec sync channel (runc's "unable to start container
+    /// process: …" for a failed init).
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,6 +5,7 @@
 //! lets it go on to run the startContainer hooks. It writes "0" right before
 //! execve, whose O_CLOEXEC closes the fifo (EOF here), or "E<message>" when
 //! something failed — so a failing startContainer hook fails `start`.
+//! The whole protocol is drawn in `process::sync`.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read};

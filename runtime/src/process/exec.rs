@@ -5,11 +5,12 @@
 //! namespaces by the same pidfd, which also puts it under the container's
 //! root, and from there finishes like the init: rlimits, seccomp, user,
 //! capabilities, cwd, then execve. Errors come back over the sync channel;
-//! its close-on-exec end closing without a message means execve happened.
+//! its close-on-exec end closing without a message means execve happened
+//! (`sync` draws the protocol).
 
 use std::convert::Infallible;
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
@@ -17,7 +18,7 @@ use oci_spec::runtime::Process;
 
 use super::init::{become_user, exec_target, prctl};
 use super::seccomp::{hand_to_agent, load_seccomp, Before};
-use super::sync::{Channel, Msg};
+use super::sync::{self, FromInit, InitEnd, Peer};
 use crate::error::{Context, Error, Result};
 use crate::rlimits;
 use crate::seccomp::Program;
@@ -50,7 +51,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
         }
         Err(e) => return Err(e).ctx(|| "setns into the container's pid namespace".into()),
     }
-    let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
+    let (ours, theirs) = sync::pair(Peer::Exec).ctx(|| "create sync socketpair".into())?;
     let v2_fd = cfg.cgroup.v2_dir_fd()?;
     let cgroup_fd = v2_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let placement = cfg.cgroup.placement(cgroup_fd.is_some())?;
@@ -65,7 +66,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            if theirs.send(&Msg::Error(err.to_string())).is_err() {
+            if theirs.send(FromInit::Error(err.to_string())).is_err() {
                 let _ = writeln!(std::io::stderr(), "berth exec: {err}");
             }
             crate::sys::spawn::exit_now(1)
@@ -73,57 +74,40 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
         Forked::Parent { pid, pidfd } => {
             drop(theirs);
             drop(placement);
-            match until_exec(cfg, &ours, pid) {
+            match sync::until_exec(&ours, &mut ExecHost { cfg, pid }) {
                 Ok(()) => Ok((pid, pidfd)),
-                Err((e, exited)) => {
-                    if !exited {
+                Err(e) => {
+                    // One that reported its failure is on its way out.
+                    if !e.reported() {
                         let _ = pidfd.signal(libc::SIGKILL);
                     }
                     let _ = pidfd.wait();
-                    Err(e)
+                    Err(e.into())
                 }
             }
         }
     }
 }
 
-/// Serves the process until it execs (its end of the channel closes). The
-/// error says whether the process is already on its way out.
-fn until_exec(
-    cfg: &ExecConfig,
-    chan: &Channel,
+/// The runtime's part in exec: the seccomp agent.
+struct ExecHost<'a> {
+    cfg: &'a ExecConfig<'a>,
     pid: i32,
-) -> std::result::Result<(), (Error, bool)> {
-    loop {
-        let received = chan
-            .recv_fd()
-            .ctx(|| "read from exec process".into())
-            .map_err(|e| (e, false))?;
-        match received {
-            None => return Ok(()),
-            Some((Msg::Seccomp, fd)) => {
-                let agent = cfg.seccomp_agent.as_ref();
-                hand_to_agent(
-                    chan,
-                    agent.map(|(a, _)| a),
-                    pid,
-                    agent.map(|(_, state)| state.as_slice()).unwrap_or_default(),
-                    fd.as_ref(),
-                )
-                .map_err(|e| (e, false))?;
-            }
-            Some((Msg::Error(m), _)) => return Err((Error::msg(m), true)),
-            Some((other, _)) => {
-                return Err((
-                    Error::msg(format!("unexpected message from exec process: {other:?}")),
-                    false,
-                ))
-            }
-        }
+}
+
+impl sync::Host for ExecHost<'_> {
+    fn hand_listener(&mut self, fd: BorrowedFd<'_>) -> Result<()> {
+        let agent = self.cfg.seccomp_agent.as_ref();
+        hand_to_agent(
+            agent.map(|(a, _)| a),
+            self.pid,
+            agent.map(|(_, state)| state.as_slice()).unwrap_or_default(),
+            fd,
+        )
     }
 }
 
-fn setup(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
+fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
     let rest = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS

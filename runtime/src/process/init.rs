@@ -15,7 +15,7 @@ use nix::sys::stat::{umask, Mode};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::seccomp::{load_seccomp, Before};
-use super::sync::{Channel, Msg};
+use super::sync::{FromInit, InitEnd};
 use super::InitConfig;
 use crate::capabilities::{self, CapSets};
 use crate::error::{Context, Error, Result};
@@ -23,12 +23,12 @@ use crate::sys::proc::ProcHandle;
 use crate::{hooks, namespaces, rlimits, rootfs, sysctl, user};
 
 /// Entry point of the init: never returns.
-pub fn run(cfg: &InitConfig, chan: Channel) -> ! {
+pub fn run(cfg: &InitConfig, chan: InitEnd) -> ! {
     let err = match setup(cfg, &chan) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    if chan.send(&Msg::Error(err.to_string())).is_err() {
+    if chan.send(FromInit::Error(err.to_string())).is_err() {
         // After the hand-off nobody listens: the payload's stderr is all we have.
         let _ = writeln!(std::io::stderr(), "berth init: {err}");
     }
@@ -39,7 +39,7 @@ pub(super) fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Resu
     crate::sys::prctl::set(option, arg).ctx(|| format!("prctl({what})"))
 }
 
-fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
+fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     // If the runtime dies mid-create we die too; had it died before this
     // prctl, the sync channel's EOF stops us at the next message.
     prctl(
@@ -134,17 +134,11 @@ fn set_names(cfg: &InitConfig) -> Result<()> {
 
 /// prestart and createRuntime run in the runtime (it asks for them here);
 /// createContainer runs here, in the container's namespaces, before pivot.
-fn create_hooks(cfg: &InitConfig, chan: &Channel) -> Result<()> {
-    let h = cfg.bundle.spec.hooks().as_ref();
-    let wanted =
-        !hooks::of_kind(h, "prestart").is_empty() || !hooks::of_kind(h, "createRuntime").is_empty();
-    if wanted {
-        chan.send(&Msg::Hooks).ctx(|| "sync with runtime".into())?;
-        match chan.recv().ctx(|| "sync with runtime".into())? {
-            Some(Msg::HooksDone) => {}
-            _ => return Err(Error::msg("the runtime did not finish its hooks")),
-        }
+fn create_hooks(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
+    if cfg.runtime_hooks_wanted() {
+        chan.request(FromInit::Hooks)?;
     }
+    let h = cfg.bundle.spec.hooks().as_ref();
     let cc = hooks::of_kind(h, "createContainer");
     if !cc.is_empty() {
         let state = cfg.hook_state(
@@ -272,7 +266,7 @@ fn chdir_checked(cwd: &Path) -> Result<()> {
 /// the preserved fds, the sync channel, the exec fifo's `O_PATH` fd, and a
 /// procfs to reopen the fifo through — the container's own /proc when it has
 /// one (it shows only the container's pid namespace), else the host's.
-fn close_host_fds(cfg: &InitConfig, chan: &Channel) -> Result<Option<ProcHandle>> {
+fn close_host_fds(cfg: &InitConfig, chan: &InitEnd) -> Result<Option<ProcHandle>> {
     let own = ProcHandle::open(Path::new("/proc")).ok().filter(|p| {
         p.reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_PATH)
             .is_ok()
@@ -292,15 +286,10 @@ fn close_host_fds(cfg: &InitConfig, chan: &Channel) -> Result<Option<ProcHandle>
 
 /// Tells the runtime we are ready, waits for its ack, then waits for `start`
 /// on the exec fifo and returns it (still open: see `exec`).
-fn handoff(cfg: &InitConfig, chan: &Channel, proc: &ProcHandle) -> Result<File> {
-    chan.send(&Msg::Ready).ctx(|| "sync with runtime".into())?;
-    match chan.recv().ctx(|| "sync with runtime".into())? {
-        Some(Msg::Ack) => {}
-        _ => return Err(Error::msg("the runtime went away before saving the state")),
-    }
+fn handoff(cfg: &InitConfig, chan: &InitEnd, proc: &ProcHandle) -> Result<File> {
+    chan.request(FromInit::Ready)?;
     prctl(libc::PR_SET_PDEATHSIG, 0, "PR_SET_PDEATHSIG")?;
-    chan.send(&Msg::Detached)
-        .ctx(|| "sync with runtime".into())?;
+    chan.send(FromInit::Detached)?;
     let fifo = proc
         .reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_WRONLY)
         .ctx(|| "open exec fifo".into())?;
@@ -312,7 +301,7 @@ fn handoff(cfg: &InitConfig, chan: &Channel, proc: &ProcHandle) -> Result<File> 
 /// sees EOF once the payload runs; an error is written as "E<message>".
 fn exec(
     cfg: &InitConfig,
-    chan: &Channel,
+    chan: &InitEnd,
     fifo: &mut File,
     exe: &CString,
     argv: &[CString],

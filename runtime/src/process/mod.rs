@@ -1,6 +1,7 @@
 //! Spawning the container's init (docs/architecture.md §2): one clone3 with every
 //! new-namespace flag; the child inherits the parsed config through the fork
 //! and reports over a socketpair; the parent runs the runtime-side hooks.
+//! The protocol, create to exec, is drawn in `sync`.
 
 pub mod exec;
 pub mod forward;
@@ -8,11 +9,11 @@ pub mod init;
 mod seccomp;
 pub mod sync;
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::signal::SigSet;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::hooks;
 use crate::namespaces::{Join, Plan};
 use crate::rootfs::cgroupfs::Layout;
@@ -21,7 +22,7 @@ use crate::state::Status;
 use crate::sys::proc::ProcHandle;
 use crate::sys::spawn::{clone3, Forked};
 use crate::sys::PidFd;
-use sync::{Channel, Msg};
+use sync::{Peer, RuntimeEnd};
 
 /// Everything the init needs; it gets its own copy through the fork.
 pub struct InitConfig<'a> {
@@ -64,35 +65,31 @@ impl InitConfig<'_> {
             self.bundle.spec.annotations().as_ref(),
         )
     }
+
+    /// Whether the runtime runs hooks during create (prestart,
+    /// createRuntime): then the init asks for them.
+    pub fn runtime_hooks_wanted(&self) -> bool {
+        let h = self.bundle.spec.hooks().as_ref();
+        !hooks::of_kind(h, "prestart").is_empty() || !hooks::of_kind(h, "createRuntime").is_empty()
+    }
 }
 
 /// A live init, blocked until the runtime acknowledges it.
 pub struct Spawned {
     pub pid: i32,
     pub pidfd: PidFd,
-    chan: Channel,
+    chan: RuntimeEnd,
 }
 
 impl Spawned {
     /// Lets the init go on to wait for `start` (the state is saved).
     /// Waits until the init no longer dies with us, so the runtime may exit.
     pub fn release(self) -> Result<PidFd> {
-        self.chan
-            .send(&Msg::Ack)
-            .ctx(|| "release container init".into())?;
-        match self.chan.recv().ctx(|| "release container init".into())? {
-            Some(Msg::Detached) => Ok(self.pidfd),
-            Some(Msg::Error(m)) => {
+        match sync::release(&self.chan) {
+            Ok(()) => Ok(self.pidfd),
+            Err(e) => {
                 kill_and_reap(&self.pidfd);
-                Err(Error::msg(format!(
-                    "unable to start container process: {m}"
-                )))
-            }
-            _ => {
-                kill_and_reap(&self.pidfd);
-                Err(Error::msg(
-                    "unable to start container process: container init exited during create",
-                ))
+                Err(e.into())
             }
         }
     }
@@ -111,7 +108,7 @@ fn kill_and_reap(pidfd: &PidFd) {
 /// Forks the init and drives it until it is ready (or failed). The init
 /// first joins its cgroups itself (`cfg.placement`).
 pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
-    let (ours, theirs) = Channel::pair().ctx(|| "create sync socketpair".into())?;
+    let (ours, theirs) = sync::pair(Peer::Init).ctx(|| "create sync socketpair".into())?;
     // The cgroup namespace is unshared by the init once it is placed, so
     // that its root is the container's cgroup in every hierarchy.
     let flags = cfg.plan.clone_flags() & !(libc::CLONE_NEWCGROUP as u64);
@@ -127,59 +124,47 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
                 pidfd,
                 chan: ours,
             };
-            match drive(cfg, &spawned) {
+            let mut host = CreateHost { cfg, pid };
+            match sync::until_ready(&spawned.chan, &mut host) {
                 Ok(()) => Ok(spawned),
                 Err(e) => {
                     spawned.abort();
-                    Err(e)
+                    Err(e.into())
                 }
             }
         }
     }
 }
 
-fn drive(cfg: &InitConfig, s: &Spawned) -> Result<()> {
-    loop {
-        let received = s.chan.recv_fd().ctx(|| "read from container init".into())?;
-        let fd = received.as_ref().and_then(|(_, fd)| fd.as_ref());
-        match received.as_ref().map(|(m, _)| m) {
-            Some(Msg::Seccomp) => {
-                let agent = cfg
-                    .bundle
-                    .spec
-                    .linux()
-                    .as_ref()
-                    .and_then(|l| l.seccomp().as_ref())
-                    .and_then(crate::seccomp::Agent::of);
-                let state = cfg.hook_state(Status::Creating, s.pid);
-                seccomp::hand_to_agent(&s.chan, agent.as_ref(), s.pid, &state, fd)?;
-            }
-            Some(Msg::Hooks) => {
-                let h = cfg.bundle.spec.hooks().as_ref();
-                let state = cfg.hook_state(Status::Creating, s.pid);
-                hooks::run("prestart", hooks::of_kind(h, "prestart"), &state)?;
-                hooks::run("createRuntime", hooks::of_kind(h, "createRuntime"), &state)?;
-                s.chan
-                    .send(&Msg::HooksDone)
-                    .ctx(|| "sync with container init".into())?;
-            }
-            Some(Msg::Ready) => return Ok(()),
-            Some(Msg::Error(m)) => {
-                return Err(Error::msg(format!(
-                    "unable to start container process: {m}"
-                )))
-            }
-            Some(other) => {
-                return Err(Error::msg(format!(
-                    "unexpected message from container init: {other:?}"
-                )))
-            }
-            None => {
-                return Err(Error::msg(
-                    "unable to start container process: container init exited without reporting",
-                ))
-            }
-        }
+/// The runtime's part in create: the hooks and the seccomp agent.
+struct CreateHost<'a> {
+    cfg: &'a InitConfig<'a>,
+    pid: i32,
+}
+
+impl sync::Host for CreateHost<'_> {
+    fn hooks_wanted(&self) -> bool {
+        self.cfg.runtime_hooks_wanted()
+    }
+
+    fn run_hooks(&mut self) -> Result<()> {
+        let h = self.cfg.bundle.spec.hooks().as_ref();
+        let state = self.cfg.hook_state(Status::Creating, self.pid);
+        hooks::run("prestart", hooks::of_kind(h, "prestart"), &state)?;
+        hooks::run("createRuntime", hooks::of_kind(h, "createRuntime"), &state)
+    }
+
+    fn hand_listener(&mut self, fd: BorrowedFd<'_>) -> Result<()> {
+        let agent = self
+            .cfg
+            .bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .and_then(crate::seccomp::Agent::of);
+        let state = self.cfg.hook_state(Status::Creating, self.pid);
+        seccomp::hand_to_agent(agent.as_ref(), self.pid, &state, fd)
     }
 }
 

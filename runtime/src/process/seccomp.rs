@@ -4,12 +4,12 @@
 //! runtime gives it to the seccomp agent with the container process state
 //! and lets the process go on.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 
 use oci_spec::runtime::Process;
 
-use super::sync::{Channel, Msg};
-use crate::error::{Context, Error, Result};
+use super::sync::{FromInit, InitEnd};
+use crate::error::{Error, Result};
 use crate::seccomp::{Agent, Program};
 
 /// When the seccomp filter is loaded: right before which step (docs/architecture.md §8).
@@ -42,7 +42,7 @@ pub(super) fn load_seccomp(
     prog: Option<&Program>,
     p: &Process,
     at: &[Before],
-    chan: &Channel,
+    chan: &InitEnd,
 ) -> Result<()> {
     let Some(prog) = prog.filter(|prog| at.contains(&Before::of(prog, p))) else {
         return Ok(());
@@ -52,35 +52,27 @@ pub(super) fn load_seccomp(
         return Ok(());
     };
     // The only syscall between loading and the hand-over is this sendmsg,
-    // which a profile may not notify (seccomp/profile.rs).
-    chan.send_fd(&Msg::Seccomp, fd.as_fd())
-        .ctx(|| "send the seccomp listener fd to the runtime".into())?;
-    drop(fd);
-    match chan.recv().ctx(|| "sync with runtime".into())? {
-        Some(Msg::SeccompDone) => Ok(()),
-        _ => Err(Error::msg(
-            "the runtime did not hand the seccomp listener fd to the agent",
-        )),
-    }
+    // which a profile may not notify (seccomp/profile.rs). Our copy of the
+    // fd is closed once sent; then we wait for SeccompDone.
+    chan.request(FromInit::Seccomp(fd))?;
+    Ok(())
 }
 
 /// Hands a NOTIFY filter's listener fd, received from the process `pid`
-/// that loaded it, to the seccomp agent with the container's `state`, then
-/// lets the process go on. Our copy of the fd is the caller's to close.
+/// that loaded it, to the seccomp agent with the container's `state`. The
+/// sync loop then lets the process go on and closes our copy of the fd.
 pub(super) fn hand_to_agent(
-    chan: &Channel,
     agent: Option<&Agent>,
     pid: i32,
     state: &[u8],
-    fd: Option<&OwnedFd>,
+    fd: BorrowedFd,
 ) -> Result<()> {
-    let (Some(agent), Some(fd)) = (agent, fd) else {
+    let Some(agent) = agent else {
         return Err(Error::msg(
             "seccomp: the process reported a listener fd, but there is none or no listenerPath",
         ));
     };
     let doc = agent.process_state(crate::state::OCI_VERSION, pid, state);
-    agent.send(&doc, fd.as_fd())?;
-    chan.send(&Msg::SeccompDone)
-        .ctx(|| "sync after handing the seccomp listener fd to the agent".into())
+    agent.send(&doc, fd)?;
+    Ok(())
 }
