@@ -331,3 +331,18 @@ cgroups_below() {
 forget_if_new() {
     [[ -e $1 ]] || E2E_FORGET+=("$1")
 }
+
+# podman_private_store DIR: podman's image store, run dir and (empty)
+# registries under DIR, exported for every podman call that follows;
+# containers.conf (the runtime) is the caller's.
+podman_private_store() {
+    cat >"$1/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$1/storage"
+runroot = "$1/run"
+CONF
+    : >"$1/registries.conf"
+    export CONTAINERS_STORAGE_CONF=$1/storage.conf
+    export CONTAINERS_REGISTRIES_CONF=$1/registries.conf
+}

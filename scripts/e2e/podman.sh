@@ -28,16 +28,8 @@ tmp_dir = "$p/tmp"
 [engine.runtimes]
 berth = ["$BERTH"]
 EOF
-cat >"$p/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$p/storage"
-runroot = "$p/run"
-EOF
-: >"$p/registries.conf"
+podman_private_store "$p"
 export CONTAINERS_CONF=$p/containers.conf
-export CONTAINERS_STORAGE_CONF=$p/storage.conf
-export CONTAINERS_REGISTRIES_CONF=$p/registries.conf
 E2E_CLEANUPS+=("cleanup_containers" "pm system reset --force" "remove_ns_cgroups $CGROUP_PARENT")
 forget_if_new /var/lib/containers   # podman's blob-info cache
 
