@@ -72,20 +72,49 @@ def main():
 
 
 def run(a, cmds, seed, rng, w, t_start):
-    b = w.berth
-    bundle = common.make_bundle(os.path.join(w.tmp, "bundle"), ["sleep", "1000"])
-    rootfs = os.path.join(bundle, "rootfs")
-    log(f"berth: {w.berth_binary}")
-    log(f"seed: {seed}   (replay: --seed {seed})")
-    log(f"temp dir: {w.tmp}")
-    prefix = f"f{os.getpid()}"
-    counter = [0]
+    return Faults(a, cmds, seed, rng, w, t_start).run()
 
-    def new_id(cmd):
-        counter[0] += 1
-        return w.track(f"{prefix}-{cmd}-{counter[0]}")
 
-    def argv(cmd, cid, measuring=False):
+class Faults:
+    """One fault-injection run: the bundle, the ids, each command's timing and
+    tallies, shared by the measuring, killing and reporting steps."""
+
+    def __init__(self, a, cmds, seed, rng, w, t_start):
+        self.a = a
+        self.cmds = cmds
+        self.seed = seed
+        self.rng = rng
+        self.w = w
+        self.b = w.berth
+        self.t_start = t_start
+        self.bundle = common.make_bundle(os.path.join(w.tmp, "bundle"), ["sleep", "1000"])
+        self.rootfs = os.path.join(self.bundle, "rootfs")
+        self.prefix = f"f{os.getpid()}"
+        self.counter = 0
+        self.timing = {}  # cmd -> (median wall time, upper end of the adaptive delay range)
+        self.stats = {c: {"kills": 0, "before": 0, "while": 0, "after": 0, "done": 0,
+                          "failed": 0, "setup": 0} for c in cmds}
+        self.failures = {c: [] for c in cmds}
+        self.order = []  # the command of each kill, round-robin
+        self.timed_out = False
+
+    def run(self):
+        w = self.w
+        log(f"berth: {w.berth_binary}")
+        log(f"seed: {self.seed}   (replay: --seed {self.seed})")
+        log(f"temp dir: {w.tmp}")
+        for cmd in self.cmds:
+            self.measure(cmd)
+        self.kill_all()
+        return self.report()
+
+    # ---- container ids and command lines
+    def new_id(self, cmd):
+        self.counter += 1
+        return self.w.track(f"{self.prefix}-{cmd}-{self.counter}")
+
+    def argv(self, cmd, cid, measuring=False):
+        bundle = self.bundle
         if cmd == "create":
             return ["create", "--bundle", bundle, cid]
         if cmd == "start":
@@ -102,79 +131,108 @@ def run(a, cmds, seed, rng, w, t_start):
             return ["delete", "--force", cid]
         raise ValueError(cmd)
 
-    def setup(cmd, cid):
+    def setup(self, cmd, cid):
+        """Brings cid to where cmd starts from; an error text or None."""
         steps = {"create": [], "start": ["create"], "exec": ["create", "start"],
                  "run-d": [], "run": [], "delete": ["create", "start"]}[cmd]
         for s in steps:
-            rc, err = b.run(*argv(s, cid))
+            rc, err = self.b.run(*self.argv(s, cid))
             if rc != 0:
                 return f"setup `{s}` exit {rc}: {err}"
         return None
 
     # ---- measure where each command spends its time
-    timing = {}
-    for cmd in cmds:
+    def measure(self, cmd):
         ts = []
         for _ in range(7):
-            cid = new_id(cmd + "-m")
-            err = setup(cmd, cid)
-            if err:
-                log(f"measuring {cmd}: {err}")
-                w.force_clean(cid)
-                continue
-            p = common.spawn(b.argv(*argv(cmd, cid, measuring=True)),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-            t0 = time.monotonic()
-            try:
-                rc = common.wait(p, common.CMD_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-            common.forget(p)
-            ts.append(time.monotonic() - t0)
-            if rc != 0:
-                log(f"measuring {cmd}: exit {rc}")
-            b.run("delete", "--force", cid)
-            if w.leftovers(cid, [rootfs], check_procs=False):
-                w.force_clean(cid)
+            t = self.measure_once(cmd)
+            if t is not None:
+                ts.append(t)
         med = statistics.median(ts) if ts else 0.01
         hi = min(MAX_DELAY, max(0.002, med))
-        timing[cmd] = (med, hi)
+        self.timing[cmd] = (med, hi)
         log(f"{cmd:7s} takes {med * 1000:6.2f} ms (median of {len(ts)}); "
             f"delays: 80% in [0, {hi * 1000:.2f}] ms, 20% in [0, 30] ms")
 
+    def measure_once(self, cmd):
+        """Wall time of one unkilled cmd; None when its setup failed."""
+        w, b = self.w, self.b
+        cid = self.new_id(cmd + "-m")
+        err = self.setup(cmd, cid)
+        if err:
+            log(f"measuring {cmd}: {err}")
+            w.force_clean(cid)
+            return None
+        p = common.spawn(b.argv(*self.argv(cmd, cid, measuring=True)),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        try:
+            rc = common.wait(p, common.CMD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        common.forget(p)
+        elapsed = time.monotonic() - t0
+        if rc != 0:
+            log(f"measuring {cmd}: exit {rc}")
+        b.run("delete", "--force", cid)
+        if w.leftovers(cid, [self.rootfs], check_procs=False):
+            w.force_clean(cid)
+        return elapsed
+
     # ---- the kills
-    per = {c: a.kills // len(cmds) + (1 if i < a.kills % len(cmds) else 0)
-           for i, c in enumerate(cmds)}
-    stats = {c: {"kills": 0, "before": 0, "while": 0, "after": 0, "done": 0,
-                 "failed": 0, "setup": 0} for c in cmds}
-    failures = {c: [] for c in cmds}
-    hi_used = {c: [] for c in cmds}
-    order = []
-    for i in range(max(per.values(), default=0)):
-        order += [c for c in cmds if per[c] > i]
-    timed_out = False
-    for n, cmd in enumerate(order):
-        if time.monotonic() - t_start > a.time_limit:
-            timed_out = True
-            log(f"time limit {a.time_limit}s reached after {n} of {len(order)} kills")
-            break
-        med, hi = timing[cmd]
-        hi_used[cmd].append(hi)
-        if a.delay_ms is not None:
-            delay = a.delay_ms / 1000
+    def kill_all(self):
+        a, cmds = self.a, self.cmds
+        per = {c: a.kills // len(cmds) + (1 if i < a.kills % len(cmds) else 0)
+               for i, c in enumerate(cmds)}
+        for i in range(max(per.values(), default=0)):
+            self.order += [c for c in cmds if per[c] > i]
+        for n, cmd in enumerate(self.order):
+            if time.monotonic() - self.t_start > a.time_limit:
+                self.timed_out = True
+                log(f"time limit {a.time_limit}s reached after {n} of {len(self.order)} kills")
+                break
+            self.kill_one(cmd)
+
+    def kill_one(self, cmd):
+        """One kill of cmd at a seeded delay, classified and checked."""
+        w, rng = self.w, self.rng
+        med, hi = self.timing[cmd]
+        if self.a.delay_ms is not None:
+            delay = self.a.delay_ms / 1000
         else:
             delay = rng.uniform(0, hi) if rng.random() < 0.8 else rng.uniform(0, MAX_DELAY)
-        cid = new_id(cmd)
-        st = stats[cmd]
-        err = setup(cmd, cid)
+        cid = self.new_id(cmd)
+        st = self.stats[cmd]
+        err = self.setup(cmd, cid)
         if err:
             st["setup"] += 1
             st["failed"] += 1
-            failures[cmd].append((cid, delay, "setup", [err] + w.force_clean(cid)))
-            continue
-        p = common.spawn(b.argv(*argv(cmd, cid)), stdin=subprocess.DEVNULL,
+            self.failures[cmd].append((cid, delay, "setup", [err] + w.force_clean(cid)))
+            return
+        rc = self.spawn_and_kill(cmd, cid, delay)
+        st["kills"] += 1
+        cls = "done" if rc != -signal.SIGKILL else classify(cmd, w, cid)
+        # keep about a quarter of the kills after the command's end: shrink the
+        # delay range when a kill came too late, widen it when it came in time
+        hi = min(MAX_DELAY, max(0.00005, hi * (0.94 if cls == "done" else 1.02)))
+        self.timing[cmd] = (med, hi)
+        st[cls] += 1
+
+        problems = self.after_kill_problems(cid)
+        if problems:
+            st["failed"] += 1
+            fixed = w.force_clean(cid)
+            problems.append("cleanup by the test: " + (", ".join(fixed) or "nothing"))
+            self.failures[cmd].append((cid, delay, cls, problems))
+        else:
+            w.ids.discard(cid)
+
+    def spawn_and_kill(self, cmd, cid, delay):
+        """Runs cmd, SIGKILLs it after delay; its exit status (or a text)."""
+        w = self.w
+        p = common.spawn(self.b.argv(*self.argv(cmd, cid)), stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         w.children.append(p)
         time.sleep(delay)
@@ -186,20 +244,18 @@ def run(a, cmds, seed, rng, w, t_start):
         else:
             common.forget(p)
         w.children.remove(p)
-        st["kills"] += 1
-        cls = "done" if rc != -signal.SIGKILL else classify(cmd, w, cid)
-        # keep about a quarter of the kills after the command's end: shrink the
-        # delay range when a kill came too late, widen it when it came in time
-        timing[cmd] = (med, min(MAX_DELAY, max(0.00005, hi * (0.94 if cls == "done" else 1.02))))
-        st[cls] += 1
+        return rc
 
+    def after_kill_problems(self, cid):
+        """delete --force must clean up after the kill, and the id be reusable."""
+        w, b, rootfs = self.w, self.b, self.rootfs
         problems = []
         rc2, err2 = b.run("delete", "--force", cid)
         if rc2 != 0:
             problems.append(f"delete --force exit {rc2}: {err2}")
         problems += w.leftovers(cid, [rootfs])
         if not problems:
-            rc3, err3 = b.run(*argv("create", cid))
+            rc3, err3 = b.run(*self.argv("create", cid))
             if rc3 != 0:
                 problems.append(f"reuse: create {cid} exit {rc3}: {err3}")
             rc4, err4 = b.run("delete", "--force", cid)
@@ -209,66 +265,80 @@ def run(a, cmds, seed, rng, w, t_start):
             if left:
                 problems.append("after reuse create/delete: " + "; ".join(left))
         else:
-            rc3, err3 = b.run(*argv("create", cid))
+            rc3, err3 = b.run(*self.argv("create", cid))
             problems.append(f"reuse: create {cid} exit {rc3}" + (f": {err3}" if err3 else ""))
-        if problems:
-            st["failed"] += 1
-            fixed = w.force_clean(cid)
-            failures[cmd].append((cid, delay, cls, problems + ["cleanup by the test: "
-                                                             + (", ".join(fixed) or "nothing")]))
-        else:
-            w.ids.discard(cid)
+        return problems
 
     # ---- report
-    log("")
-    log(f"{'command':8s} {'kills':>5s} {'before':>6s} {'while':>6s} {'after':>6s} "
-        f"{'done':>5s} {'failed':>6s}")
-    passed = failed = 0
-    for cmd in cmds:
-        st = stats[cmd]
-        log(f"{cmd:8s} {st['kills']:5d} {st['before']:6d} {st['while']:6d} {st['after']:6d} "
-            f"{st['done']:5d} {st['failed']:6d}")
-    for cmd in cmds:
-        st = stats[cmd]
-        passed += st["kills"] - (st["failed"] - st["setup"])
-        failed += st["failed"]
-        if failures[cmd]:
-            log(f"\n{cmd}: {len(failures[cmd])} failure(s)")
-            for cid, delay, cls, probs in failures[cmd][:a.max_details]:
-                log(f"  FAIL {cmd} id={cid} delay={delay * 1000:.2f}ms killed={cls}")
-                for pr in probs:
-                    log(f"       {pr}")
-                log(f"       replay: {sys.argv[0]} --berth {w.berth_binary} --only {cmd} "
-                    f"--delay-ms {delay * 1000:.2f} --kills 20")
-            if len(failures[cmd]) > a.max_details:
-                log(f"  … {len(failures[cmd]) - a.max_details} more")
-    # ---- the test is not vacuous: most kills landed while the command ran
-    log("")
-    total = sum(stats[c]["kills"] for c in cmds)
-    for cmd in cmds:
-        st = stats[cmd]
-        k = st["kills"]
-        if k < 10 or a.delay_ms is not None:
-            continue
-        mid = k - st["done"]
-        ok = mid >= 0.35 * k and st["while"] + st["before"] >= 0.1 * k
-        log(f"{'ok  ' if ok else 'FAIL'} {cmd}: {mid}/{k} kills landed before the "
-            f"command exited ({st['before']} before, {st['while']} while, "
-            f"{st['after']} after the interesting part; delay range ended at "
-            f"[0, {timing[cmd][1] * 1000:.1f}] ms)")
-        if ok:
-            passed += 1
-        else:
+    def report(self):
+        a = self.a
+        self.report_table()
+        passed, failed = self.report_failures()
+        # the test is not vacuous: most kills landed while the command ran
+        log("")
+        total = sum(self.stats[c]["kills"] for c in self.cmds)
+        p, f = self.report_coverage()
+        passed += p
+        failed += f
+        if self.timed_out:
             failed += 1
-    if timed_out:
-        failed += 1
-        log(f"FAIL time limit: only {total} of {len(order)} kills in {a.time_limit}s")
-    elif a.delay_ms is None and total < a.kills:
-        failed += 1
-    log(f"orphaned container processes adopted and reaped by the test: {len(common.REAPED)}")
-    log(f"{total} kills in {time.monotonic() - t_start:.1f}s, seed {seed}")
-    log(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+            log(f"FAIL time limit: only {total} of {len(self.order)} kills in {a.time_limit}s")
+        elif a.delay_ms is None and total < a.kills:
+            failed += 1
+        log(f"orphaned container processes adopted and reaped by the test: {len(common.REAPED)}")
+        log(f"{total} kills in {time.monotonic() - self.t_start:.1f}s, seed {self.seed}")
+        log(f"{passed} passed, {failed} failed")
+        return 1 if failed else 0
+
+    def report_table(self):
+        log("")
+        log(f"{'command':8s} {'kills':>5s} {'before':>6s} {'while':>6s} {'after':>6s} "
+            f"{'done':>5s} {'failed':>6s}")
+        for cmd in self.cmds:
+            st = self.stats[cmd]
+            log(f"{cmd:8s} {st['kills']:5d} {st['before']:6d} {st['while']:6d} {st['after']:6d} "
+                f"{st['done']:5d} {st['failed']:6d}")
+
+    def report_failures(self):
+        """Prints the failures of each command; (passed, failed) kill counts."""
+        a = self.a
+        passed = failed = 0
+        for cmd in self.cmds:
+            st = self.stats[cmd]
+            fails = self.failures[cmd]
+            passed += st["kills"] - (st["failed"] - st["setup"])
+            failed += st["failed"]
+            if fails:
+                log(f"\n{cmd}: {len(fails)} failure(s)")
+                for cid, delay, cls, probs in fails[:a.max_details]:
+                    log(f"  FAIL {cmd} id={cid} delay={delay * 1000:.2f}ms killed={cls}")
+                    for pr in probs:
+                        log(f"       {pr}")
+                    log(f"       replay: {sys.argv[0]} --berth {self.w.berth_binary} --only {cmd} "
+                        f"--delay-ms {delay * 1000:.2f} --kills 20")
+                if len(fails) > a.max_details:
+                    log(f"  … {len(fails) - a.max_details} more")
+        return passed, failed
+
+    def report_coverage(self):
+        """One check per command: enough kills landed before it exited."""
+        passed = failed = 0
+        for cmd in self.cmds:
+            st = self.stats[cmd]
+            k = st["kills"]
+            if k < 10 or self.a.delay_ms is not None:
+                continue
+            mid = k - st["done"]
+            ok = mid >= 0.35 * k and st["while"] + st["before"] >= 0.1 * k
+            log(f"{'ok  ' if ok else 'FAIL'} {cmd}: {mid}/{k} kills landed before the "
+                f"command exited ({st['before']} before, {st['while']} while, "
+                f"{st['after']} after the interesting part; delay range ended at "
+                f"[0, {self.timing[cmd][1] * 1000:.1f}] ms)")
+            if ok:
+                passed += 1
+            else:
+                failed += 1
+        return passed, failed
 
 
 def classify(cmd, w, cid):
