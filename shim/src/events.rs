@@ -67,109 +67,106 @@ pub fn timestamp(t: SystemTime) -> Timestamp {
 
 impl Event {
     fn encode(self) -> (&'static str, Box<dyn MessageDyn>) {
+        (self.topic(), self.into_message())
+    }
+
+    /// The topic containerd files the event under.
+    fn topic(&self) -> &'static str {
+        match self {
+            Event::Create { .. } => topics::TASK_CREATE_EVENT_TOPIC,
+            Event::Start { .. } => topics::TASK_START_EVENT_TOPIC,
+            Event::Exit { .. } => topics::TASK_EXIT_EVENT_TOPIC,
+            Event::Delete { .. } => topics::TASK_DELETE_EVENT_TOPIC,
+            Event::ExecAdded { .. } => topics::TASK_EXEC_ADDED_EVENT_TOPIC,
+            Event::ExecStarted { .. } => topics::TASK_EXEC_STARTED_EVENT_TOPIC,
+            Event::Paused(_) => topics::TASK_PAUSED_EVENT_TOPIC,
+            Event::Resumed(_) => topics::TASK_RESUMED_EVENT_TOPIC,
+            Event::Oom(_) => topics::TASK_OOM_EVENT_TOPIC,
+        }
+    }
+
+    /// The event as its containerd protobuf message.
+    fn into_message(self) -> Box<dyn MessageDyn> {
         match self {
             Event::Create {
                 id,
                 bundle,
                 stdio,
                 pid,
-            } => (
-                topics::TASK_CREATE_EVENT_TOPIC,
-                Box::new(TaskCreate {
-                    container_id: id,
-                    bundle,
-                    io: Some(TaskIO {
-                        stdin: stdio.stdin,
-                        stdout: stdio.stdout,
-                        stderr: stdio.stderr,
-                        terminal: stdio.terminal,
-                        ..Default::default()
-                    })
-                    .into(),
-                    pid,
-                    ..Default::default()
-                }),
-            ),
-            Event::Start { id, pid } => (
-                topics::TASK_START_EVENT_TOPIC,
-                Box::new(TaskStart {
-                    container_id: id,
-                    pid,
-                    ..Default::default()
-                }),
-            ),
+            } => Box::new(TaskCreate {
+                container_id: id,
+                bundle,
+                io: Some(task_io(stdio)).into(),
+                pid,
+                ..Default::default()
+            }),
+            Event::Start { id, pid } => Box::new(TaskStart {
+                container_id: id,
+                pid,
+                ..Default::default()
+            }),
             Event::Exit {
                 id,
                 exec_id,
                 pid,
                 status,
                 at,
-            } => (
-                topics::TASK_EXIT_EVENT_TOPIC,
-                Box::new(TaskExit {
-                    container_id: id,
-                    id: exec_id,
-                    pid,
-                    exit_status: status,
-                    exited_at: Some(timestamp(at)).into(),
-                    ..Default::default()
-                }),
-            ),
+            } => Box::new(TaskExit {
+                container_id: id,
+                id: exec_id,
+                pid,
+                exit_status: status,
+                exited_at: Some(timestamp(at)).into(),
+                ..Default::default()
+            }),
             Event::Delete {
                 id,
                 pid,
                 status,
                 at,
-            } => (
-                topics::TASK_DELETE_EVENT_TOPIC,
-                Box::new(TaskDelete {
-                    container_id: id.clone(),
-                    id,
-                    pid,
-                    exit_status: status,
-                    exited_at: Some(timestamp(at)).into(),
-                    ..Default::default()
-                }),
-            ),
-            Event::ExecAdded { id, exec_id } => (
-                topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-                Box::new(TaskExecAdded {
-                    container_id: id,
-                    exec_id,
-                    ..Default::default()
-                }),
-            ),
-            Event::ExecStarted { id, exec_id, pid } => (
-                topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-                Box::new(TaskExecStarted {
-                    container_id: id,
-                    exec_id,
-                    pid,
-                    ..Default::default()
-                }),
-            ),
-            Event::Paused(id) => (
-                topics::TASK_PAUSED_EVENT_TOPIC,
-                Box::new(TaskPaused {
-                    container_id: id,
-                    ..Default::default()
-                }),
-            ),
-            Event::Resumed(id) => (
-                topics::TASK_RESUMED_EVENT_TOPIC,
-                Box::new(TaskResumed {
-                    container_id: id,
-                    ..Default::default()
-                }),
-            ),
-            Event::Oom(id) => (
-                topics::TASK_OOM_EVENT_TOPIC,
-                Box::new(TaskOOM {
-                    container_id: id,
-                    ..Default::default()
-                }),
-            ),
+            } => Box::new(TaskDelete {
+                container_id: id.clone(),
+                id,
+                pid,
+                exit_status: status,
+                exited_at: Some(timestamp(at)).into(),
+                ..Default::default()
+            }),
+            Event::ExecAdded { id, exec_id } => Box::new(TaskExecAdded {
+                container_id: id,
+                exec_id,
+                ..Default::default()
+            }),
+            Event::ExecStarted { id, exec_id, pid } => Box::new(TaskExecStarted {
+                container_id: id,
+                exec_id,
+                pid,
+                ..Default::default()
+            }),
+            Event::Paused(id) => Box::new(TaskPaused {
+                container_id: id,
+                ..Default::default()
+            }),
+            Event::Resumed(id) => Box::new(TaskResumed {
+                container_id: id,
+                ..Default::default()
+            }),
+            Event::Oom(id) => Box::new(TaskOOM {
+                container_id: id,
+                ..Default::default()
+            }),
         }
+    }
+}
+
+/// The task's stdio paths as given at create.
+fn task_io(stdio: StdioPaths) -> TaskIO {
+    TaskIO {
+        stdin: stdio.stdin,
+        stdout: stdio.stdout,
+        stderr: stdio.stderr,
+        terminal: stdio.terminal,
+        ..Default::default()
     }
 }
 

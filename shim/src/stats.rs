@@ -38,8 +38,26 @@ fn blkio_entries(v: &[BerthBlkio]) -> Vec<BlkIOEntry> {
 
 /// berth's runc-shaped stats as containerd's v1 Metrics.
 pub fn to_metrics(s: &Stats) -> Metrics {
+    Metrics {
+        hugetlb: hugetlb_stats(s),
+        pids: Some(PidsStat {
+            current: s.pids.current,
+            limit: s.pids.limit,
+            ..Default::default()
+        })
+        .into(),
+        cpu: Some(cpu_stat(s)).into(),
+        memory: Some(memory_stat(s)).into(),
+        blkio: Some(blkio_stat(s)).into(),
+        ..Default::default()
+    }
+}
+
+/// The v1 memory stats: the counters of memory.stat by their v1 names, and
+/// the usage/limit entries of memory, memsw, kmem and kmem.tcp.
+fn memory_stat(s: &Stats) -> MemoryStat {
     let raw = |k: &str| s.memory.raw.get(k).copied().unwrap_or(0);
-    let memory = MemoryStat {
+    MemoryStat {
         cache: s.memory.cache,
         rss: raw("rss"),
         rss_huge: raw("rss_huge"),
@@ -77,9 +95,13 @@ pub fn to_metrics(s: &Stats) -> Metrics {
         kernel: Some(mem_entry(&s.memory.kernel)).into(),
         kernel_tcp: Some(mem_entry(&s.memory.kernel_tcp)).into(),
         ..Default::default()
-    };
+    }
+}
+
+/// The v1 cpu stats: usage (total, kernel, user, per cpu) and throttling.
+fn cpu_stat(s: &Stats) -> CPUStat {
     let u = &s.cpu.usage;
-    let cpu = CPUStat {
+    CPUStat {
         usage: Some(CPUUsage {
             total: u.total,
             kernel: u.kernel,
@@ -96,35 +118,30 @@ pub fn to_metrics(s: &Stats) -> Metrics {
         })
         .into(),
         ..Default::default()
-    };
-    let blkio = BlkIOStat {
+    }
+}
+
+/// The v1 blkio stats: bytes and operations, per device and operation.
+fn blkio_stat(s: &Stats) -> BlkIOStat {
+    BlkIOStat {
         io_service_bytes_recursive: blkio_entries(&s.blkio.io_service_bytes_recursive),
         io_serviced_recursive: blkio_entries(&s.blkio.io_serviced_recursive),
         ..Default::default()
-    };
-    Metrics {
-        hugetlb: s
-            .hugetlb
-            .iter()
-            .map(|(size, h)| HugetlbStat {
-                usage: h.usage,
-                max: h.max,
-                failcnt: h.failcnt,
-                pagesize: size.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        pids: Some(PidsStat {
-            current: s.pids.current,
-            limit: s.pids.limit,
+    }
+}
+
+/// One v1 hugetlb entry per page size.
+fn hugetlb_stats(s: &Stats) -> Vec<HugetlbStat> {
+    s.hugetlb
+        .iter()
+        .map(|(size, h)| HugetlbStat {
+            usage: h.usage,
+            max: h.max,
+            failcnt: h.failcnt,
+            pagesize: size.clone(),
             ..Default::default()
         })
-        .into(),
-        cpu: Some(cpu).into(),
-        memory: Some(memory).into(),
-        blkio: Some(blkio).into(),
-        ..Default::default()
-    }
+        .collect()
 }
 
 /// berth's stats (read from a v2 cgroup) as containerd's v2 Metrics.

@@ -147,34 +147,53 @@ mod tests {
         io::Error::from_raw_os_error(libc::EINVAL)
     }
 
-    /// The messages clients and the conformance suite match, byte for byte.
+    /// The cgroup the wording tests name.
+    fn dir() -> PathBuf {
+        PathBuf::from("/sys/fs/cgroup/pids/berth/c1")
+    }
+
+    /// Checks the messages clients and the conformance suite match, byte
+    /// for byte.
+    fn assert_wording(cases: Vec<(CgroupError, String)>) {
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want, "{e:?}");
+        }
+    }
+
+    /// The cgroups create refuses: runc's wording for the states it checks.
     #[test]
-    fn messages_keep_their_wording() {
-        let dir = PathBuf::from("/sys/fs/cgroup/pids/berth/c1");
-        let cases: Vec<(CgroupError, String)> = vec![
+    fn refused_cgroups_keep_their_wording() {
+        assert_wording(vec![
             (
                 CgroupError::NotEmpty {
                     count: 2,
-                    dir: dir.clone(),
+                    dir: dir(),
                 },
                 "container's cgroup is not empty: 2 process(es) found (/sys/fs/cgroup/pids/berth/c1)"
                     .into(),
             ),
             (
-                CgroupError::Frozen { dir: dir.clone() },
+                CgroupError::Frozen { dir: dir() },
                 "container's cgroup unexpectedly frozen (/sys/fs/cgroup/pids/berth/c1)".into(),
             ),
+            (
+                CgroupError::Taken {
+                    dir: dir(),
+                    id: "c1".into(),
+                },
+                "cgroup /sys/fs/cgroup/pids/berth/c1 already exists: another container named c1 (under a different --root?) uses it; set linux.cgroupsPath or pick another id".into(),
+            ),
+        ]);
+    }
+
+    /// `unified` on cgroup v1 and the systemd driver.
+    #[test]
+    fn config_refusals_keep_their_wording() {
+        assert_wording(vec![
             (
                 CgroupError::UnifiedOnV1,
                 "linux.resources.unified: invalid configuration: cannot use unified on cgroup v1"
                     .into(),
-            ),
-            (
-                CgroupError::Taken {
-                    dir: dir.clone(),
-                    id: "c1".into(),
-                },
-                "cgroup /sys/fs/cgroup/pids/berth/c1 already exists: another container named c1 (under a different --root?) uses it; set linux.cgroupsPath or pick another id".into(),
             ),
             (
                 CgroupError::Systemd {
@@ -188,6 +207,13 @@ mod tests {
                 },
                 "--systemd-cgroup: the systemd cgroup driver is not implemented in berth yet; run without --systemd-cgroup".into(),
             ),
+        ]);
+    }
+
+    /// `exec --cgroup` arguments not in runc's syntax.
+    #[test]
+    fn exec_cgroup_arguments_keep_their_wording() {
+        assert_wording(vec![
             (
                 CgroupError::SubArg {
                     arg: "a".into(),
@@ -202,9 +228,16 @@ mod tests {
                 },
                 "invalid --cgroup argument: a:b:c".into(),
             ),
+        ]);
+    }
+
+    /// Destroy, freeze and the controllers they need.
+    #[test]
+    fn destroy_and_freeze_failures_keep_their_wording() {
+        assert_wording(vec![
             (
                 CgroupError::NotEmptied {
-                    dir: dir.clone(),
+                    dir: dir(),
                     pids: vec![7, 8],
                     after: Duration::from_secs(5),
                 },
@@ -212,7 +245,7 @@ mod tests {
             ),
             (
                 CgroupError::FreezeTimeout {
-                    dir: dir.clone(),
+                    dir: dir(),
                     after: Duration::from_secs(5),
                 },
                 "unable to freeze cgroup /sys/fs/cgroup/pids/berth/c1: still freezing after 5s"
@@ -224,11 +257,18 @@ mod tests {
                 },
                 "the freezer cgroup is not available on this host".into(),
             ),
+        ]);
+    }
+
+    /// Failed system operations name the field, file and value they were for.
+    #[test]
+    fn system_failures_keep_their_wording() {
+        assert_wording(vec![
             (
                 CgroupError::Write {
                     field: "linux.resources.pids.limit".into(),
                     value: "-1".into(),
-                    path: dir.join("pids.max"),
+                    path: dir().join("pids.max"),
                     source: einval(),
                 },
                 format!(
@@ -238,15 +278,17 @@ mod tests {
             ),
             (
                 CgroupError::Create {
-                    path: dir.clone(),
+                    path: dir(),
                     source: einval(),
                 },
                 format!("create cgroup /sys/fs/cgroup/pids/berth/c1: {}", einval()),
             ),
-        ];
-        for (e, want) in cases {
-            assert_eq!(e.to_string(), want, "{e:?}");
-        }
+        ]);
+    }
+
+    /// Wrapped into the top-level error, the message is unchanged.
+    #[test]
+    fn wrapped_messages_keep_their_wording() {
         let e: crate::error::Error = CgroupError::UnifiedOnV1.into();
         assert_eq!(e.to_string(), CgroupError::UnifiedOnV1.to_string());
     }

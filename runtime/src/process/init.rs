@@ -39,27 +39,66 @@ pub(super) fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Resu
     crate::sys::prctl::set(option, arg).ctx(|| format!("prctl({what})"))
 }
 
+/// The init's setup sequence. The order of the steps is security-relevant
+/// (the cgroup entered before the cgroup namespace is unshared, sysctls and
+/// createContainer hooks before pivot, the host's fds closed before any
+/// seccomp filter, privileges dropped before the hand-off): keep it.
 fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
-    // If the runtime dies mid-create we die too; had it died before this
-    // prctl, the sync channel's EOF stops us at the next message.
-    prctl(
-        libc::PR_SET_PDEATHSIG,
-        libc::SIGKILL as libc::c_ulong,
-        "PR_SET_PDEATHSIG",
-    )?;
-    crate::sys::spawn::close_runtime_lock(cfg.lock_fd)
-        .ctx(|| "close the runtime's lock in the container init".into())?;
-    cfg.placement.enter()?;
-    if cfg.plan.creates(LinuxNamespaceType::Cgroup) {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-            .ctx(|| "unshare cgroup namespace".into())?;
-    }
+    tie_to_runtime(cfg)?;
+    enter_cgroup(cfg)?;
     umask(Mode::empty());
     let spec = &cfg.bundle.spec;
     let process = spec
         .process()
         .as_ref()
         .ok_or_else(|| Error::config("process: missing"))?;
+    finish_namespaces(cfg)?;
+    build_rootfs(cfg, chan)?;
+    apply_process_settings(cfg, process)?;
+    let (exe, argv, mut envp) = exec_target(process)?;
+    pass_listen_fds(cfg, &mut envp)?;
+    // Before any filter is loaded (a profile may block close_range).
+    let fifo_proc = close_host_fds(cfg, chan)?;
+    lock_down(cfg, process, chan)?;
+    let mut fifo = handoff(cfg, chan, fifo_proc.as_ref().unwrap_or(&cfg.proc))?;
+    let err = match exec(cfg, chan, &mut fifo, &exe, &argv, &envp) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // `start` is reading the fifo: the failure is reported there.
+    let _ = fifo.write_all(format!("E{err}").as_bytes());
+    Err(err)
+}
+
+/// Binds the init's life to the runtime's and lets go of the runtime's
+/// lock. If the runtime dies mid-create we die too; had it died before the
+/// prctl, the sync channel's EOF stops us at the next message.
+fn tie_to_runtime(cfg: &InitConfig) -> Result<()> {
+    prctl(
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGKILL as libc::c_ulong,
+        "PR_SET_PDEATHSIG",
+    )?;
+    crate::sys::spawn::close_runtime_lock(cfg.lock_fd)
+        .ctx(|| "close the runtime's lock in the container init".into())
+}
+
+/// Moves the init into the container's cgroup, then (if the config asks for
+/// one) unshares the cgroup namespace, so that cgroup is its root.
+fn enter_cgroup(cfg: &InitConfig) -> Result<()> {
+    cfg.placement.enter()?;
+    if cfg.plan.creates(LinuxNamespaceType::Cgroup) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .ctx(|| "unshare cgroup namespace".into())?;
+    }
+    Ok(())
+}
+
+/// Joins the namespaces the config gives by path (those joined in the
+/// init), gives the container a new session keyring (unless
+/// `--no-new-keyring`), brings up loopback in a new network namespace, and
+/// sets the hostname and domainname.
+fn finish_namespaces(cfg: &InitConfig) -> Result<()> {
     namespaces::join_in_child(cfg.joins)?;
     if !cfg.no_new_keyring {
         crate::sys::keyring::join_session(cfg.id)?;
@@ -67,7 +106,15 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     if cfg.plan.creates(LinuxNamespaceType::Network) {
         namespaces::loopback_up()?;
     }
-    set_names(cfg)?;
+    set_names(cfg)
+}
+
+/// Prepares the rootfs (mounts, devices, masked and read-only paths),
+/// applies the sysctls through the init's /proc handle, runs the create
+/// hooks, then pivots into the rootfs and finishes it (`root.readonly`,
+/// rootfsPropagation).
+fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
+    let spec = &cfg.bundle.spec;
     rootfs::prepare(&rootfs::Setup {
         spec,
         bundle: &cfg.bundle.dir,
@@ -80,6 +127,12 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     create_hooks(cfg, chan)?;
     rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
     rootfs::finish(spec)?;
+    Ok(())
+}
+
+/// The process's console, OOM score and rlimits, set while the init still
+/// has the privileges to.
+fn apply_process_settings(cfg: &InitConfig, process: &Process) -> Result<()> {
     if let Some(sock) = &cfg.console {
         crate::tty::setup(sock, process, true)?;
     }
@@ -88,8 +141,12 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
             .write("self/oom_score_adj", adj.to_string().as_bytes())
             .ctx(|| format!("set oom_score_adj to {adj}"))?;
     }
-    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
-    let (exe, argv, mut envp) = exec_target(process)?;
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))
+}
+
+/// With socket activation (fds passed to the runtime with LISTEN_FDS): the
+/// payload's LISTEN_FDS and LISTEN_PID become the count and the init's pid.
+fn pass_listen_fds(cfg: &InitConfig, envp: &mut Vec<CString>) -> Result<()> {
     if cfg.listen_fds > 0 {
         // sd_listen_fds(3): the fds start at 3 and are ours.
         envp.retain(|e| {
@@ -102,23 +159,23 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
         )?);
         envp.push(cstring(format!("LISTEN_PID={pid}").as_bytes(), "env")?);
     }
-    // Before any filter is loaded (a profile may block close_range).
-    let fifo_proc = close_host_fds(cfg, chan)?;
+    Ok(())
+}
+
+/// The privilege drop, in seccomp's order: a filter without no_new_privs is
+/// loaded while CAP_SYS_ADMIN is still held; then capabilities, user and
+/// groups are switched and no_new_privs is set if asked; then a NOTIFY
+/// filter under no_new_privs is loaded, before the hand-off (the runtime
+/// must still be there to take its listener fd). Any other no_new_privs
+/// filter waits until right before execve (`exec`).
+fn lock_down(cfg: &InitConfig, process: &Process, chan: &InitEnd) -> Result<()> {
     let seccomp = cfg.seccomp.as_ref();
     load_seccomp(seccomp, process, &[Before::User], chan)?;
     become_user(process)?;
     if process.no_new_privileges() == Some(true) {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
-    load_seccomp(seccomp, process, &[Before::Handoff], chan)?;
-    let mut fifo = handoff(cfg, chan, fifo_proc.as_ref().unwrap_or(&cfg.proc))?;
-    let err = match exec(cfg, chan, &mut fifo, &exe, &argv, &envp) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
-    // `start` is reading the fifo: the failure is reported there.
-    let _ = fifo.write_all(format!("E{err}").as_bytes());
-    Err(err)
+    load_seccomp(seccomp, process, &[Before::Handoff], chan)
 }
 
 fn set_names(cfg: &InitConfig) -> Result<()> {
