@@ -404,7 +404,7 @@ fn the_init_side_sees_the_runtime_gone() {
         // Gone before: the send fails.
         drop(rt);
         let e = Error::from(init.request(msg(m)).unwrap_err());
-        assert!(matches!(e, Error::Io { .. }), "{e}");
+        assert!(matches!(e, Error::Sync(SyncError::Io { .. })), "{e}");
     }
 }
 
@@ -414,6 +414,6 @@ fn io_errors_stay_io_errors() {
         context: "read from container init",
         source: std::io::Error::from_raw_os_error(libc::ECONNRESET),
     });
-    assert!(matches!(e, Error::Io { .. }));
+    assert!(matches!(e, Error::Sync(SyncError::Io { .. })));
     assert!(e.to_string().starts_with("read from container init: "));
 }
