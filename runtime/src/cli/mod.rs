@@ -85,7 +85,7 @@ enum Cmd {
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
     Events(events::Args),
     /// update container resource constraints
-    Update(update::Args),
+    Update(Box<update::Args>),
     /// ps displays the processes running inside a container
     Ps(ps::Args),
     /// create a new specification file
@@ -202,7 +202,7 @@ fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {
         Cmd::List(a) => list::run(a, g),
         Cmd::Ps(a) => ps::run(a, g),
         Cmd::Events(a) => events::run(a, g),
-        Cmd::Update(a) => update::run(a, g),
+        Cmd::Update(a) => update::run(*a, g),
         Cmd::Pause(a) => crate::container::pause(&g.root, &a.id).map(|_| 0),
         Cmd::Resume(a) => crate::container::resume(&g.root, &a.id).map(|_| 0),
         Cmd::Spec(a) => spec::run(a),
