@@ -25,6 +25,7 @@ pub const CASES: &[Case] = &[
     case("exec_paused_needs_ignore_paused", exec_paused).tagged(&[CGROUP]),
     case("kill_signal_0_and_stopped", kill_signal_0),
     case("kill_host_pidns_kills_cgroup", kill_host_pidns).tagged(&[CGROUP]),
+    case("help_runc_layout", help_layout),
 ];
 
 /// Skips the case on runc 1.1, which predates the behaviour `what` of
@@ -386,5 +387,74 @@ fn kill_host_pidns(ctx: &Ctx) -> TestResult {
         std::thread::sleep(Duration::from_millis(20));
     }
     ctx.rt(&["delete", "c1"])?.ok()?;
+    Ok(())
+}
+
+/// runc's help layout (urfave/cli): the root's sections, every command
+/// listed, `NAME:` then `   RT CMD - …` per command, and `No help topic`
+/// (non-zero) for a topic that is no command. runc 1.1's root help has no
+/// `DESCRIPTION:` heading (current runc's has).
+fn help_layout(ctx: &Ctx) -> TestResult {
+    let rt = ctx
+        .env
+        .runtime
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let mut heads = vec![
+        "NAME:\n",
+        "\nUSAGE:\n",
+        "\nVERSION:\n",
+        "\nCOMMANDS:\n",
+        "\nGLOBAL OPTIONS:\n",
+    ];
+    if !is_runc_1_1(ctx) {
+        heads.push("\nDESCRIPTION:\n");
+    }
+    for args in [&["--help"][..], &["help"], &["-h"]] {
+        let out = ctx.rt(args)?.ok()?;
+        ensure!(
+            out.stdout.starts_with(&format!("NAME:\n   {rt} - ")),
+            "{args:?}: {:?}",
+            out.stdout
+        );
+        for h in &heads {
+            ensure!(
+                out.stdout.contains(h),
+                "{args:?} lacks {h:?}: {}",
+                out.stdout
+            );
+        }
+        let commands = out.stdout.split("\nCOMMANDS:\n").nth(1).unwrap_or_default();
+        for c in [
+            "create", "start", "run", "state", "kill", "delete", "exec", "list", "pause", "resume",
+            "events", "update", "ps", "spec", "features",
+        ] {
+            ensure!(
+                commands.contains(&format!("\n   {c} "))
+                    || commands.starts_with(&format!("   {c} ")),
+                "{c} not listed: {commands}"
+            );
+        }
+    }
+    for args in [&["kill", "--help"][..], &["help", "kill"], &["kill", "-h"]] {
+        let out = ctx.rt(args)?.ok()?;
+        let want = format!("NAME:\n   {rt} kill - ");
+        ensure!(out.stdout.starts_with(&want), "{args:?}: {:?}", out.stdout);
+        ensure!(
+            out.stdout.contains("\nUSAGE:\n   "),
+            "{args:?}: {:?}",
+            out.stdout
+        );
+    }
+    for args in [&["help", "nosuch"][..], &["nosuch", "-h"]] {
+        let out = ctx.rt(args)?;
+        ensure!(
+            out.code != 0 && out.stderr.contains("No help topic for 'nosuch'"),
+            "{args:?}: exit {}, stderr {:?}",
+            out.code,
+            out.stderr.trim()
+        );
+    }
     Ok(())
 }
