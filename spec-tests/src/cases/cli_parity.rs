@@ -227,7 +227,7 @@ fn exec_runc_flags(ctx: &Ctx) -> TestResult {
     );
 
     let out = ctx.rt(&[
-        "exec", "--env", "OVER=new", "-e", "NEW=1", "c1", CHECKER, "env",
+        "exec", "--env", "OVER=new", "--env", "NEW=1", "c1", CHECKER, "env",
     ])?;
     let f = Facts::parse(&out.ok()?.stdout);
     f.expect("env.OVER", "new")?;
@@ -239,7 +239,7 @@ fn exec_runc_flags(ctx: &Ctx) -> TestResult {
         "exec",
         "--additional-gids",
         "10",
-        "-g",
+        "--additional-gids",
         "20",
         "c1",
         CHECKER,
