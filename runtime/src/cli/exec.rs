@@ -3,7 +3,6 @@
 //! changes (runc's rules). In the foreground its exit status is berth's.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use oci_spec::runtime::{BoxBuilder, Capabilities, Capability, Process};
 
@@ -32,9 +31,9 @@ pub struct Args {
     /// UID (format: <uid>[:<gid>])
     #[arg(short = 'u', long)]
     pub user: Option<String>,
-    /// additional gids
-    #[arg(short = 'g', long = "additional-gids")]
-    pub additional_gids: Vec<u32>,
+    /// additional gids (added to the process's own)
+    #[arg(short = 'g', long = "additional-gids", allow_hyphen_values = true)]
+    pub additional_gids: Vec<String>,
     /// add a capability to the bounding set for the process
     #[arg(short = 'c', long)]
     pub cap: Vec<String>,
@@ -92,9 +91,7 @@ fn from_flags(a: &Args, base: &Process) -> Result<Process> {
         tracing::warn!("--apparmor/--process-label ignored: no LSM is enabled on this host");
     }
     if let Some(path) = &a.process {
-        let raw = std::fs::read(path).ctx(|| format!("read {}", path.display()))?;
-        return serde_json::from_slice(&raw)
-            .map_err(|e| Error::config(format!("invalid process JSON {}: {e}", path.display())));
+        return process_file(path);
     }
     if a.command.is_empty() {
         return Err(Error::msg("exec: no command given (args or --process)"));
@@ -133,22 +130,73 @@ fn apply_user(p: &mut Process, a: &Args) -> Result<()> {
             user.set_gid(num(gid, "gid")?);
         }
     }
+    // runc appends the flag's gids to the process's own.
     if !a.additional_gids.is_empty() {
-        user.set_additional_gids(Some(a.additional_gids.clone()));
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        for g in &a.additional_gids {
+            gids.push(additional_gid(g)?);
+        }
+        user.set_additional_gids(Some(gids));
     }
     p.set_user(user);
     Ok(())
 }
 
-/// `--cap X` adds X to every set, as runc does.
+/// One `--additional-gids` value; runc's wording for a negative one.
+fn additional_gid(g: &str) -> Result<u32> {
+    match g.parse::<i64>() {
+        Ok(n) if n < 0 => Err(Error::msg(format!(
+            "additional-gids must be a positive number {n}"
+        ))),
+        Ok(n) => u32::try_from(n)
+            .map_err(|_| Error::msg(format!("additional-gids: {n} is out of range"))),
+        Err(e) => Err(Error::msg(format!(
+            "invalid value {g:?} for flag -additional-gids: {e}"
+        ))),
+    }
+}
+
+/// A `--process` file. As runc (Go's zero values), `user` may be left out
+/// (uid 0, gid 0); a missing `cwd` gets runc's error.
+fn process_file(path: &std::path::Path) -> Result<Process> {
+    let raw = std::fs::read(path).ctx(|| format!("read {}", path.display()))?;
+    let bad = |e: serde_json::Error| {
+        Error::config(format!("invalid process JSON {}: {e}", path.display()))
+    };
+    let mut v: serde_json::Value = serde_json::from_slice(&raw).map_err(bad)?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("user").or_insert_with(|| serde_json::json!({}));
+        if o.get("cwd")
+            .and_then(|c| c.as_str())
+            .is_none_or(str::is_empty)
+        {
+            return Err(Error::config("Cwd property must not be empty"));
+        }
+    }
+    serde_json::from_value(v).map_err(bad)
+}
+
+/// A capability name as runc reads one (`CAP_KILL`); berth also takes the
+/// bare form (`KILL`), any case.
+fn capability(name: &str) -> Option<Capability> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+/// `--cap X` adds X to the bounding, effective and permitted sets, as
+/// current runc does (never to the inheritable set: CVE-2022-29162), and to
+/// the ambient set when the process's inheritable set already holds it.
+/// Unknown names are ignored with a warning, as runc does.
 fn apply_caps(p: &mut Process, caps: &[String]) -> Result<()> {
     if caps.is_empty() {
         return Ok(());
     }
     let mut c = p.capabilities().clone().unwrap_or_default();
+    let mut unknown = Vec::new();
     for name in caps {
-        let cap = Capability::from_str(name)
-            .map_err(|_| Error::msg(format!("unknown capability {name:?}")))?;
+        let Some(cap) = capability(name) else {
+            unknown.push(name.as_str());
+            continue;
+        };
         let add = |set: &Option<Capabilities>| {
             let mut set = set.clone().unwrap_or_default();
             set.insert(cap);
@@ -157,8 +205,13 @@ fn apply_caps(p: &mut Process, caps: &[String]) -> Result<()> {
         c.set_bounding(add(c.bounding()));
         c.set_effective(add(c.effective()));
         c.set_permitted(add(c.permitted()));
-        c.set_inheritable(add(c.inheritable()));
-        c.set_ambient(add(c.ambient()));
+        if c.inheritable().as_ref().is_some_and(|i| i.contains(&cap)) {
+            c.set_ambient(add(c.ambient()));
+        }
+    }
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        tracing::warn!("ignoring unknown or unavailable capabilities: {unknown:?}");
     }
     p.set_capabilities(Some(c));
     Ok(())
@@ -208,4 +261,63 @@ fn exec(a: Args, g: &super::Global) -> Result<i32> {
         notify: None,
     };
     forward::wait(&pidfd, &fwd, extras)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_with_or_without_the_prefix() {
+        assert_eq!(capability("CAP_KILL"), Some(Capability::Kill));
+        assert_eq!(capability("KILL"), Some(Capability::Kill));
+        assert_eq!(capability("cap_sys_admin"), Some(Capability::SysAdmin));
+        assert_eq!(capability("CAP_NOSUCH"), None);
+    }
+
+    #[test]
+    fn cap_goes_to_bounding_effective_permitted_only() {
+        let mut p = Process::default();
+        let mut c = p.capabilities().clone().unwrap_or_default();
+        c.set_bounding(Some(Capabilities::new()));
+        c.set_effective(Some(Capabilities::new()));
+        c.set_permitted(Some(Capabilities::new()));
+        c.set_ambient(Some(Capabilities::new()));
+        c.set_inheritable(Some([Capability::Chown].into_iter().collect()));
+        p.set_capabilities(Some(c));
+        let caps = ["KILL".to_string(), "CAP_CHOWN".into(), "BOGUS".into()];
+        apply_caps(&mut p, &caps).unwrap();
+        let c = p.capabilities().clone().unwrap();
+        for set in [c.bounding(), c.effective(), c.permitted()] {
+            assert!(set.as_ref().unwrap().contains(&Capability::Kill));
+        }
+        let inh = c.inheritable().clone().unwrap();
+        assert!(!inh.contains(&Capability::Kill));
+        let amb = c.ambient().clone().unwrap_or_default();
+        assert!(amb.contains(&Capability::Chown) && !amb.contains(&Capability::Kill));
+    }
+
+    #[test]
+    fn additional_gids_like_runc() {
+        assert_eq!(additional_gid("5").unwrap(), 5);
+        assert_eq!(
+            additional_gid("-1").unwrap_err().to_string(),
+            "additional-gids must be a positive number -1"
+        );
+        assert!(additional_gid("x").is_err());
+    }
+
+    #[test]
+    fn process_file_without_user() {
+        let dir = std::env::temp_dir().join(format!("berth-exec-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("p.json");
+        std::fs::write(&f, r#"{"args": ["/bin/true"], "cwd": "/"}"#).unwrap();
+        let p = process_file(&f).unwrap();
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
+        std::fs::write(&f, r#"{"args": ["/bin/true"]}"#).unwrap();
+        let e = process_file(&f).unwrap_err().to_string();
+        assert!(e.contains("Cwd property must not be empty"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

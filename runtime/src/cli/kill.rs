@@ -1,7 +1,7 @@
 //! `berth kill`
 
 use crate::container;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,6 +17,10 @@ pub struct Args {
 
 pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     let sig = container::parse_signal(&a.signal)?;
-    container::kill(&g.root, &a.id, sig, a.all)?;
-    Ok(0)
+    match container::kill(&g.root, &a.id, sig, a.all) {
+        // Current runc (1.2+): with --all a container that no longer runs
+        // is not an error.
+        Err(Error::NotRunning) if a.all => Ok(0),
+        r => r.map(|()| 0),
+    }
 }

@@ -6,6 +6,7 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod help;
 mod kill;
 mod later;
 mod list;
@@ -31,7 +32,7 @@ use crate::state::Root;
     about = "berth: a runc-compatible OCI container runtime",
     disable_version_flag = true
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// root directory for storage of container state
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -85,7 +86,7 @@ enum Cmd {
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
     Events(events::Args),
     /// update container resource constraints
-    Update(update::Args),
+    Update(Box<update::Args>),
     /// ps displays the processes running inside a container
     Ps(ps::Args),
     /// create a new specification file
@@ -123,14 +124,48 @@ fn default_root() -> PathBuf {
     }
 }
 
-fn print_version() {
-    // runc's shape: version, commit (Docker's `info` reads it), spec.
-    output::print(&format!(
-        "berth version {}\ncommit: {}\nspec: {}\n",
+/// `X.Y.Z`, then runc's `commit:` (Docker's `info` reads it) and `spec:`.
+fn version_text() -> String {
+    format!(
+        "{}\ncommit: {}\nspec: {}",
         env!("CARGO_PKG_VERSION"),
         env!("BERTH_COMMIT"),
         crate::state::OCI_VERSION
-    ));
+    )
+}
+
+fn print_version() {
+    output::print(&format!("berth version {}\n", version_text()));
+}
+
+/// Answers a help request in runc's layout (`help`); None when the command
+/// line asks for none. The command description is built only when a help
+/// word is on the command line.
+fn help_requested() -> Option<i32> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let words = ["-h", "--help", "help", "h"];
+    if argv.len() > 1 && !argv.iter().skip(1).any(|a| words.iter().any(|w| a == w)) {
+        return None;
+    }
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let req = match help::request(&cmd, &argv) {
+        Some(r) => r,
+        None if argv.len() <= 1 => help::Request::Root,
+        None => return None,
+    };
+    let text = match req {
+        help::Request::Root => help::root(&cmd, &version_text()),
+        help::Request::Command(name) => match cmd.find_subcommand(&name) {
+            Some(sub) => help::command(sub),
+            None => return None,
+        },
+        help::Request::NoTopic(t) => {
+            eprintln!("No help topic for '{t}'");
+            return Some(3);
+        }
+    };
+    output::print(&text);
+    Some(0)
 }
 
 /// Parses a command line (`argv[0]` first) as `main` does, and nothing
@@ -146,6 +181,9 @@ where
 
 /// Runs the CLI; returns the process exit status.
 pub fn main() -> i32 {
+    if let Some(code) = help_requested() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -202,7 +240,7 @@ fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {
         Cmd::List(a) => list::run(a, g),
         Cmd::Ps(a) => ps::run(a, g),
         Cmd::Events(a) => events::run(a, g),
-        Cmd::Update(a) => update::run(a, g),
+        Cmd::Update(a) => update::run(*a, g),
         Cmd::Pause(a) => crate::container::pause(&g.root, &a.id).map(|_| 0),
         Cmd::Resume(a) => crate::container::resume(&g.root, &a.id).map(|_| 0),
         Cmd::Spec(a) => spec::run(a),

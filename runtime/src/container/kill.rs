@@ -4,10 +4,11 @@
 use crate::error::{Error, Result};
 use crate::state::{Root, Status};
 
-/// runc's signal syntax: a number, or a name with or without SIG.
+/// runc's signal syntax: a number, or a name with or without SIG. 0 sends
+/// no signal: `kill ID 0` only tells whether the container runs.
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         return Err(Error::msg(format!("unknown signal {s:?}")));
@@ -22,6 +23,9 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 
 pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     let v = super::view(root, id)?;
+    if sig == libc::SIGKILL && v.saved.pid_ns.is_none() {
+        return kill_cgroup(&v);
+    }
     if !matches!(v.status, Status::Created | Status::Running | Status::Paused) {
         return Err(Error::NotRunning);
     }
@@ -49,6 +53,23 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     Ok(())
 }
 
+/// SIGKILL to a container without a private pid namespace: killing the init
+/// alone would leave its other processes running (no namespace teardown
+/// ends them), so every process in the container's cgroup is killed, even
+/// once the init is gone, as current runc (1.2+) does. Not running only
+/// when the cgroup is gone too.
+fn kill_cgroup(v: &super::View) -> Result<()> {
+    if !v.saved.cgroup.dirs.iter().any(|d| d.exists()) {
+        return Err(Error::NotRunning);
+    }
+    crate::cgroups::Manager::open(&v.saved.cgroup)?.signal_all(libc::SIGKILL, &v.saved.scope())?;
+    if v.status == Status::Paused {
+        // A frozen process dies only once thawed.
+        super::pause::thaw_if_paused(&v.saved)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +85,7 @@ mod tests {
             parse_signal("FOO").unwrap_err().to_string(),
             "unknown signal \"FOO\""
         );
-        assert!(parse_signal("0").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("65").is_err());
     }
 }

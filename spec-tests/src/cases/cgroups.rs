@@ -23,7 +23,7 @@ fn set_resources(b: &mut Bundle, v: serde_json::Value) -> TestResult {
 }
 
 /// The host directory of `pid`'s cgroup in the v1 hierarchy of `controller`.
-fn cgroup_dir(pid: i64, controller: &str) -> Result<PathBuf, Fail> {
+pub(super) fn cgroup_dir(pid: i64, controller: &str) -> Result<PathBuf, Fail> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .map_err(|e| Fail::Fail(format!("read /proc/{pid}/cgroup: {e}")))?;
     let path = text
@@ -44,7 +44,7 @@ fn cgroup_dir(pid: i64, controller: &str) -> Result<PathBuf, Fail> {
 }
 
 /// The host directory of `pid`'s cgroup in the v2 hierarchy.
-fn cgroup2_dir(pid: i64) -> Result<PathBuf, Fail> {
+pub(super) fn cgroup2_dir(pid: i64) -> Result<PathBuf, Fail> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .map_err(|e| Fail::Fail(format!("read /proc/{pid}/cgroup: {e}")))?;
     let path = text
@@ -90,7 +90,7 @@ fn limit_files(pid: i64) -> Result<LimitFiles, Fail> {
     })
 }
 
-fn read_trim(p: &Path) -> Result<String, Fail> {
+pub(super) fn read_trim(p: &Path) -> Result<String, Fail> {
     std::fs::read_to_string(p)
         .map(|s| s.trim().to_string())
         .map_err(|e| Fail::Fail(format!("read {}: {e}", p.display())))

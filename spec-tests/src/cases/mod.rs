@@ -1,6 +1,7 @@
 //! The cases, one module per topic. Each module exports `CASES`.
 
 mod cgroups;
+mod cli_parity;
 mod devices;
 mod errors;
 mod exec;
@@ -39,6 +40,7 @@ pub fn all() -> Vec<Case> {
         tty_relay::CASES,
         notify::CASES,
         robustness::CASES,
+        cli_parity::CASES,
     ]
     .concat()
 }
