@@ -9,6 +9,7 @@ mod lifecycle;
 mod mounts;
 mod namespaces;
 mod notify;
+mod parity_behaviour;
 mod pause;
 mod process;
 mod robustness;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Case> {
         tty::CASES,
         tty_relay::CASES,
         notify::CASES,
+        parity_behaviour::CASES,
         robustness::CASES,
     ]
     .concat()
