@@ -3,7 +3,7 @@
 //! itself makes after loading it (getcwd, close_range); `process.env` with
 //! duplicate names and an empty or missing HOME, for the init and exec;
 //! capability names the runtime does not know; `hostname` with a UTS
-//! namespace joined by path.
+//! namespace joined by path; the pty owned by the process's user.
 
 use super::seccomp::BASE_ALLOW;
 use super::util::{known_runc_1_1_gap, start_waiting};
@@ -17,6 +17,7 @@ pub const CASES: &[Case] = &[
     case("parity_exec_user_home", exec_user_home),
     case("parity_caps_unknown_ignored", caps_unknown_ignored),
     case("parity_hostname_joined_uts", hostname_joined_uts),
+    case("parity_tty_owned_by_user", tty_owned_by_user),
 ];
 
 /// What the runtime's init and an exec'd process still do after a filter
@@ -227,4 +228,70 @@ fn joined_uts(ctx: &Ctx, pid: u32) -> TestResult {
         "hostname in the joined namespace"
     );
     Ok(())
+}
+
+/// Prints the owner uid and gid of the process's terminal.
+const TTY_OWNER: &str = "set -- $(ls -ln $(tty)); echo owner:$3:$4";
+
+/// The pty belongs to process.user's uid (the group stays devpts' `tty`,
+/// gid 5), for `run` and for `exec -t --user`, as runc leaves it.
+fn tty_owned_by_user(ctx: &Ctx) -> TestResult {
+    let wait = std::time::Duration::from_secs(15);
+    let mut b = ctx.bundle("b")?;
+    super::util::sh(&mut b, TTY_OWNER);
+    config::set_terminal(&mut b.spec, 24, 80);
+    let user = oci_spec::runtime::UserBuilder::default()
+        .uid(1000u32)
+        .gid(1000u32)
+        .build()
+        .map_err(|e| Fail::Fail(format!("user: {e}")))?;
+    config::process_mut(&mut b.spec).set_user(user);
+    b.write()?;
+    let (recv, sock) = super::tty::receiver(ctx, "")?;
+    let run = [
+        "run",
+        "-d",
+        "--console-socket",
+        &sock,
+        "--bundle",
+        b.path(),
+        "c1",
+    ];
+    ctx.rt(&run)?.ok()?;
+    let out = recv.wait(wait)?.ok()?;
+    ensure!(out.stdout.contains("owner:1000:5"), "run: {:?}", out.stdout);
+    ctx.wait_status("c1", "stopped", wait)?;
+    ctx.rt(&["delete", "c1"])?.ok()?;
+
+    let mut b = ctx.bundle("b2")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    // The first receiver's ready file would answer for the second one.
+    let _ = std::fs::remove_file(ctx.path("console.sock.ready"));
+    let res = (|| {
+        let (recv, sock) = super::tty::receiver(ctx, "")?;
+        let exec = [
+            "exec",
+            "-t",
+            "-d",
+            "--console-socket",
+            &sock,
+            "--user",
+            "1000:1000",
+        ];
+        let args: Vec<&str> = exec
+            .iter()
+            .chain(&["c1", "sh", "-c", TTY_OWNER])
+            .copied()
+            .collect();
+        ctx.rt(&args)?.ok()?;
+        let out = recv.wait(wait)?.ok()?;
+        ensure!(
+            out.stdout.contains("owner:1000:5"),
+            "exec: {:?}",
+            out.stdout
+        );
+        Ok(())
+    })();
+    ctx.delete_force("c1")?;
+    res
 }
