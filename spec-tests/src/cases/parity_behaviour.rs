@@ -25,6 +25,7 @@ pub const CASES: &[Case] = &[
 /// exec fifo), and what the waiting payload (busybox sh) needs, on top of
 /// BASE_ALLOW.
 const MORE_ALLOW: &[&str] = &[
+    "clock_nanosleep",
     "fork",
     "vfork",
     "getpgrp",
