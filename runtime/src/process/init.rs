@@ -279,8 +279,8 @@ fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
 /// loaded: a profile may block what it takes (getcwd, reading /etc/passwd
 /// and /etc/group, cap_last_cap), and the filter must not break the init.
 pub(super) struct UserPlan {
-    caps: Option<CapSets>,
-    last_cap: u32,
+    /// The masks and the kernel's last capability, with `process.capabilities`.
+    caps: Option<(CapSets, u32)>,
     groups: Vec<u32>,
 }
 
@@ -297,9 +297,9 @@ pub(super) fn prepare_user(p: &Process) -> Result<UserPlan> {
             groups.push(g);
         }
     }
+    let caps = p.capabilities().as_ref();
     Ok(UserPlan {
-        caps: p.capabilities().as_ref().map(CapSets::from_spec),
-        last_cap: capabilities::last_cap(),
+        caps: caps.map(|c| (CapSets::from_spec(c), capabilities::last_cap())),
         groups,
     })
 }
@@ -307,14 +307,14 @@ pub(super) fn prepare_user(p: &Process) -> Result<UserPlan> {
 /// Capabilities, uid/gid/groups and umask, as `plan` says. Only the
 /// syscalls of the switch itself: this may run under the seccomp filter.
 pub(super) fn become_user(p: &Process, plan: &UserPlan) -> Result<()> {
-    if let Some(c) = &plan.caps {
-        capabilities::drop_bounding(c.bounding, plan.last_cap)?;
+    if let Some((c, last)) = &plan.caps {
+        capabilities::drop_bounding(c.bounding, *last)?;
     }
     let u = p.user();
     capabilities::set_keep_caps(true)?;
     user::switch(u.uid(), u.gid(), &plan.groups)?;
     capabilities::set_keep_caps(false)?;
-    if let Some(c) = &plan.caps {
+    if let Some((c, _)) = &plan.caps {
         capabilities::apply(c)?;
     }
     umask(Mode::from_bits_truncate(u.umask().unwrap_or(0o022)));
