@@ -59,8 +59,8 @@ pub fn number(c: &Capability) -> u32 {
 
 /// Takes the capability names berth does not know out of every set of
 /// `process.capabilities` in the config `v`, with one warning naming them.
-/// Current runc (1.2+) ignores such names the same way, so a config written
-/// for a newer kernel still runs; runc 1.1 refused it. Called only when the
+/// runc (1.1.5 and current) ignores such names the same way, so a config
+/// written for a newer kernel still runs. Called only when the
 /// typed parse failed on a name (`spec::parse`): no cost otherwise.
 pub fn ignore_unknown(v: &mut serde_json::Value) {
     let mut unknown = std::collections::BTreeSet::new();

@@ -1,9 +1,8 @@
 //! The environment a container process is exec'd with, as current runc
 //! (1.2+) builds it from `process.env`: one entry per name, the last one
 //! given winning (in the place of that last one), and `HOME` from the
-//! container's /etc/passwd when the entries leave it unset or empty. runc
-//! 1.1 kept duplicates and looked HOME up only when it was unset or empty
-//! after them; berth follows current runc.
+//! container's /etc/passwd when the entries leave it unset or empty
+//! (runc 1.1.5 shows the same result for these cases).
 //!
 //! Entries without `=` are refused when the config is loaded, so every
 //! entry here has a name.

@@ -81,15 +81,9 @@ fn blocks_getcwd(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// Current runc (1.2+): one entry per name, the last one winning, and an
-/// empty HOME replaced by the user's home from the container's
-/// /etc/passwd. runc 1.1 passes the duplicates on: a known deviation.
+/// One entry per name, the last one winning, and an empty HOME replaced by
+/// the user's home from the container's /etc/passwd (runc 1.1 and current).
 fn env_dedup_home(ctx: &Ctx) -> TestResult {
-    let res = env_dedup(ctx);
-    known_runc_1_1_gap(ctx, "duplicate env names passed on", res)
-}
-
-fn env_dedup(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     let vars = [config::PATH_ENV, "A=1", "HOME=", "B=x", "A=2"];
     config::process_mut(&mut b.spec).set_env(Some(vars.map(String::from).to_vec()));
@@ -138,16 +132,10 @@ fn exec_homes(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// Current runc (1.2+) ignores capability names it does not know, with a
-/// warning ("ignoring unknown or unavailable capabilities: [...]"), so a
-/// config written for a newer kernel still runs; runc 1.1 refuses it
-/// ("unknown capability"): a known deviation.
+/// runc (1.1 and current) ignores capability names it does not know, with
+/// a warning ("ignoring unknown or unavailable capabilities: [...]"), so a
+/// config written for a newer kernel still runs.
 fn caps_unknown_ignored(ctx: &Ctx) -> TestResult {
-    let res = caps_unknown(ctx);
-    known_runc_1_1_gap(ctx, "unknown capability refused", res)
-}
-
-fn caps_unknown(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     config::set_checker(&mut b.spec, &["caps"]);
     let mut v: serde_json::Value = serde_json::from_str(&config::to_json(&b.spec)?)
