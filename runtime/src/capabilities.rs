@@ -57,6 +57,37 @@ pub fn number(c: &Capability) -> u32 {
     }
 }
 
+/// Takes the capability names berth does not know out of every set of
+/// `process.capabilities` in the config `v`, with one warning naming them.
+/// runc (1.1.5 and current) ignores such names the same way, so a config
+/// written for a newer kernel still runs. Called only when the
+/// typed parse failed on a name (`spec::parse`): no cost otherwise.
+pub fn ignore_unknown(v: &mut serde_json::Value) {
+    let mut unknown = std::collections::BTreeSet::new();
+    let sets = v.pointer_mut("/process/capabilities");
+    for list in sets
+        .and_then(|c| c.as_object_mut())
+        .into_iter()
+        .flat_map(|c| c.values_mut())
+        .filter_map(|l| l.as_array_mut())
+    {
+        list.retain(|name| match name.as_str() {
+            Some(s) if serde_json::from_value::<Capability>(name.clone()).is_err() => {
+                unknown.insert(s.to_string());
+                false
+            }
+            _ => true,
+        });
+    }
+    if !unknown.is_empty() {
+        let names: Vec<String> = unknown.into_iter().collect();
+        tracing::warn!(
+            "ignoring unknown or unavailable capabilities: [{}]",
+            names.join(" ")
+        );
+    }
+}
+
 /// The highest capability this kernel knows.
 pub fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -99,9 +130,10 @@ impl CapSets {
     }
 }
 
-/// Drops every capability not in `bounding` from the bounding set.
-pub fn drop_bounding(bounding: u64) -> Result<()> {
-    for cap in 0..=last_cap() {
+/// Drops every capability up to `last` (`last_cap`) not in `bounding` from
+/// the bounding set.
+pub fn drop_bounding(bounding: u64, last: u32) -> Result<()> {
+    for cap in 0..=last {
         if bounding & (1 << cap) == 0 {
             prctl::set(libc::PR_CAPBSET_DROP, cap as libc::c_ulong)
                 .ctx(|| format!("drop capability {cap} from the bounding set"))?;
@@ -152,5 +184,24 @@ mod tests {
         assert_eq!(mask(Some(&set), 40), 1 | (1 << 5) | (1 << 40));
         assert_eq!(mask(Some(&set), 39), 1 | (1 << 5));
         assert_eq!(mask(None, 40), 0);
+    }
+
+    #[test]
+    fn unknown_names_are_dropped() {
+        let mut v = serde_json::json!({"process": {"capabilities": {
+            "bounding": ["CAP_KILL", "CAP_NOSUCH", "CAP_CHOWN"],
+            "effective": ["CAP_NOSUCH", "CAP_OTHER"],
+            "ambient": []
+        }}});
+        ignore_unknown(&mut v);
+        let caps = &v["process"]["capabilities"];
+        assert_eq!(
+            caps["bounding"],
+            serde_json::json!(["CAP_KILL", "CAP_CHOWN"])
+        );
+        assert_eq!(caps["effective"], serde_json::json!([]));
+        let mut none = serde_json::json!({"process": {"args": ["sh"]}});
+        ignore_unknown(&mut none);
+        assert_eq!(none, serde_json::json!({"process": {"args": ["sh"]}}));
     }
 }

@@ -54,8 +54,13 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
     let res = match first {
         // Through bytes again, not `from_value`: a second deserializer type
         // would instantiate every Spec type's parser again (300 KB of binary).
-        Err(e) if e.to_string().starts_with("duplicate field") => {
+        // An unknown capability name is ignored with a warning (runc 1.2+).
+        Err(e) if e.to_string().starts_with("duplicate field") || is_unknown_cap(&e) => {
             serde_json::from_slice::<serde_json::Value>(raw)
+                .map(|mut v| {
+                    crate::capabilities::ignore_unknown(&mut v);
+                    v
+                })
                 .and_then(|v| serde_json::to_vec(&v))
                 .and_then(|b| serde_json::from_slice(&b))
         }
@@ -72,6 +77,11 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
         }
         Error::config(format!("invalid config.json: {e}"))
     })
+}
+
+/// The typed parser's error for a capability name it does not know.
+fn is_unknown_cap(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with("no variant for ")
 }
 
 fn rootfs_path(dir: &Path, spec: &Spec) -> Result<PathBuf> {
@@ -106,6 +116,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
         && !ns.creates(LinuxNamespaceType::Uts)
+        && !ns.joins(LinuxNamespaceType::Uts)
     {
         return Err(Error::config(
             "unable to set hostname without a private UTS namespace",
@@ -113,6 +124,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
         && !ns.creates(LinuxNamespaceType::Uts)
+        && !ns.joins(LinuxNamespaceType::Uts)
     {
         return Err(Error::config(
             "unable to set domainname without a private UTS namespace",

@@ -6,9 +6,10 @@
 //! The runtime connects to the console socket (a host path), or makes a
 //! socketpair, before clone. After pivot_root the process opens the
 //! container's /dev/ptmx, checks it is devpts, gets the peer with
-//! TIOCGPTPEER (never by path), applies consoleSize, bind-mounts the peer
-//! onto /dev/console by fd (the init only), sends the master over the
-//! socket, and makes the peer its controlling terminal and stdio.
+//! TIOCGPTPEER (never by path), chowns it to the process's uid, applies
+//! consoleSize, bind-mounts the peer onto /dev/console by fd (the init
+//! only), sends the master over the socket, and makes the peer its
+//! controlling terminal and stdio.
 
 pub mod relay;
 
@@ -89,6 +90,17 @@ pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd> {
     tty::recv_fd(ours.as_fd()).ctx(|| "receive the pty master from the container".into())
 }
 
+/// Gives the pty peer to the process's user, as runc does for a process's
+/// stdio (init and exec): the uid only, the group stays the one devpts gives
+/// (`tty`, gid 5, with the usual `gid=5` mount option). Like runc, EPERM and
+/// EROFS leave the peer as it is.
+fn own_peer(peer: &OwnedFd, uid: u32) -> Result<()> {
+    match nix::unistd::fchown(peer, Some(nix::unistd::Uid::from_raw(uid)), None) {
+        Err(nix::errno::Errno::EPERM | nix::errno::Errno::EROFS) | Ok(()) => Ok(()),
+        Err(e) => Err(e).ctx(|| format!("chown the pty peer to uid {uid}")),
+    }
+}
+
 /// Sets up the terminal of the calling process, already inside the
 /// container's root. `console` also mounts it on /dev/console.
 pub fn setup(socket: &ConsoleSocket, p: &Process, console: bool) -> Result<()> {
@@ -101,6 +113,7 @@ pub fn setup(socket: &ConsoleSocket, p: &Process, console: bool) -> Result<()> {
         return Err(Error::msg("/dev/ptmx in the container is not on devpts"));
     }
     let (peer, n) = tty::open_peer(&master).ctx(|| "open the pty peer".into())?;
+    own_peer(&peer, p.user().uid())?;
     if let Some(size) = p.console_size() {
         tty::set_size(&peer, size.height() as u16, size.width() as u16)
             .ctx(|| "set consoleSize".into())?;

@@ -16,7 +16,7 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use oci_spec::runtime::Process;
 
-use super::init::{become_user, exec_target, prctl};
+use super::init::{become_user, exec_target, prctl, prepare_user};
 use super::seccomp::{hand_to_agent, load_seccomp, Before};
 use super::sync::{self, FromInit, InitEnd, Peer};
 use crate::error::{Context, Error, Result};
@@ -123,9 +123,10 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
     // Before any filter is loaded: a profile may block close_range. What is
     // opened from here on is opened close-on-exec.
     crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
+    let plan = prepare_user(p)?;
     let seccomp = cfg.seccomp.as_ref();
     load_seccomp(seccomp, p, &[Before::User], chan)?;
-    become_user(p)?;
+    become_user(p, &plan)?;
     if p.no_new_privileges() == Some(true) {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }

@@ -162,16 +162,18 @@ fn pass_listen_fds(cfg: &InitConfig, envp: &mut Vec<CString>) -> Result<()> {
     Ok(())
 }
 
-/// The privilege drop, in seccomp's order: a filter without no_new_privs is
-/// loaded while CAP_SYS_ADMIN is still held; then capabilities, user and
+/// The privilege drop, in seccomp's order: the cwd is entered and checked
+/// and the user's groups read before any filter (`prepare_user`); a filter
+/// without no_new_privs is loaded while CAP_SYS_ADMIN is still held; then capabilities, user and
 /// groups are switched and no_new_privs is set if asked; then a NOTIFY
 /// filter under no_new_privs is loaded, before the hand-off (the runtime
 /// must still be there to take its listener fd). Any other no_new_privs
 /// filter waits until right before execve (`exec`).
 fn lock_down(cfg: &InitConfig, process: &Process, chan: &InitEnd) -> Result<()> {
+    let plan = prepare_user(process)?;
     let seccomp = cfg.seccomp.as_ref();
     load_seccomp(seccomp, process, &[Before::User], chan)?;
-    become_user(process)?;
+    become_user(process, &plan)?;
     if process.no_new_privileges() == Some(true) {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
@@ -214,13 +216,9 @@ fn cstring(b: &[u8], what: &str) -> Result<CString> {
 /// Resolves args[0] in the container (after pivot), and builds argv/envp.
 pub(super) fn exec_target(p: &Process) -> Result<(CString, Vec<CString>, Vec<CString>)> {
     let args = p.args().as_deref().unwrap_or(&[]);
-    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!(
-            "HOME={}",
-            user::container_user_info(p.user().uid()).home
-        ));
-    }
+    let env = super::env::prepare(p.env().as_deref().unwrap_or(&[]), || {
+        user::container_user_info(p.user().uid()).home
+    });
     let exe = lookup(&args[0], &env)?;
     let argv = args
         .iter()
@@ -277,12 +275,21 @@ fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
         })
 }
 
-/// Capabilities, uid/gid/groups, cwd and umask.
-pub(super) fn become_user(p: &Process) -> Result<()> {
-    let caps = p.capabilities().as_ref().map(CapSets::from_spec);
-    if let Some(c) = &caps {
-        capabilities::drop_bounding(c.bounding)?;
-    }
+/// What the privilege drop needs, worked out before any seccomp filter is
+/// loaded: a profile may block what it takes (getcwd, reading /etc/passwd
+/// and /etc/group, cap_last_cap), and the filter must not break the init.
+pub(super) struct UserPlan {
+    /// The masks and the kernel's last capability, with `process.capabilities`.
+    caps: Option<(CapSets, u32)>,
+    groups: Vec<u32>,
+}
+
+/// chdir to the cwd and check it (as root, as before: the user switch comes
+/// later), and the capability masks and supplementary groups. Runs before the
+/// filter; runc checks the cwd after it, and fails on a profile that blocks
+/// getcwd (berth does not: issue 12).
+pub(super) fn prepare_user(p: &Process) -> Result<UserPlan> {
+    chdir_checked(p.cwd())?;
     let u = p.user();
     let mut groups: Vec<u32> = u.additional_gids().clone().unwrap_or_default();
     for g in user::container_user_info(u.uid()).groups {
@@ -290,11 +297,24 @@ pub(super) fn become_user(p: &Process) -> Result<()> {
             groups.push(g);
         }
     }
-    chdir_checked(p.cwd())?;
+    let caps = p.capabilities().as_ref();
+    Ok(UserPlan {
+        caps: caps.map(|c| (CapSets::from_spec(c), capabilities::last_cap())),
+        groups,
+    })
+}
+
+/// Capabilities, uid/gid/groups and umask, as `plan` says. Only the
+/// syscalls of the switch itself: this may run under the seccomp filter.
+pub(super) fn become_user(p: &Process, plan: &UserPlan) -> Result<()> {
+    if let Some((c, last)) = &plan.caps {
+        capabilities::drop_bounding(c.bounding, *last)?;
+    }
+    let u = p.user();
     capabilities::set_keep_caps(true)?;
-    user::switch(u.uid(), u.gid(), &groups)?;
+    user::switch(u.uid(), u.gid(), &plan.groups)?;
     capabilities::set_keep_caps(false)?;
-    if let Some(c) = &caps {
+    if let Some((c, _)) = &plan.caps {
         capabilities::apply(c)?;
     }
     umask(Mode::from_bits_truncate(u.umask().unwrap_or(0o022)));

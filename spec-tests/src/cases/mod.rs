@@ -10,6 +10,7 @@ mod lifecycle;
 mod mounts;
 mod namespaces;
 mod notify;
+mod parity_behaviour;
 mod pause;
 mod process;
 mod robustness;
@@ -39,6 +40,7 @@ pub fn all() -> Vec<Case> {
         tty::CASES,
         tty_relay::CASES,
         notify::CASES,
+        parity_behaviour::CASES,
         robustness::CASES,
         cli_parity::CASES,
     ]

@@ -131,7 +131,7 @@ fn docker_profile(ctx: &Ctx) -> TestResult {
 /// What a static binary (the checker, or runc's Go init on the way to
 /// execve) needs with a deny-by-default profile: memory, signals, threads,
 /// files, exec and exit. Neither mkdir nor unlink is among them.
-const BASE_ALLOW: &[&str] = &[
+pub(super) const BASE_ALLOW: &[&str] = &[
     "access",
     "arch_prctl",
     "brk",

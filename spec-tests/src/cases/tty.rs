@@ -19,7 +19,7 @@ pub const CASES: &[Case] = &[
 const WAIT: Duration = Duration::from_secs(15);
 
 /// Starts the receiver on a socket in the case's dir; returns it and the path.
-fn receiver(ctx: &Ctx, input: &str) -> Result<(Running, String), Fail> {
+pub(super) fn receiver(ctx: &Ctx, input: &str) -> Result<(Running, String), Fail> {
     let exe = std::env::current_exe().map_err(|e| Fail::Fail(e.to_string()))?;
     let recv = exe.with_file_name("berth-console-recv");
     let sock = ctx.path("console.sock").display().to_string();
