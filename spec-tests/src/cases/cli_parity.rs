@@ -152,6 +152,15 @@ fn update_runc_1_2_flags(ctx: &Ctx) -> TestResult {
     )?;
     let mut b = ctx.bundle("b")?;
     start_waiting(ctx, "c1", &mut b)?;
+    // Checked while the payload surely runs: pids.max 1 below can end it
+    // (its shell cannot fork), and update of a stopped container says so.
+    let out = ctx.rt(&["update", "c1", "--cpu-burst", "-5"])?;
+    ensure!(
+        out.code == 1 && out.stderr.contains("invalid value for cpu-burst"),
+        "update --cpu-burst -5: exit {}, stderr {:?}",
+        out.code,
+        out.stderr.trim()
+    );
     let pid = init_pid(ctx)?;
     let burst = cg_file(pid, "cpu", "cpu.cfs_burst_us", Some("cpu.max.burst"))?;
     let idle = cg_file(pid, "cpu", "cpu.idle", Some("cpu.idle"))?;
@@ -175,13 +184,6 @@ fn update_runc_1_2_flags(ctx: &Ctx) -> TestResult {
     expect_file(&pids, "1", false)?;
     expect_file(&burst, "1000", true)?;
     expect_file(&idle, "1", true)?;
-    let out = ctx.rt(&["update", "c1", "--cpu-burst", "-5"])?;
-    ensure!(
-        out.code == 1 && out.stderr.contains("invalid value for cpu-burst"),
-        "update --cpu-burst -5: exit {}, stderr {:?}",
-        out.code,
-        out.stderr.trim()
-    );
     ctx.delete_force("c1")
 }
 
