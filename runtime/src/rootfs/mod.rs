@@ -110,8 +110,14 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
     if plan.kind == MountKind::Cgroup {
         return cgroupfs::mount(root, plan, s.cgroups);
     }
-    let target = root.ensure(&plan.destination, plan.target_kind(s.bundle))?;
-    if matches!(&plan.kind, MountKind::Fs(t) if t == "proc" || t == "sysfs") {
+    let proc_like = matches!(&plan.kind, MountKind::Fs(t) if t == "proc" || t == "sysfs");
+    let target = if proc_like {
+        // As runc: proc and sysfs never go through a final symlink.
+        root.ensure_nofollow(&plan.destination, resolve::Kind::Dir)?
+    } else {
+        root.ensure(&plan.destination, plan.target_kind(s.bundle))?
+    };
+    if proc_like {
         let st = nix::sys::stat::fstat(&target).map_err(|e| plan.error(MountStep::Mount, e))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             return Err(RootfsError::NotADirectory {

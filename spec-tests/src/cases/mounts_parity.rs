@@ -1,0 +1,77 @@
+//! Mounts where runc's edge behaviour is what clients rely on: destinations
+//! through symlinks planted in a hostile image.
+
+use crate::harness::case::{case, Case};
+use crate::harness::{config, Bundle, Ctx, Fail, TestResult};
+use crate::{ensure, ensure_eq};
+use std::path::Path;
+
+pub const CASES: &[Case] = &[case("mount_dest_symlinks_in_rootfs", dest_symlinks)];
+
+/// A host directory `<case>/NAME` holding `file` with `content`.
+fn host_dir(ctx: &Ctx, name: &str, content: &str) -> Result<String, Fail> {
+    let d = ctx.path(name);
+    std::fs::create_dir_all(&d).map_err(|e| format!("mkdir {d:?}: {e}"))?;
+    std::fs::write(d.join("file"), content).map_err(|e| format!("write file: {e}"))?;
+    Ok(d.to_str().unwrap_or_default().to_string())
+}
+
+fn link(b: &Bundle, target: &str, at: &str) -> TestResult {
+    std::os::unix::fs::symlink(target, b.rootfs().join(at))
+        .map_err(|e| format!("symlink {at} -> {target}: {e}"))?;
+    Ok(())
+}
+
+/// Bind destinations that are symlinks (dangling, absolute, through
+/// `/etc/..`, chained, relative, to a file) are followed inside the rootfs
+/// and created there, as runc resolves them (securejoin); nothing appears
+/// on the host.
+fn dest_symlinks(ctx: &Ctx) -> TestResult {
+    let src = host_dir(ctx, "src", "data\n")?;
+    let file = format!("{src}/file");
+    let tag = format!("berth-spec-{}", std::process::id());
+    let host_abs = format!("/tmp/{tag}-abs");
+    let host_chain = format!("/tmp/{tag}-chain");
+    let host_up = format!("/{tag}-up");
+    let mut b = ctx.bundle("b")?;
+    link(&b, &host_abs, "l_abs")?;
+    link(&b, &format!("/etc/../../..{host_up}"), "l_up")?;
+    link(&b, "l_chain2", "l_chain1")?;
+    link(&b, &host_chain, "l_chain2")?;
+    link(&b, "../../rel/sub", "l_rel")?;
+    link(&b, "/etc/bound", "l_file")?;
+    let bind = |dest: &str, s: &str| config::mount(dest, "bind", s, &["bind"]);
+    for dest in ["/l_abs", "/l_up", "/l_chain1", "/l_rel"] {
+        config::add_mount(&mut b.spec, bind(dest, &src));
+    }
+    config::add_mount(&mut b.spec, bind("/l_file", &file));
+    let checks = [
+        host_abs.clone(),
+        host_up.clone(),
+        host_chain.clone(),
+        "/rel/sub".to_string(),
+    ];
+    let mut args: Vec<String> = Vec::new();
+    for p in &checks {
+        args.extend(["mount".into(), p.clone(), "+".into()]);
+        args.extend(["read".into(), format!("{p}/file"), "+".into()]);
+    }
+    args.extend(["read".into(), "/etc/bound".into()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let res = ctx.check(&mut b, &argv);
+    for p in [&host_abs, &host_chain, &host_up] {
+        ensure!(!Path::new(p).exists(), "{p} was created on the host");
+    }
+    let f = res?;
+    for p in &checks {
+        let n: u32 = f.get(&format!("mount:{p}.count"))?.parse().unwrap_or(0);
+        ensure!(n > 0, "{p} is not a mount point in the container");
+        f.expect(&format!("read:{p}/file.data"), "data\\n")?;
+    }
+    f.expect("read:/etc/bound.data", "data\\n")?;
+    for p in ["l_abs", "l_up", "l_chain1", "l_chain2", "l_rel", "l_file"] {
+        let md = std::fs::symlink_metadata(b.rootfs().join(p)).map_err(|e| format!("{p}: {e}"))?;
+        ensure_eq!(md.file_type().is_symlink(), true, "{p} still a symlink");
+    }
+    Ok(())
+}
