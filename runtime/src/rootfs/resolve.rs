@@ -99,6 +99,12 @@ impl RootDir {
     /// time under the parent's fd and the last component as `kind`. Nothing
     /// is ever created or opened on the host's side of a link.
     pub fn ensure(&self, path: &Path, kind: Kind) -> Result<OwnedFd> {
+        self.resolve(path, kind, true).map(|(fd, _)| fd)
+    }
+
+    /// [`RootDir::ensure`], also telling whether the target was created
+    /// (`false`: it was already in the image).
+    pub fn ensure_created(&self, path: &Path, kind: Kind) -> Result<(OwnedFd, bool)> {
         self.resolve(path, kind, true)
     }
 
@@ -106,15 +112,16 @@ impl RootDir {
     /// not followed: the returned fd is the link itself (`O_PATH |
     /// O_NOFOLLOW`), for targets that must be ordinary directories.
     pub fn ensure_nofollow(&self, path: &Path, kind: Kind) -> Result<OwnedFd> {
-        self.resolve(path, kind, false)
+        self.resolve(path, kind, false).map(|(fd, _)| fd)
     }
 
-    fn resolve(&self, path: &Path, kind: Kind, follow_last: bool) -> Result<OwnedFd> {
+    fn resolve(&self, path: &Path, kind: Kind, follow_last: bool) -> Result<(OwnedFd, bool)> {
         let mut todo: VecDeque<OsString> = VecDeque::new();
         push_front(&mut todo, path);
         let mut done: Vec<OsString> = Vec::new();
         let mut parent = self.open_dir(&done)?;
         let mut links = 0;
+        let mut created = false;
         while let Some(name) = todo.pop_front() {
             if name == ".." {
                 done.pop();
@@ -143,6 +150,7 @@ impl RootDir {
                     let k = if last { kind } else { Kind::Dir };
                     create(&parent, &name, k)
                         .ctx(|| format!("create {} in rootfs", shown_with(&done, &name)))?;
+                    created = last;
                 }
                 Err(e) => {
                     return Err(e).ctx(|| format!("stat {} in rootfs", shown_with(&done, &name)))
@@ -164,8 +172,10 @@ impl RootDir {
             flags |= libc::O_NOFOLLOW;
         }
         let p: PathBuf = done.iter().collect();
-        self.open_in(&p, flags)
-            .ctx(|| format!("open {} in rootfs", shown(&done)))
+        let fd = self
+            .open_in(&p, flags)
+            .ctx(|| format!("open {} in rootfs", shown(&done)))?;
+        Ok((fd, created))
     }
 }
 

@@ -1,20 +1,17 @@
 //! Mounts where runc's edge behaviour is what clients rely on: destinations
 //! through symlinks planted in a hostile image.
 
+use super::mounts::{host_dir, host_tmpfs, mount_args};
 use crate::harness::case::{case, Case};
-use crate::harness::{config, Bundle, Ctx, Fail, TestResult};
+use crate::harness::{config, sys, Bundle, Ctx, TestResult};
 use crate::{ensure, ensure_eq};
 use std::path::Path;
 
-pub const CASES: &[Case] = &[case("mount_dest_symlinks_in_rootfs", dest_symlinks)];
-
-/// A host directory `<case>/NAME` holding `file` with `content`.
-fn host_dir(ctx: &Ctx, name: &str, content: &str) -> Result<String, Fail> {
-    let d = ctx.path(name);
-    std::fs::create_dir_all(&d).map_err(|e| format!("mkdir {d:?}: {e}"))?;
-    std::fs::write(d.join("file"), content).map_err(|e| format!("write file: {e}"))?;
-    Ok(d.to_str().unwrap_or_default().to_string())
-}
+pub const CASES: &[Case] = &[
+    case("mount_dest_symlinks_in_rootfs", dest_symlinks),
+    case("mount_rbind_ro_top_only", rbind_ro_top_only),
+    case("mount_tmpfs_takes_dir_mode", tmpfs_dir_mode),
+];
 
 fn link(b: &Bundle, target: &str, at: &str) -> TestResult {
     std::os::unix::fs::symlink(target, b.rootfs().join(at))
@@ -74,4 +71,56 @@ fn dest_symlinks(ctx: &Ctx) -> TestResult {
         ensure_eq!(md.file_type().is_symlink(), true, "{p} still a symlink");
     }
     Ok(())
+}
+
+/// `rbind,ro` makes only the top mount read-only, as runc (a bind remount
+/// never recurses); `rro` makes every submount read-only too.
+fn rbind_ro_top_only(ctx: &Ctx) -> TestResult {
+    let src = host_dir(ctx, "src", "x")?;
+    let sub = Path::new(&src).join("sub");
+    host_tmpfs(&sub)?;
+    let res = (|| {
+        let mut b = ctx.bundle("b")?;
+        let m = |dest, opts: &[&str]| config::mount(dest, "bind", &src, opts);
+        config::add_mount(&mut b.spec, m("/mnt/ro", &["rbind", "ro"]));
+        config::add_mount(&mut b.spec, m("/mnt/rro", &["rbind", "rro"]));
+        let mut args = mount_args(&["/mnt/ro", "/mnt/ro/sub", "/mnt/rro", "/mnt/rro/sub"]);
+        args.extend(["+", "touch", "/mnt/ro/sub", "+", "touch", "/mnt/rro/sub"]);
+        let f = ctx.check(&mut b, &args)?;
+        f.expect("mount:/mnt/ro.ro", "1")?;
+        f.expect("mount:/mnt/ro/sub.ro", "0")?;
+        f.expect("mount:/mnt/rro.ro", "1")?;
+        f.expect("mount:/mnt/rro/sub.ro", "1")?;
+        f.expect("touch:/mnt/ro/sub", "ok")?;
+        f.expect("touch:/mnt/rro/sub", &format!("err:{}", libc::EROFS))
+    })();
+    sys::umount_detach(&sub).map_err(|e| format!("umount {sub:?}: {e}"))?;
+    res
+}
+
+/// A tmpfs over a directory of the image takes that directory's mode
+/// unless `mode=` is given (runc stats the destination); a tmpfs on a
+/// directory the runtime creates keeps tmpfs's default 1777.
+fn tmpfs_dir_mode(ctx: &Ctx) -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = ctx.bundle("b")?;
+    for (d, mode) in [("img", 0o2710), ("given", 0o710)] {
+        let p = b.rootfs().join(d);
+        std::fs::create_dir(&p).map_err(|e| format!("mkdir {d}: {e}"))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("chmod {d}: {e}"))?;
+    }
+    let t = |dest, opts: &[&str]| config::mount(dest, "tmpfs", "tmpfs", opts);
+    config::add_mount(&mut b.spec, t("/img", &["nosuid"]));
+    config::add_mount(&mut b.spec, t("/given", &["mode=750"]));
+    config::add_mount(&mut b.spec, t("/fresh", &[]));
+    let mut args = mount_args(&["/img", "/given", "/fresh"]);
+    args.extend([
+        "+", "stat", "/img", "+", "stat", "/given", "+", "stat", "/fresh",
+    ]);
+    let f = ctx.check(&mut b, &args)?;
+    f.expect("mount:/img.fstype", "tmpfs")?;
+    f.expect("stat:/img.perm", "2710")?;
+    f.expect("stat:/given.perm", "0750")?;
+    f.expect("stat:/fresh.perm", "1777")
 }
