@@ -57,6 +57,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "silent",
     "slave",
     "strictatime",
+    "tmpcopyup",
     "suid",
     "symfollow",
     "sync",
