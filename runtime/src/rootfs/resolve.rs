@@ -136,6 +136,7 @@ impl RootDir {
                         return Err(io::Error::from_raw_os_error(libc::ELOOP))
                             .ctx(|| format!("resolve {} in rootfs", path.display()));
                     }
+                    self.refuse_magic_link(&done, &name)?;
                     let target = readlinkat(&parent, name.as_os_str())
                         .ctx(|| format!("readlink {} in rootfs", shown_with(&done, &name)))?;
                     push_front(&mut todo, Path::new(&target));
@@ -176,6 +177,22 @@ impl RootDir {
             .open_in(&p, flags)
             .ctx(|| format!("open {} in rootfs", shown(&done)))?;
         Ok((fd, created))
+    }
+}
+
+impl RootDir {
+    /// Fails on a magic link (`/proc/self/fd/N` and the like), whose text
+    /// is not where it leads: the kernel's own lookup, with
+    /// `RESOLVE_NO_MAGICLINKS`, refuses it with ELOOP. A dangling ordinary
+    /// link (ENOENT) or one that resolves is fine to follow by its text.
+    fn refuse_magic_link(&self, done: &[OsString], name: &OsStr) -> Result<()> {
+        let p: PathBuf = done.iter().map(OsString::as_os_str).chain([name]).collect();
+        match self.open_in(&p, libc::O_PATH) {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                Err(e).ctx(|| format!("resolve {} in rootfs", shown_with(done, name)))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -286,6 +303,13 @@ mod tests {
         assert!(is_link(st.st_mode));
         let e = root.ensure(Path::new("/loop"), Kind::Dir).unwrap_err();
         assert_eq!(e.errno(), Some(libc::ELOOP), "{e}");
+        // Magic links (here with /proc as the root) are never followed by
+        // their text.
+        let proc_root = RootDir::open(Path::new("/proc")).unwrap();
+        for p in ["/self/cwd", "/self/fd/0", "/thread-self/root/x"] {
+            let e = proc_root.ensure(Path::new(p), Kind::Dir).unwrap_err();
+            assert_eq!(e.errno(), Some(libc::ELOOP), "{p}: {e}");
+        }
         let e = root.ensure(Path::new("/etc/.."), Kind::Dir).unwrap_err();
         assert!(matches!(e, RootfsError::RootIsTarget), "{e}");
         std::fs::remove_dir_all(&base).unwrap();
