@@ -57,7 +57,6 @@ const MOUNT_OPTIONS: &[&str] = &[
     "silent",
     "slave",
     "strictatime",
-    "tmpcopyup",
     "suid",
     "symfollow",
     "sync",

@@ -69,8 +69,6 @@ pub enum MountStep {
     Propagation,
     /// Binding a host cgroup directory (a `cgroup` entry on v1).
     Bind(PathBuf),
-    /// `tmpcopyup`: copying the directory's contents into the tmpfs.
-    CopyUp,
 }
 
 impl std::fmt::Display for MountStep {
@@ -80,7 +78,6 @@ impl std::fmt::Display for MountStep {
             MountStep::Option(k) => write!(f, ": option {k}"),
             MountStep::Propagation => f.write_str(": set propagation"),
             MountStep::Bind(p) => write!(f, ": bind {}", p.display()),
-            MountStep::CopyUp => f.write_str(": tmpcopyup"),
         }
     }
 }

@@ -35,8 +35,6 @@ pub struct MountPlan {
     pub propagation: Vec<(u64, bool)>,
     /// Filesystem options (`key=value` or a bare flag).
     pub data: Vec<(String, Option<String>)>,
-    /// `tmpcopyup`: copy the target directory's contents into the tmpfs.
-    pub copy_up: bool,
 }
 
 /// Maps a flag option to (attribute to set, attribute to clear).
@@ -115,7 +113,6 @@ impl MountPlan {
             rattrs: MountAttrs::default(),
             propagation: Vec::new(),
             data: Vec::new(),
-            copy_up: false,
         };
         for o in opts {
             plan.add_option(o)?;
@@ -136,8 +133,6 @@ impl MountPlan {
             merge(&mut self.rattrs, a);
         } else if let Some(p) = propagation_option(o) {
             self.propagation.push(p);
-        } else if o == "tmpcopyup" && self.kind == Kind::Fs("tmpfs".into()) {
-            self.copy_up = true;
         } else if matches!(o, "idmap" | "ridmap" | "tmpcopyup" | "remount") {
             return Err(RootfsError::OptionUnsupported(o.to_string()));
         } else if matches!(self.kind, Kind::Bind { .. }) {

@@ -11,7 +11,6 @@ pub const CASES: &[Case] = &[
     case("mount_dest_symlinks_in_rootfs", dest_symlinks),
     case("mount_rbind_ro_top_only", rbind_ro_top_only),
     case("mount_tmpfs_takes_dir_mode", tmpfs_dir_mode),
-    case("mount_tmpfs_tmpcopyup", tmpcopyup),
 ];
 
 fn link(b: &Bundle, target: &str, at: &str) -> TestResult {
@@ -124,52 +123,4 @@ fn tmpfs_dir_mode(ctx: &Ctx) -> TestResult {
     f.expect("stat:/img.perm", "2710")?;
     f.expect("stat:/given.perm", "0750")?;
     f.expect("stat:/fresh.perm", "1777")
-}
-
-/// `tmpcopyup`: the image directory's files, subdirectories and symlinks,
-/// with owner and mode, are in the new tmpfs, which takes writes; the
-/// image's copy is untouched.
-fn tmpcopyup(ctx: &Ctx) -> TestResult {
-    use std::os::unix::fs::PermissionsExt;
-    let mut b = ctx.bundle("b")?;
-    let d = b.rootfs().join("cu");
-    let io = |what: &str, r: std::io::Result<()>| r.map_err(|e| format!("{what}: {e}"));
-    io("mkdir", std::fs::create_dir_all(d.join("s")))?;
-    io("write a", std::fs::write(d.join("a"), "alpha\n"))?;
-    io("write s/b", std::fs::write(d.join("s/b"), "beta\n"))?;
-    io(
-        "chmod a",
-        std::fs::set_permissions(d.join("a"), std::fs::Permissions::from_mode(0o640)),
-    )?;
-    io(
-        "chown a",
-        std::os::unix::fs::chown(d.join("a"), Some(1000), Some(1000)),
-    )?;
-    io("symlink", std::os::unix::fs::symlink("a", d.join("l")))?;
-    io(
-        "chmod cu",
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o750)),
-    )?;
-    let t = config::mount("/cu", "tmpfs", "tmpfs", &["tmpcopyup", "nosuid"]);
-    config::add_mount(&mut b.spec, t);
-    let args = [
-        "mount", "/cu", "+", "stat", "/cu", "+", "read", "/cu/a", "+", "stat", "/cu/a", "+",
-        "read", "/cu/s/b", "+", "stat", "/cu/l", "+", "touch", "/cu",
-    ];
-    let f = ctx.check(&mut b, &args)?;
-    f.expect("mount:/cu.fstype", "tmpfs")?;
-    f.expect("stat:/cu.perm", "0750")?;
-    f.expect("read:/cu/a.data", "alpha\\n")?;
-    f.expect("stat:/cu/a.perm", "0640")?;
-    f.expect("stat:/cu/a.uid", "1000")?;
-    f.expect("stat:/cu/a.gid", "1000")?;
-    f.expect("read:/cu/s/b.data", "beta\\n")?;
-    f.expect("stat:/cu/l.type", "l")?;
-    f.expect("stat:/cu/l.link", "a")?;
-    f.expect("touch:/cu/new", "ok")?;
-    ensure!(
-        !d.join("new").exists(),
-        "the write reached the image directory"
-    );
-    Ok(())
 }
