@@ -104,12 +104,10 @@ fn rbind_ro_top_only(ctx: &Ctx) -> TestResult {
 fn tmpfs_dir_mode(ctx: &Ctx) -> TestResult {
     use std::os::unix::fs::PermissionsExt;
     let mut b = ctx.bundle("b")?;
-    for (d, mode) in [("img", 0o2710)] {
-        let p = b.rootfs().join(d);
-        std::fs::create_dir(&p).map_err(|e| format!("mkdir {d}: {e}"))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("chmod {d}: {e}"))?;
-    }
+    let p = b.rootfs().join("img");
+    std::fs::create_dir(&p).map_err(|e| format!("mkdir img: {e}"))?;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o2710))
+        .map_err(|e| format!("chmod img: {e}"))?;
     let t = |dest, opts: &[&str]| config::mount(dest, "tmpfs", "tmpfs", opts);
     config::add_mount(&mut b.spec, t("/img", &["nosuid"]));
     config::add_mount(&mut b.spec, t("/fresh", &[]));
