@@ -27,14 +27,6 @@ pub enum RootfsError {
     /// A mount target that is the rootfs itself.
     #[error("refusing to use the rootfs itself as a target")]
     RootIsTarget,
-    /// A final path component linking to an absolute path: to a naive
-    /// runtime it points at the host.
-    #[error("{} in rootfs is a symlink to {}: refusing to follow a symlink that points outside the container's rootfs", path.display(), target.display())]
-    EscapingSymlink { path: PathBuf, target: PathBuf },
-    /// A directory that could not be opened right after it was made: a
-    /// dangling symlink whose target would be outside the rootfs.
-    #[error("{} in rootfs cannot be created ({source}): is it a dangling symlink?", path.display())]
-    Dangling { path: PathBuf, source: io::Error },
     /// The host's /dev/null, used for masking, is not the real one.
     #[error("the host's /dev/null is not the 1:3 character device; refusing to mask with it")]
     BadDevNull,
@@ -106,9 +98,7 @@ impl RootfsError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             RootfsError::Mount(m) => m.err.raw_os_error(),
-            RootfsError::Dangling { source, .. } | RootfsError::Io { source, .. } => {
-                source.raw_os_error()
-            }
+            RootfsError::Io { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }

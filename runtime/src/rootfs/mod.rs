@@ -110,8 +110,18 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
     if plan.kind == MountKind::Cgroup {
         return cgroupfs::mount(root, plan, s.cgroups);
     }
-    let target = root.ensure(&plan.destination, plan.target_kind(s.bundle))?;
-    if matches!(&plan.kind, MountKind::Fs(t) if t == "proc" || t == "sysfs") {
+    let proc_like = matches!(&plan.kind, MountKind::Fs(t) if t == "proc" || t == "sysfs");
+    let tmpfs = matches!(&plan.kind, MountKind::Fs(t) if t == "tmpfs");
+    let (target, created) = if proc_like {
+        // As runc: proc and sysfs never go through a final symlink.
+        (
+            root.ensure_nofollow(&plan.destination, resolve::Kind::Dir)?,
+            true,
+        )
+    } else {
+        root.ensure_created(&plan.destination, plan.target_kind(s.bundle))?
+    };
+    if proc_like {
         let st = nix::sys::stat::fstat(&target).map_err(|e| plan.error(MountStep::Mount, e))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             return Err(RootfsError::NotADirectory {
@@ -119,6 +129,15 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
                 dest: plan.destination.clone(),
             });
         }
+    }
+    if tmpfs && !created && !plan.data.iter().any(|(k, _)| k == "mode") {
+        // As runc: a tmpfs over a directory of the image takes its mode.
+        let st = nix::sys::stat::fstat(&target).map_err(|e| plan.error(MountStep::Mount, e))?;
+        let mut plan = plan.clone();
+        let mode = format!("{:04o}", st.st_mode & 0o7777);
+        plan.data.insert(0, ("mode".to_string(), Some(mode)));
+        let tree = plan.build(s.bundle)?;
+        return plan.attach(&tree, &target);
     }
     let tree = plan.build(s.bundle)?;
     plan.attach(&tree, &target)

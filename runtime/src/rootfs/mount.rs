@@ -26,7 +26,8 @@ pub struct MountPlan {
     pub kind: Kind,
     pub source: Option<PathBuf>,
     pub destination: PathBuf,
-    /// Attributes of the mount (for binds: of every mount in the tree).
+    /// Attributes of the mount (for an rbind: of its top mount only, as
+    /// runc's remount; the `r*` options reach the submounts).
     pub attrs: MountAttrs,
     /// `r*` options: attributes for every submount.
     pub rattrs: MountAttrs,
@@ -170,7 +171,9 @@ impl MountPlan {
             Kind::Bind { recursive } => {
                 let src = bundle.join(self.source.as_deref().unwrap_or(Path::new("")));
                 let tree = TreeFd::clone_path(libc::AT_FDCWD, &src, *recursive).map_err(fail)?;
-                tree.set_attrs(&self.attrs, *recursive).map_err(fail)?;
+                // `rbind,ro` leaves submounts writable, as in runc (which
+                // remounts only the top); `rro` is recursive (AT_RECURSIVE).
+                tree.set_attrs(&self.attrs, false).map_err(fail)?;
                 tree.set_attrs(&self.rattrs, true).map_err(fail)?;
                 Ok(tree)
             }

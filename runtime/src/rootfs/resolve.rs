@@ -3,7 +3,8 @@
 //! symlinks and `..` planted in the image can never lead onto the host, and
 //! every missing directory is created one component at a time under an fd.
 
-use std::ffi::{CString, OsStr};
+use std::collections::VecDeque;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -49,10 +50,6 @@ fn join(comps: &[&OsStr]) -> PathBuf {
     p
 }
 
-fn errno(e: &io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(0)
-}
-
 impl RootDir {
     pub fn open(path: &Path) -> Result<RootDir> {
         let fd = crate::sys::open_host(path, libc::O_PATH | libc::O_DIRECTORY)
@@ -75,74 +72,160 @@ impl RootDir {
         )
     }
 
-    /// Creates every missing directory of `comps` and returns an `O_PATH` fd
-    /// of the last one.
-    fn mkdir_all(&self, comps: &[&OsStr]) -> Result<OwnedFd> {
-        let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
-        let mut current = openat2(
+    /// Opens the directory `comps` (components known to be no symlinks)
+    /// inside the rootfs as `O_PATH`.
+    fn open_dir(&self, comps: &[OsString]) -> Result<OwnedFd> {
+        let p: PathBuf = std::iter::once(OsStr::new(".").to_os_string())
+            .chain(comps.iter().cloned())
+            .collect();
+        openat2(
             self.raw(),
-            Path::new("."),
-            dir_flags,
+            &p,
+            libc::O_PATH | libc::O_DIRECTORY,
             0,
             ResolveMode::InRoot,
         )
-        .ctx(|| "open rootfs".into())?;
-        for i in 0..comps.len() {
-            let sub = join(&comps[..=i]);
-            let shown = || Path::new("/").join(&sub).display().to_string();
-            match openat2(self.raw(), &sub, dir_flags, 0, ResolveMode::InRoot) {
-                Ok(fd) => current = fd,
-                Err(e) if errno(&e) == libc::ENOENT => {
-                    match mkdirat(&current, comps[i], Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                        Err(e) => return Err(e).ctx(|| format!("mkdir {} in rootfs", shown())),
-                    }
-                    current = openat2(self.raw(), &sub, dir_flags, 0, ResolveMode::InRoot)
-                        .map_err(|source| RootfsError::Dangling {
-                            path: Path::new("/").join(&sub),
-                            source,
-                        })?;
-                }
-                Err(e) => return Err(e).ctx(|| format!("open {} in rootfs", shown())),
-            }
-        }
-        Ok(current)
+        .ctx(|| format!("open {} in rootfs", shown(comps)))
     }
 
     /// Makes sure `path` exists as `kind` and returns an `O_PATH` fd of it.
-    /// A final component that is a symlink to an absolute path is refused:
-    /// to a naive runtime it points at the host, and it is never what a
-    /// mount target should be.
+    ///
+    /// The path is walked one component at a time as if the rootfs were
+    /// `/`, the way runc resolves mount destinations (securejoin, and
+    /// current runc's MkdirAllInRoot): a symlink anywhere in it, also the
+    /// last component, also a dangling one, is followed *inside* the rootfs
+    /// (an absolute target restarts at the rootfs, `..` stops there), and
+    /// whatever is missing is created there, directories one `mkdirat` at a
+    /// time under the parent's fd and the last component as `kind`. Nothing
+    /// is ever created or opened on the host's side of a link.
     pub fn ensure(&self, path: &Path, kind: Kind) -> Result<OwnedFd> {
-        let comps = clean(path);
-        let Some((last, parents)) = comps.split_last() else {
-            return Err(RootfsError::RootIsTarget);
-        };
-        let parent = self.mkdir_all(parents)?;
-        match fstatat(&parent, *last, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
-                let target = readlinkat(&parent, *last).unwrap_or_default();
-                if target.as_bytes().first() == Some(&b'/') {
-                    return Err(RootfsError::EscapingSymlink {
-                        path: path.to_path_buf(),
-                        target: target.into(),
-                    });
+        self.resolve(path, kind, true).map(|(fd, _)| fd)
+    }
+
+    /// [`RootDir::ensure`], also telling whether the target was created
+    /// (`false`: it was already in the image).
+    pub fn ensure_created(&self, path: &Path, kind: Kind) -> Result<(OwnedFd, bool)> {
+        self.resolve(path, kind, true)
+    }
+
+    /// Like [`RootDir::ensure`], but a final component that is a symlink is
+    /// not followed: the returned fd is the link itself (`O_PATH |
+    /// O_NOFOLLOW`), for targets that must be ordinary directories.
+    pub fn ensure_nofollow(&self, path: &Path, kind: Kind) -> Result<OwnedFd> {
+        self.resolve(path, kind, false).map(|(fd, _)| fd)
+    }
+
+    fn resolve(&self, path: &Path, kind: Kind, follow_last: bool) -> Result<(OwnedFd, bool)> {
+        let mut todo: VecDeque<OsString> = VecDeque::new();
+        push_front(&mut todo, path);
+        let mut done: Vec<OsString> = Vec::new();
+        let mut parent = self.open_dir(&done)?;
+        let mut links = 0;
+        let mut created = false;
+        while let Some(name) = todo.pop_front() {
+            if name == ".." {
+                done.pop();
+                parent = self.open_dir(&done)?;
+                continue;
+            }
+            let last = todo.is_empty();
+            match fstatat(&parent, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) if is_link(st.st_mode) && (follow_last || !last) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP))
+                            .ctx(|| format!("resolve {} in rootfs", path.display()));
+                    }
+                    self.refuse_magic_link(&done, &name)?;
+                    let target = readlinkat(&parent, name.as_os_str())
+                        .ctx(|| format!("readlink {} in rootfs", shown_with(&done, &name)))?;
+                    push_front(&mut todo, Path::new(&target));
+                    if target.as_bytes().first() == Some(&b'/') {
+                        done.clear();
+                        parent = self.open_dir(&done)?;
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(nix::errno::Errno::ENOENT) => {
+                    let k = if last { kind } else { Kind::Dir };
+                    create(&parent, &name, k)
+                        .ctx(|| format!("create {} in rootfs", shown_with(&done, &name)))?;
+                    created = last;
+                }
+                Err(e) => {
+                    return Err(e).ctx(|| format!("stat {} in rootfs", shown_with(&done, &name)))
                 }
             }
-            Ok(_) => {}
-            Err(nix::errno::Errno::ENOENT) => create(&parent, last, kind)
-                .ctx(|| format!("create {} in rootfs", path.display()))?,
-            Err(e) => return Err(e).ctx(|| format!("stat {} in rootfs", path.display())),
+            done.push(name);
+            if !last {
+                parent = self.open_dir(&done)?;
+            }
         }
-        let flags = libc::O_PATH
-            | if kind == Kind::Dir {
-                libc::O_DIRECTORY
-            } else {
-                0
-            };
-        self.open_in(path, flags)
-            .ctx(|| format!("open {} in rootfs", path.display()))
+        if done.is_empty() {
+            return Err(RootfsError::RootIsTarget);
+        }
+        let mut flags = libc::O_PATH;
+        if kind == Kind::Dir && follow_last {
+            flags |= libc::O_DIRECTORY;
+        }
+        if !follow_last {
+            flags |= libc::O_NOFOLLOW;
+        }
+        let p: PathBuf = done.iter().collect();
+        let fd = self
+            .open_in(&p, flags)
+            .ctx(|| format!("open {} in rootfs", shown(&done)))?;
+        Ok((fd, created))
     }
+}
+
+impl RootDir {
+    /// Fails on a magic link (`/proc/self/fd/N` and the like), whose text
+    /// is not where it leads: the kernel's own lookup, with
+    /// `RESOLVE_NO_MAGICLINKS`, refuses it with ELOOP. A dangling ordinary
+    /// link (ENOENT) or one that resolves is fine to follow by its text.
+    fn refuse_magic_link(&self, done: &[OsString], name: &OsStr) -> Result<()> {
+        let p: PathBuf = done.iter().map(OsString::as_os_str).chain([name]).collect();
+        match self.open_in(&p, libc::O_PATH) {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                Err(e).ctx(|| format!("resolve {} in rootfs", shown_with(done, name)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Symlinks followed before giving up with ELOOP (the kernel's limit).
+const MAX_LINKS: usize = 40;
+
+fn is_link(mode: libc::mode_t) -> bool {
+    SFlag::from_bits_truncate(mode) & SFlag::S_IFMT == SFlag::S_IFLNK
+}
+
+/// Puts the components of `p` (names and `..`) in front of `todo`.
+fn push_front(todo: &mut VecDeque<OsString>, p: &Path) {
+    let comps: Vec<OsString> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    for c in comps.into_iter().rev() {
+        todo.push_front(c);
+    }
+}
+
+fn shown(comps: &[OsString]) -> String {
+    let mut p = PathBuf::from("/");
+    p.extend(comps);
+    p.display().to_string()
+}
+
+fn shown_with(done: &[OsString], name: &OsStr) -> String {
+    Path::new(&shown(done)).join(name).display().to_string()
 }
 
 fn create(parent: &OwnedFd, name: &OsStr, kind: Kind) -> io::Result<()> {
@@ -181,36 +264,54 @@ mod tests {
     }
 
     #[test]
-    fn symlinks_stay_inside_and_absolute_final_links_are_refused() {
+    fn symlinks_resolve_inside_the_rootfs() {
         let base = std::env::temp_dir().join(format!("berth-resolve-{}", std::process::id()));
         let outside = base.join("outside");
         let rootfs = base.join("rootfs");
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::create_dir_all(rootfs.join("real")).unwrap();
-        std::os::unix::fs::symlink("/real", rootfs.join("abs")).unwrap();
-        std::os::unix::fs::symlink(&outside, rootfs.join("evil")).unwrap();
-        std::os::unix::fs::symlink("../../../../real", rootfs.join("rel")).unwrap();
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        let link = |t: &Path, l: &str| std::os::unix::fs::symlink(t, rootfs.join(l)).unwrap();
+        link(Path::new("/real"), "abs");
+        link(&outside, "evil");
+        link(Path::new("../../../../real"), "rel");
+        link(Path::new("/etc/../../../newdir"), "up");
+        link(Path::new("chain2"), "chain1");
+        link(Path::new("/evil/deep"), "chain2");
+        link(Path::new("loop"), "loop");
         let root = RootDir::open(&rootfs).unwrap();
         // An absolute link in the middle resolves inside the rootfs.
         root.ensure(Path::new("/abs/sub"), Kind::Dir).unwrap();
         assert!(rootfs.join("real/sub").is_dir());
         root.ensure(Path::new("/rel/f"), Kind::File).unwrap();
         assert!(rootfs.join("real/f").is_file());
-        // A final component linking to an absolute path is refused.
-        let err = root.ensure(Path::new("/evil"), Kind::Dir).unwrap_err();
-        assert!(
-            matches!(&err, RootfsError::EscapingSymlink { target, .. } if target.starts_with(&outside)),
-            "{err}"
-        );
-        // Through a dangling link to a host path nothing is created, least of all on the host.
-        assert!(root.ensure(Path::new("/evil/x"), Kind::Dir).is_err());
-        assert!(!outside.join("x").exists());
-        // Once the link's target exists inside the rootfs, it resolves there.
+        // A final dangling link to a host path is created inside the rootfs.
         let inside = rootfs.join(outside.strip_prefix("/").unwrap());
-        std::fs::create_dir_all(&inside).unwrap();
+        root.ensure(Path::new("/evil"), Kind::Dir).unwrap();
+        assert!(inside.is_dir());
         root.ensure(Path::new("/evil/x"), Kind::Dir).unwrap();
         assert!(inside.join("x").is_dir());
-        assert!(!outside.join("x").exists());
+        // `..` stops at the rootfs; chains are followed link by link.
+        root.ensure(Path::new("/up"), Kind::File).unwrap();
+        assert!(rootfs.join("newdir").is_file());
+        root.ensure(Path::new("/chain1/f"), Kind::File).unwrap();
+        assert!(inside.join("deep/f").is_file());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        // Not following the last component gives the link itself.
+        let fd = root.ensure_nofollow(Path::new("/abs"), Kind::Dir).unwrap();
+        let st = nix::sys::stat::fstat(&fd).unwrap();
+        assert!(is_link(st.st_mode));
+        let e = root.ensure(Path::new("/loop"), Kind::Dir).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ELOOP), "{e}");
+        // Magic links (here with /proc as the root) are never followed by
+        // their text.
+        let proc_root = RootDir::open(Path::new("/proc")).unwrap();
+        for p in ["/self/cwd", "/self/fd/0", "/thread-self/root/x"] {
+            let e = proc_root.ensure(Path::new(p), Kind::Dir).unwrap_err();
+            assert_eq!(e.errno(), Some(libc::ELOOP), "{p}: {e}");
+        }
+        let e = root.ensure(Path::new("/etc/.."), Kind::Dir).unwrap_err();
+        assert!(matches!(e, RootfsError::RootIsTarget), "{e}");
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

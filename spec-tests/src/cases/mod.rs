@@ -8,6 +8,7 @@ mod exec;
 mod hooks;
 mod lifecycle;
 mod mounts;
+mod mounts_parity;
 mod namespaces;
 mod notify;
 mod parity_behaviour;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Case> {
         errors::CASES,
         namespaces::CASES,
         mounts::CASES,
+        mounts_parity::CASES,
         devices::CASES,
         process::CASES,
         hooks::CASES,

@@ -26,7 +26,7 @@ pub const CASES: &[Case] = &[
 ];
 
 /// Checker args `mount P1 + mount P2 ...`.
-fn mount_args<'a>(paths: &[&'a str]) -> Vec<&'a str> {
+pub(super) fn mount_args<'a>(paths: &[&'a str]) -> Vec<&'a str> {
     let mut v = Vec::new();
     for p in paths {
         v.extend(["mount", p, "+"]);
@@ -73,7 +73,7 @@ fn default_set(ctx: &Ctx) -> TestResult {
 }
 
 /// A host directory `<case>/NAME` holding `file` with `content`.
-fn host_dir(ctx: &Ctx, name: &str, content: &str) -> Result<String, Fail> {
+pub(super) fn host_dir(ctx: &Ctx, name: &str, content: &str) -> Result<String, Fail> {
     let d = ctx.path(name);
     std::fs::create_dir_all(&d).map_err(|e| format!("mkdir {d:?}: {e}"))?;
     std::fs::write(d.join("file"), content).map_err(|e| format!("write file: {e}"))?;
@@ -118,7 +118,7 @@ fn bind_flags(ctx: &Ctx) -> TestResult {
 }
 
 /// Mount a small tmpfs at `path` (host side).
-fn host_tmpfs(path: &Path) -> TestResult {
+pub(super) fn host_tmpfs(path: &Path) -> TestResult {
     std::fs::create_dir_all(path).map_err(|e| format!("mkdir {path:?}: {e}"))?;
     let st = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=1m", "spec-tmpfs"])
