@@ -86,6 +86,12 @@ pub fn exec(
         cgroup: &cgroup,
         seccomp_agent,
         console,
+        scheduler: process.scheduler().as_ref().or(base.scheduler().as_ref()),
+        io_priority: process
+            .io_priority()
+            .as_ref()
+            .or(base.io_priority().as_ref()),
+        personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
     };
     let (pid, pidfd) = spawn(&cfg)?;
     drop(cfg);
@@ -113,6 +119,12 @@ fn validate(p: &Process) -> Result<()> {
     }
     if let Some(r) = p.rlimits() {
         crate::rlimits::validate(r)?;
+    }
+    if let Some(s) = p.scheduler() {
+        crate::process::scheduler::validate(s, "process.scheduler")?;
+    }
+    if let Some(io) = p.io_priority() {
+        crate::process::io_priority::validate(io, "process.ioPriority")?;
     }
     crate::spec::validate_env(p.env().as_deref().unwrap_or(&[]), "process.env")?;
     crate::spec::validate_ids(p.user())

@@ -39,6 +39,11 @@ pub struct ExecConfig<'a> {
     pub cgroup: &'a crate::cgroups::Manager,
     /// For a NOTIFY filter: the agent and the container's state (JSON).
     pub seccomp_agent: Option<(crate::seccomp::Agent, Vec<u8>)>,
+    /// The scheduler, I/O priority (the process's, else the container's,
+    /// as runc) and the container's linux.personality.
+    pub scheduler: Option<&'a oci_spec::runtime::Scheduler>,
+    pub io_priority: Option<&'a oci_spec::runtime::LinuxIOPriority>,
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
 }
 
 /// Starts the process; returns its pid and pidfd once it has exec'd.
@@ -119,6 +124,10 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         crate::tty::setup(sock, p, false)?;
     }
     rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
+    // As in the init: before seccomp and the capability drop.
+    super::scheduler::apply(cfg.scheduler)?;
+    super::io_priority::apply(cfg.io_priority)?;
+    super::personality::apply(cfg.personality)?;
     let (exe, argv, envp) = exec_target(p)?;
     // Before any filter is loaded: a profile may block close_range. What is
     // opened from here on is opened close-on-exec.

@@ -6,6 +6,9 @@
 pub mod exec;
 pub mod forward;
 pub mod init;
+pub mod io_priority;
+pub mod personality;
+pub mod scheduler;
 mod seccomp;
 pub mod sync;
 

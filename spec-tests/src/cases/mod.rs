@@ -12,6 +12,7 @@ mod notify;
 mod pause;
 mod process;
 mod robustness;
+mod runc_features;
 mod seccomp;
 mod security;
 mod tty;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Case> {
         tty::CASES,
         tty_relay::CASES,
         notify::CASES,
+        runc_features::CASES,
         robustness::CASES,
     ]
     .concat()
