@@ -279,7 +279,9 @@ fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
         linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()),
         "linux.gidMappings",
     )?;
-    later(linux.intel_rdt().is_some(), "linux.intelRdt")?;
+    if let Some(rdt) = linux.intel_rdt() {
+        crate::intel_rdt::validate(rdt)?;
+    }
     if let Some(p) = linux.personality() {
         crate::process::personality::validate(p)?;
     }

@@ -3,7 +3,7 @@
 //! init and for exec'd processes, and each one's bad input (exit 1, one
 //! error naming the field, nothing left). runc 1.1.x ignores all three
 //! fields: there a failing check is a documented skip (never a pass)
-//! saying what runc did.
+//! saying what runc did. Also `linux.intelRdt` without resctrl: refused.
 
 use super::util::{expect_error, expect_gone, expect_nothing_left, go, is_runc_1_1, until_go};
 use crate::ensure;
@@ -19,6 +19,7 @@ pub const CASES: &[Case] = &[
     case("runc_feat_io_priority_bad_input", io_priority_bad_input),
     case("runc_feat_personality", personality),
     case("runc_feat_personality_bad_input", personality_bad_input),
+    case("runc_feat_intel_rdt_absent", intel_rdt_absent),
 ];
 
 /// On runc 1.1, which predates `field`, a failure becomes a skip.
@@ -255,4 +256,22 @@ fn personality_bad_input(ctx: &Ctx) -> TestResult {
         &["personality", "LINUX64"],
     );
     newer_than_1_1(ctx, "linux.personality", res)
+}
+
+/// `linux.intelRdt` on a host without a resctrl filesystem: refused by
+/// name (runc too: "Intel RDT is not enabled"/"not supported or enabled").
+fn intel_rdt_absent(ctx: &Ctx) -> TestResult {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some("resctrl"))
+    {
+        return Err(Fail::Skip("resctrl is mounted on this host".into()));
+    }
+    let rdt = json!({"closID": "berth-test", "l3CacheSchema": "L3:0=f"});
+    refused(
+        ctx,
+        &[("/linux/intelRdt", rdt)],
+        &["intelRdt", "not enabled|not supported"],
+    )
 }
