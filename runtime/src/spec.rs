@@ -96,7 +96,7 @@ fn spec_flag_names(raw: &[u8]) -> Option<serde_json::Result<Spec>> {
 /// A typed parse names only the bad value: for the newer process and linux
 /// fields, name the field too (e.g. an unknown scheduler policy).
 fn newer_field_error(raw: &[u8]) -> Option<String> {
-    use oci_spec::runtime::{LinuxIOPriority, LinuxPersonality, Scheduler};
+    use oci_spec::runtime::{ExecCPUAffinity, LinuxIOPriority, LinuxPersonality, Scheduler};
     fn check<T: serde::de::DeserializeOwned>(v: &serde_json::Value, ptr: &str) -> Option<String> {
         let part = v.pointer(ptr)?.clone();
         let e = serde_json::from_value::<T>(part).err()?;
@@ -109,6 +109,7 @@ fn newer_field_error(raw: &[u8]) -> Option<String> {
     check::<Scheduler>(&v, "/process/scheduler")
         .or_else(|| check::<LinuxIOPriority>(&v, "/process/ioPriority"))
         .or_else(|| check::<LinuxPersonality>(&v, "/linux/personality"))
+        .or_else(|| check::<ExecCPUAffinity>(&v, "/process/execCPUAffinity"))
 }
 
 fn rootfs_path(dir: &Path, spec: &Spec) -> Result<PathBuf> {
@@ -184,7 +185,9 @@ fn validate_process(spec: &Spec) -> Result<()> {
     if let Some(io) = p.io_priority() {
         crate::process::io_priority::validate(io, "process.ioPriority")?;
     }
-    later(p.exec_cpu_affinity().is_some(), "process.execCPUAffinity")?;
+    if let Some(a) = p.exec_cpu_affinity() {
+        crate::process::cpu_affinity::masks(a)?;
+    }
     lsm_label(
         p.apparmor_profile().as_deref(),
         "process.apparmorProfile",

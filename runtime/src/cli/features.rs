@@ -98,7 +98,8 @@ pub fn run() -> Result<i32> {
             "io.github.berth.version": env!("CARGO_PKG_VERSION"),
             "io.github.berth.process.scheduler": "true",
             "io.github.berth.process.ioPriority": "true",
-            "io.github.berth.linux.personality": "true"
+            "io.github.berth.linux.personality": "true",
+            "io.github.berth.process.execCPUAffinity": "true"
         }
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::msg(e.to_string()))?;

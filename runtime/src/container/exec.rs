@@ -57,6 +57,14 @@ pub fn exec(
         .ok_or_else(|| Error::config("process: missing"))?;
     let process = &build(base)?;
     validate(process)?;
+    let cpu_affinity = match process
+        .exec_cpu_affinity()
+        .as_ref()
+        .or(base.exec_cpu_affinity().as_ref())
+    {
+        Some(a) => crate::process::cpu_affinity::masks(a)?,
+        None => (None, None),
+    };
     let console = crate::tty::mode(process, o.console_socket, o.detach)?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = match profile {
@@ -92,6 +100,7 @@ pub fn exec(
             .as_ref()
             .or(base.io_priority().as_ref()),
         personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        cpu_affinity,
     };
     let (pid, pidfd) = spawn(&cfg)?;
     drop(cfg);

@@ -3,6 +3,7 @@
 //! and reports over a socketpair; the parent runs the runtime-side hooks.
 //! The protocol, create to exec, is drawn in `sync`.
 
+pub mod cpu_affinity;
 pub mod exec;
 pub mod forward;
 pub mod init;

@@ -3,7 +3,8 @@
 //! init and for exec'd processes, and each one's bad input (exit 1, one
 //! error naming the field, nothing left). runc 1.1.x ignores all three
 //! fields: there a failing check is a documented skip (never a pass)
-//! saying what runc did. Also `linux.intelRdt` without resctrl: refused.
+//! saying what runc did. Also `process.execCPUAffinity` (exec only, as the
+//! spec says) and `linux.intelRdt` without resctrl: refused.
 
 use super::util::{expect_error, expect_gone, expect_nothing_left, go, is_runc_1_1, until_go};
 use crate::ensure;
@@ -20,6 +21,11 @@ pub const CASES: &[Case] = &[
     case("runc_feat_personality", personality),
     case("runc_feat_personality_bad_input", personality_bad_input),
     case("runc_feat_intel_rdt_absent", intel_rdt_absent),
+    case("runc_feat_exec_cpu_affinity", exec_cpu_affinity),
+    case(
+        "runc_feat_exec_cpu_affinity_bad_input",
+        exec_cpu_affinity_bad_input,
+    ),
 ];
 
 /// On runc 1.1, which predates `field`, a failure becomes a skip.
@@ -274,4 +280,58 @@ fn intel_rdt_absent(ctx: &Ctx) -> TestResult {
         &[("/linux/intelRdt", rdt)],
         &["intelRdt", "not enabled|not supported"],
     )
+}
+
+/// The host's CPU list ("0-1"), from the runtime-side process.
+fn host_cpus() -> Result<String, Fail> {
+    let text = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("status: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .ok_or_else(|| Fail::Fail("no Cpus_allowed_list".into()))
+}
+
+/// execCPUAffinity applies to exec'd processes only: the container's
+/// (final "1") for an exec without its own, a process.json's own
+/// (initial "1", final "0") otherwise, initial alone stays; the init keeps
+/// the host's mask (runtime-spec: not applicable to the init).
+fn exec_cpu_affinity(ctx: &Ctx) -> TestResult {
+    let all = host_cpus()?;
+    if !all.starts_with("0-") {
+        return Err(Fail::Skip(format!("needs 2 or more CPUs (have {all})")));
+    }
+    let res = (|| {
+        let a = json!({"final": "1"});
+        with_running(ctx, &[("/process/execCPUAffinity", a)], |ctx| {
+            exec_check(ctx, &["affinity"], None)?.expect("cpus", "1")?;
+            let own = json!({"execCPUAffinity": {"initial": "1", "final": "0"}});
+            exec_check(ctx, &["affinity"], Some(own))?.expect("cpus", "0")?;
+            let initial = json!({"execCPUAffinity": {"initial": "1"}});
+            exec_check(ctx, &["affinity"], Some(initial))?.expect("cpus", "1")
+        })?;
+        let f = check_patched(
+            ctx,
+            &[("/process/execCPUAffinity", json!({"final": "1"}))],
+            &["affinity"],
+        )?;
+        f.expect("cpus", &all)
+    })();
+    newer_than_1_1(ctx, "process.execCPUAffinity", res)?;
+    features_annotation(ctx, "io.github.berth.process.execCPUAffinity")
+}
+
+fn exec_cpu_affinity_bad_input(ctx: &Ctx) -> TestResult {
+    let bad = [
+        (json!({"final": "0-99999"}), "final"),
+        (json!({"initial": "a-b"}), "execCPUAffinity"),
+        (json!({"initial": "3-1"}), "initial"),
+    ];
+    let res = bad.into_iter().try_for_each(|(a, word)| {
+        refused(
+            ctx,
+            &[("/process/execCPUAffinity", a)],
+            &["execCPUAffinity", word],
+        )
+    });
+    newer_than_1_1(ctx, "process.execCPUAffinity", res)
 }

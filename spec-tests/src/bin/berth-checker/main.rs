@@ -71,6 +71,7 @@ fn dispatch(name: &str, args: &[String], out: &mut String) -> Result<(), String>
         "sched" => sched::sched(out),
         "ioprio" => sched::ioprio(out),
         "personality" => sched::personality(out),
+        "affinity" => sched::affinity(out),
         "sys" => sys::sys(one_arg(name, args)?, out),
         "echo" => {
             out.push_str(&format!("echo={}\n", args.join(" ")));

@@ -87,3 +87,16 @@ pub fn personality(out: &mut String) -> Result<(), String> {
     line(out, "machine", m.to_string_lossy());
     Ok(())
 }
+
+/// `cpus=` the process's CPU affinity (Cpus_allowed_list of
+/// /proc/self/status).
+pub fn affinity(out: &mut String) -> Result<(), String> {
+    let text = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("status: {e}"))?;
+    let v = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(str::trim)
+        .unwrap_or("missing");
+    line(out, "cpus", v);
+    Ok(())
+}
