@@ -100,6 +100,7 @@ fn newer_field_error(raw: &[u8]) -> Option<String> {
     fn check<T: serde::de::DeserializeOwned>(v: &serde_json::Value, ptr: &str) -> Option<String> {
         let part = v.pointer(ptr)?.clone();
         let e = serde_json::from_value::<T>(part).err()?;
+        let e = crate::process::scheduler::spec_flag_spelling(&e.to_string());
         Some(format!("{}: {e}", ptr[1..].replace('/', ".")))
     }
     let mut v = serde_json::from_slice::<serde_json::Value>(raw).ok()?;

@@ -36,6 +36,14 @@ pub fn rename_spec_flags(process: &mut serde_json::Value) -> bool {
     changed
 }
 
+/// `msg` with oci-spec's spelling of the renamed flags put back to the
+/// runtime-spec's (for parse errors that list the expected names).
+pub fn spec_flag_spelling(msg: &str) -> String {
+    RENAMED_FLAGS
+        .iter()
+        .fold(msg.to_string(), |m, (spec, ours)| m.replace(ours, spec))
+}
+
 fn policy_name(p: Policy) -> &'static str {
     match p {
         Policy::SchedOther => "SCHED_OTHER",
@@ -212,6 +220,13 @@ mod tests {
                 .to_string();
             assert!(e.contains("process.scheduler: unknown variant"), "{e}");
         }
+        let e = crate::spec::parse(cfg(r#"{"policy":"SCHED_RR","flags":["X"]}"#).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`SCHED_FLAG_RESET_ON_FORK`") && e.contains("`SCHED_FLAG_DL_OVERRUN`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -70,6 +70,30 @@ mod tests {
     }
 
     #[test]
+    fn set_own_thread_harmlessly() {
+        // SCHED_OTHER at nice 10 and I/O class BE level 7 only lower this
+        // test thread's own priority.
+        let attr = SchedAttr {
+            nice: 10,
+            ..SchedAttr::default()
+        };
+        sched_setattr(&attr).unwrap();
+        ioprio_set(2 << 13 | 7).unwrap();
+        let bad = SchedAttr {
+            policy: 77,
+            ..SchedAttr::default()
+        };
+        assert_eq!(
+            sched_setattr(&bad).unwrap_err().raw_os_error(),
+            Some(libc::EINVAL)
+        );
+        assert_eq!(
+            ioprio_set(7 << 13).unwrap_err().raw_os_error(),
+            Some(libc::EINVAL)
+        );
+    }
+
+    #[test]
     fn query_personality() {
         let p = personality(0xffff_ffff).unwrap();
         assert_eq!(personality(0xffff_ffff).unwrap(), p);
