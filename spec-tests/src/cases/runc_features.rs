@@ -28,6 +28,13 @@ pub const CASES: &[Case] = &[
     ),
 ];
 
+/// A fresh bundle (a case makes several).
+fn bundle(ctx: &Ctx) -> Result<Bundle, Fail> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.bundle(&format!("b{n}"))
+}
+
 /// On runc 1.1, which predates `field`, a failure becomes a skip.
 fn newer_than_1_1(ctx: &Ctx, field: &str, res: TestResult) -> TestResult {
     match res {
@@ -59,7 +66,7 @@ fn write_patched(b: &Bundle, patches: &[(&str, Value)]) -> TestResult {
 
 /// `run` of the checker with `args` under the patched config.
 fn check_patched(ctx: &Ctx, patches: &[(&str, Value)], args: &[&str]) -> Result<Facts, Fail> {
-    let mut b = ctx.bundle("b")?;
+    let mut b = bundle(ctx)?;
     config::set_checker(&mut b.spec, args);
     write_patched(&b, patches)?;
     let out = ctx.rt(&["run", "--bundle", b.path(), "c1"])?.ok()?;
@@ -73,7 +80,7 @@ fn with_running(
     patches: &[(&str, Value)],
     f: impl FnOnce(&Ctx) -> TestResult,
 ) -> TestResult {
-    let mut b = ctx.bundle("b")?;
+    let mut b = bundle(ctx)?;
     until_go(&mut b);
     write_patched(&b, patches)?;
     ctx.rt(&["create", "--bundle", b.path(), "c1"])?.ok()?;
@@ -113,7 +120,7 @@ fn exec_check(ctx: &Ctx, args: &[&str], extra: Option<Value>) -> Result<Facts, F
 /// `create` under the patched config must fail: exit 1, one error line
 /// naming `words` (also in the JSON log), and nothing left behind.
 fn refused(ctx: &Ctx, patches: &[(&str, Value)], words: &[&str]) -> TestResult {
-    let b = ctx.bundle("b")?;
+    let b = bundle(ctx)?;
     write_patched(&b, patches)?;
     let (out, log) = ctx.rt_logged(&["create", "--bundle", b.path(), "c1"])?;
     if out.code == 0 {
