@@ -24,6 +24,7 @@ pub(crate) mod cli;
 pub(crate) mod container;
 pub(crate) mod error;
 pub(crate) mod hooks;
+pub(crate) mod intel_rdt;
 pub(crate) mod log;
 pub(crate) mod namespaces;
 pub(crate) mod notify;

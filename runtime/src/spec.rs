@@ -64,6 +64,11 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
                 .and_then(|v| serde_json::to_vec(&v))
                 .and_then(|b| serde_json::from_slice(&b))
         }
+        // The runtime-spec's names of two scheduler flags, which oci-spec
+        // spells differently (process::scheduler).
+        Err(e) if e.to_string().starts_with("unknown variant") => {
+            spec_flag_names(raw).unwrap_or(Err(e))
+        }
         other => other,
     };
     res.map_err(|e| {
@@ -75,13 +80,48 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
         if let Some(Err(se)) = seccomp.map(|s| crate::seccomp::compile_json(&s)) {
             return Error::config(format!("invalid config.json: {se}"));
         }
+        if let Some(field) = newer_field_error(raw) {
+            return Error::config(format!("invalid config.json: {field}"));
+        }
         Error::config(format!("invalid config.json: {e}"))
     })
 }
 
+<<<<<<< HEAD
 /// The typed parser's error for a capability name it does not know.
 fn is_unknown_cap(e: &serde_json::Error) -> bool {
     e.to_string().starts_with("no variant for ")
+=======
+/// Parses `raw` again with the runtime-spec's scheduler flag names
+/// renamed; None when there was nothing to rename.
+fn spec_flag_names(raw: &[u8]) -> Option<serde_json::Result<Spec>> {
+    let mut v = serde_json::from_slice::<serde_json::Value>(raw).ok()?;
+    let process = v.get_mut("process")?;
+    if !crate::process::scheduler::rename_spec_flags(process) {
+        return None;
+    }
+    Some(serde_json::to_vec(&v).and_then(|b| serde_json::from_slice(&b)))
+}
+
+/// A typed parse names only the bad value: for the newer process and linux
+/// fields, name the field too (e.g. an unknown scheduler policy).
+fn newer_field_error(raw: &[u8]) -> Option<String> {
+    use oci_spec::runtime::{ExecCPUAffinity, LinuxIOPriority, LinuxPersonality, Scheduler};
+    fn check<T: serde::de::DeserializeOwned>(v: &serde_json::Value, ptr: &str) -> Option<String> {
+        let part = v.pointer(ptr)?.clone();
+        let e = serde_json::from_value::<T>(part).err()?;
+        let e = crate::process::scheduler::spec_flag_spelling(&e.to_string());
+        Some(format!("{}: {e}", ptr[1..].replace('/', ".")))
+    }
+    let mut v = serde_json::from_slice::<serde_json::Value>(raw).ok()?;
+    if let Some(p) = v.get_mut("process") {
+        crate::process::scheduler::rename_spec_flags(p);
+    }
+    check::<Scheduler>(&v, "/process/scheduler")
+        .or_else(|| check::<LinuxIOPriority>(&v, "/process/ioPriority"))
+        .or_else(|| check::<LinuxPersonality>(&v, "/linux/personality"))
+        .or_else(|| check::<ExecCPUAffinity>(&v, "/process/execCPUAffinity"))
+>>>>>>> wip-feat
 }
 
 fn rootfs_path(dir: &Path, spec: &Spec) -> Result<PathBuf> {
@@ -153,9 +193,15 @@ fn validate_process(spec: &Spec) -> Result<()> {
             p.cwd()
         )));
     }
-    later(p.scheduler().is_some(), "process.scheduler")?;
-    later(p.io_priority().is_some(), "process.ioPriority")?;
-    later(p.exec_cpu_affinity().is_some(), "process.execCPUAffinity")?;
+    if let Some(s) = p.scheduler() {
+        crate::process::scheduler::validate(s, "process.scheduler")?;
+    }
+    if let Some(io) = p.io_priority() {
+        crate::process::io_priority::validate(io, "process.ioPriority")?;
+    }
+    if let Some(a) = p.exec_cpu_affinity() {
+        crate::process::cpu_affinity::masks(a)?;
+    }
     lsm_label(
         p.apparmor_profile().as_deref(),
         "process.apparmorProfile",
@@ -250,8 +296,12 @@ fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
         linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()),
         "linux.gidMappings",
     )?;
-    later(linux.intel_rdt().is_some(), "linux.intelRdt")?;
-    later(linux.personality().is_some(), "linux.personality")?;
+    if let Some(rdt) = linux.intel_rdt() {
+        crate::intel_rdt::validate(rdt)?;
+    }
+    if let Some(p) = linux.personality() {
+        crate::process::personality::validate(p)?;
+    }
     later(
         linux.net_devices().as_ref().is_some_and(|m| !m.is_empty()),
         "linux.netDevices",

@@ -92,7 +92,15 @@ pub fn run() -> Result<i32> {
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}}
         },
-        "annotations": {"io.github.berth.version": env!("CARGO_PKG_VERSION")}
+        // The features schema has no slot for these (runc lists none): an
+        // annotation each, "true" when implemented.
+        "annotations": {
+            "io.github.berth.version": env!("CARGO_PKG_VERSION"),
+            "io.github.berth.process.scheduler": "true",
+            "io.github.berth.process.ioPriority": "true",
+            "io.github.berth.linux.personality": "true",
+            "io.github.berth.process.execCPUAffinity": "true"
+        }
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::msg(e.to_string()))?;
     super::output::println(&text);

@@ -57,6 +57,14 @@ pub fn exec(
         .ok_or_else(|| Error::config("process: missing"))?;
     let process = &build(base)?;
     validate(process)?;
+    let cpu_affinity = match process
+        .exec_cpu_affinity()
+        .as_ref()
+        .or(base.exec_cpu_affinity().as_ref())
+    {
+        Some(a) => crate::process::cpu_affinity::masks(a)?,
+        None => (None, None),
+    };
     let console = crate::tty::mode(process, o.console_socket, o.detach)?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = match profile {
@@ -86,6 +94,13 @@ pub fn exec(
         cgroup: &cgroup,
         seccomp_agent,
         console,
+        scheduler: process.scheduler().as_ref().or(base.scheduler().as_ref()),
+        io_priority: process
+            .io_priority()
+            .as_ref()
+            .or(base.io_priority().as_ref()),
+        personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        cpu_affinity,
     };
     let (pid, pidfd) = spawn(&cfg)?;
     drop(cfg);
@@ -113,6 +128,12 @@ fn validate(p: &Process) -> Result<()> {
     }
     if let Some(r) = p.rlimits() {
         crate::rlimits::validate(r)?;
+    }
+    if let Some(s) = p.scheduler() {
+        crate::process::scheduler::validate(s, "process.scheduler")?;
+    }
+    if let Some(io) = p.io_priority() {
+        crate::process::io_priority::validate(io, "process.ioPriority")?;
     }
     crate::spec::validate_env(p.env().as_deref().unwrap_or(&[]), "process.env")?;
     crate::spec::validate_ids(p.user())

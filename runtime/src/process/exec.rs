@@ -39,6 +39,13 @@ pub struct ExecConfig<'a> {
     pub cgroup: &'a crate::cgroups::Manager,
     /// For a NOTIFY filter: the agent and the container's state (JSON).
     pub seccomp_agent: Option<(crate::seccomp::Agent, Vec<u8>)>,
+    /// The scheduler, I/O priority (the process's, else the container's,
+    /// as runc) and the container's linux.personality.
+    pub scheduler: Option<&'a oci_spec::runtime::Scheduler>,
+    pub io_priority: Option<&'a oci_spec::runtime::LinuxIOPriority>,
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// execCPUAffinity (initial, final), the process's else the container's.
+    pub cpu_affinity: super::cpu_affinity::Masks,
 }
 
 /// Starts the process; returns its pid and pidfd once it has exec'd.
@@ -55,7 +62,18 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
     let v2_fd = cfg.cgroup.v2_dir_fd()?;
     let cgroup_fd = v2_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let placement = cfg.cgroup.placement(cgroup_fd.is_some())?;
-    match clone3(0, cgroup_fd).ctx(|| "clone3".into())? {
+    // The child inherits the initial mask; the runtime gets its own back.
+    let own_mask = match &cfg.cpu_affinity.0 {
+        Some(initial) => Some(super::cpu_affinity::set_own(initial, "initial")?),
+        None => None,
+    };
+    let forked = clone3(0, cgroup_fd).ctx(|| "clone3".into());
+    if let (Some(m), Ok(Forked::Parent { .. })) = (&own_mask, &forked) {
+        if let Err(e) = super::cpu_affinity::set_own(m, "the runtime's own") {
+            tracing::warn!("{e}");
+        }
+    }
+    match forked? {
         Forked::Child => {
             drop(ours);
             let err = match placement
@@ -119,6 +137,13 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         crate::tty::setup(sock, p, false)?;
     }
     rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
+    // As in the init: before seccomp and the capability drop.
+    super::scheduler::apply(cfg.scheduler)?;
+    super::io_priority::apply(cfg.io_priority)?;
+    super::personality::apply(cfg.personality)?;
+    if let Some(f) = &cfg.cpu_affinity.1 {
+        super::cpu_affinity::set_own(f, "final")?;
+    }
     let (exe, argv, envp) = exec_target(p)?;
     // Before any filter is loaded: a profile may block close_range. What is
     // opened from here on is opened close-on-exec.

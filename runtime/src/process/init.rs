@@ -130,8 +130,10 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     Ok(())
 }
 
-/// The process's console, OOM score and rlimits, set while the init still
-/// has the privileges to.
+/// The process's console, OOM score, rlimits, scheduler, I/O priority and
+/// personality, set while the init still has the privileges to (runc's
+/// order: before seccomp and the capability drop, as SCHED_FIFO/RR and
+/// IOPRIO_CLASS_RT need CAP_SYS_NICE or CAP_SYS_ADMIN).
 fn apply_process_settings(cfg: &InitConfig, process: &Process) -> Result<()> {
     if let Some(sock) = &cfg.console {
         crate::tty::setup(sock, process, true)?;
@@ -141,7 +143,11 @@ fn apply_process_settings(cfg: &InitConfig, process: &Process) -> Result<()> {
             .write("self/oom_score_adj", adj.to_string().as_bytes())
             .ctx(|| format!("set oom_score_adj to {adj}"))?;
     }
-    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    super::scheduler::apply(process.scheduler().as_ref())?;
+    super::io_priority::apply(process.io_priority().as_ref())?;
+    let linux = cfg.bundle.spec.linux().as_ref();
+    super::personality::apply(linux.and_then(|l| l.personality().as_ref()))
 }
 
 /// With socket activation (fds passed to the runtime with LISTEN_FDS): the

@@ -3,10 +3,17 @@
 //! and reports over a socketpair; the parent runs the runtime-side hooks.
 //! The protocol, create to exec, is drawn in `sync`.
 
+<<<<<<< HEAD
 mod env;
+=======
+pub mod cpu_affinity;
+>>>>>>> wip-feat
 pub mod exec;
 pub mod forward;
 pub mod init;
+pub mod io_priority;
+pub mod personality;
+pub mod scheduler;
 mod seccomp;
 pub mod sync;
 

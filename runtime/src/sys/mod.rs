@@ -17,6 +17,7 @@ pub mod netdev;
 pub mod pidfd;
 pub mod prctl;
 pub mod proc;
+pub mod sched;
 pub mod scm;
 pub mod seccomp;
 pub mod spawn;

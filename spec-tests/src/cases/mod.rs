@@ -15,6 +15,7 @@ mod parity_behaviour;
 mod pause;
 mod process;
 mod robustness;
+mod runc_features;
 mod seccomp;
 mod security;
 mod tty;
@@ -43,6 +44,7 @@ pub fn all() -> Vec<Case> {
         tty_relay::CASES,
         notify::CASES,
         parity_behaviour::CASES,
+        runc_features::CASES,
         robustness::CASES,
         cli_parity::CASES,
     ]

@@ -28,7 +28,8 @@
 //!       ───────────────────── HooksDone ──────────▶ createContainer hooks, pivot_root;
 //!                                                   tty: pty master ──▶ console socket
 //!                                                     (SCM_RIGHTS, not on this channel);
-//!                                                   rlimits, args[0] lookup, close host fds
+//!                                                   rlimits, scheduler, ioprio, personality,
+//!                                                   args[0] lookup, close host fds
 //!                                                   │ if a NOTIFY filter is loaded (before
 //!                                                   │ setuid, or after no_new_privs):
 //!       ◀──────────────────── Seccomp + fd ──────── send (SCM_RIGHTS); recv (blocks)
@@ -93,7 +94,8 @@
 //!  socketpair (sync channel)
 //!  clone3 into the cgroup ────────────────────────▶ join cgroups, setns into the rest,
 //!  until_exec: recv (blocks)                        tty: pty master ──▶ console socket;
-//!                                                   rlimits, args[0] lookup
+//!                                                   rlimits, scheduler, ioprio, personality,
+//!                                                   args[0] lookup
 //!                                                   │ if a NOTIFY filter is loaded:
 //!       ◀──────────────────── Seccomp + fd ──────── send (SCM_RIGHTS); recv (blocks)
 //!  fd + state ──▶ agent at listenerPath             │

@@ -13,6 +13,7 @@
 
 mod facts;
 mod fs;
+mod sched;
 mod sys;
 
 use std::io::Write;
@@ -67,6 +68,10 @@ fn dispatch(name: &str, args: &[String], out: &mut String) -> Result<(), String>
         "ifaces" => facts::ifaces(out),
         "notify" => notify(one_arg(name, args)?, out),
         "seccomp" => sys::seccomp(out),
+        "sched" => sched::sched(out),
+        "ioprio" => sched::ioprio(out),
+        "personality" => sched::personality(out),
+        "affinity" => sched::affinity(out),
         "sys" => sys::sys(one_arg(name, args)?, out),
         "echo" => {
             out.push_str(&format!("echo={}\n", args.join(" ")));
