@@ -87,11 +87,11 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
     })
 }
 
-<<<<<<< HEAD
 /// The typed parser's error for a capability name it does not know.
 fn is_unknown_cap(e: &serde_json::Error) -> bool {
     e.to_string().starts_with("no variant for ")
-=======
+}
+
 /// Parses `raw` again with the runtime-spec's scheduler flag names
 /// renamed; None when there was nothing to rename.
 fn spec_flag_names(raw: &[u8]) -> Option<serde_json::Result<Spec>> {
@@ -121,7 +121,6 @@ fn newer_field_error(raw: &[u8]) -> Option<String> {
         .or_else(|| check::<LinuxIOPriority>(&v, "/process/ioPriority"))
         .or_else(|| check::<LinuxPersonality>(&v, "/linux/personality"))
         .or_else(|| check::<ExecCPUAffinity>(&v, "/process/execCPUAffinity"))
->>>>>>> wip-feat
 }
 
 fn rootfs_path(dir: &Path, spec: &Spec) -> Result<PathBuf> {

@@ -40,15 +40,7 @@ pub fn exec(
     build: impl FnOnce(&Process) -> Result<Process>,
 ) -> Result<Execd> {
     let v = super::view(root, o.id)?;
-    match v.status {
-        Status::Stopped => return Err(Error::msg("cannot exec in a stopped container")),
-        Status::Paused if !o.ignore_paused => {
-            return Err(Error::msg(
-                "cannot exec in a paused container (use --ignore-paused to override)",
-            ))
-        }
-        _ => {}
-    }
+    check_status(v.status, o.ignore_paused)?;
     let raw = fs::read(v.dir.join(CONFIG_FILE)).ctx(|| "read the container's config".into())?;
     let spec = crate::spec::parse(&raw)?;
     let base = spec
@@ -57,14 +49,7 @@ pub fn exec(
         .ok_or_else(|| Error::config("process: missing"))?;
     let process = &build(base)?;
     validate(process)?;
-    let cpu_affinity = match process
-        .exec_cpu_affinity()
-        .as_ref()
-        .or(base.exec_cpu_affinity().as_ref())
-    {
-        Some(a) => crate::process::cpu_affinity::masks(a)?,
-        None => (None, None),
-    };
+    let cpu_affinity = cpu_affinity(process, base)?;
     let console = crate::tty::mode(process, o.console_socket, o.detach)?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = match profile {
@@ -117,6 +102,30 @@ pub fn exec(
         super::create::write_pid_file(p, pid)?;
     }
     Ok(Execd { pidfd, master })
+}
+
+/// Exec needs a created, running or (with `--ignore-paused`) paused container.
+fn check_status(status: Status, ignore_paused: bool) -> Result<()> {
+    match status {
+        Status::Stopped => Err(Error::msg("cannot exec in a stopped container")),
+        Status::Paused if !ignore_paused => Err(Error::msg(
+            "cannot exec in a paused container (use --ignore-paused to override)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The initial and final CPU masks of `process.execCPUAffinity`, the exec'd
+/// process's own or else the container's.
+fn cpu_affinity(process: &Process, base: &Process) -> Result<crate::process::cpu_affinity::Masks> {
+    match process
+        .exec_cpu_affinity()
+        .as_ref()
+        .or(base.exec_cpu_affinity().as_ref())
+    {
+        Some(a) => crate::process::cpu_affinity::masks(a),
+        None => Ok((None, None)),
+    }
 }
 
 fn validate(p: &Process) -> Result<()> {

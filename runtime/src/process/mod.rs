@@ -3,11 +3,8 @@
 //! and reports over a socketpair; the parent runs the runtime-side hooks.
 //! The protocol, create to exec, is drawn in `sync`.
 
-<<<<<<< HEAD
-mod env;
-=======
 pub mod cpu_affinity;
->>>>>>> wip-feat
+mod env;
 pub mod exec;
 pub mod forward;
 pub mod init;
