@@ -55,6 +55,10 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     finish_namespaces(cfg)?;
     build_rootfs(cfg, chan)?;
     apply_process_settings(cfg, process)?;
+    if cfg.plan.creates(LinuxNamespaceType::Mount) || cfg.plan.joins(LinuxNamespaceType::Mount) {
+        // After /dev/console is bound, as runc's finalizeRootfs.
+        rootfs::mount::finalize_readonly(spec)?;
+    }
     let (exe, argv, mut envp) = exec_target(process)?;
     pass_listen_fds(cfg, &mut envp)?;
     // Before any filter is loaded (a profile may block close_range).

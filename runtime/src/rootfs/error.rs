@@ -69,6 +69,10 @@ pub enum MountStep {
     Propagation,
     /// Binding a host cgroup directory (a `cgroup` entry on v1).
     Bind(PathBuf),
+    /// `tmpcopyup`: copying the directory's contents into the tmpfs.
+    CopyUp,
+    /// The deferred read-only remount (`mount::finalize_readonly`).
+    Remount,
 }
 
 impl std::fmt::Display for MountStep {
@@ -78,6 +82,8 @@ impl std::fmt::Display for MountStep {
             MountStep::Option(k) => write!(f, ": option {k}"),
             MountStep::Propagation => f.write_str(": set propagation"),
             MountStep::Bind(p) => write!(f, ": bind {}", p.display()),
+            MountStep::CopyUp => f.write_str(": tmpcopyup"),
+            MountStep::Remount => f.write_str(": remount read-only"),
         }
     }
 }

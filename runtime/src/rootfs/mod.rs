@@ -4,13 +4,14 @@
 //! pivot_root (or MS_MOVE + chroot with --no-pivot).
 
 pub mod cgroupfs;
+mod copyup;
 pub mod devices;
 mod error;
 pub mod mount;
 pub mod paths;
 pub mod resolve;
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 use nix::mount::{mount as mount2, umount2, MntFlags, MsFlags};
@@ -136,11 +137,23 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
         let mut plan = plan.clone();
         let mode = format!("{:04o}", st.st_mode & 0o7777);
         plan.data.insert(0, ("mode".to_string(), Some(mode)));
-        let tree = plan.build(s.bundle)?;
-        return plan.attach(&tree, &target);
+        return build_attach(&plan, &target, created, s);
     }
+    build_attach(plan, &target, created, s)
+}
+
+fn build_attach(
+    plan: &MountPlan,
+    target: &std::os::fd::OwnedFd,
+    created: bool,
+    s: &Setup,
+) -> Result<()> {
     let tree = plan.build(s.bundle)?;
-    plan.attach(&tree, &target)
+    if plan.copy_up && !created {
+        copyup::copy_dir(target.as_fd(), tree.as_fd())
+            .map_err(|e| plan.error(MountStep::CopyUp, e))?;
+    }
+    plan.attach(&tree, target)
 }
 
 /// Makes the prepared rootfs the process's root.

@@ -2,13 +2,15 @@
 //! propagation and filesystem data, then mounted onto a target fd with the
 //! fd-based mount API.
 
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{Mount, Spec};
 
 use super::error::{MountError, MountStep, Result, RootfsError};
+use super::resolve::RootDir;
 use crate::sys::mount_api::*;
 use crate::sys::{FsContext, MountAttrs, TreeFd};
 
@@ -35,6 +37,8 @@ pub struct MountPlan {
     pub propagation: Vec<(u64, bool)>,
     /// Filesystem options (`key=value` or a bare flag).
     pub data: Vec<(String, Option<String>)>,
+    /// `tmpcopyup`: copy the target directory's contents into the tmpfs.
+    pub copy_up: bool,
 }
 
 /// Maps a flag option to (attribute to set, attribute to clear).
@@ -113,6 +117,7 @@ impl MountPlan {
             rattrs: MountAttrs::default(),
             propagation: Vec::new(),
             data: Vec::new(),
+            copy_up: false,
         };
         for o in opts {
             plan.add_option(o)?;
@@ -133,7 +138,10 @@ impl MountPlan {
             merge(&mut self.rattrs, a);
         } else if let Some(p) = propagation_option(o) {
             self.propagation.push(p);
-        } else if matches!(o, "idmap" | "ridmap" | "tmpcopyup" | "remount") {
+        } else if o == "tmpcopyup" {
+            // As runc: meaningful on a tmpfs only, ignored elsewhere.
+            self.copy_up = self.kind == Kind::Fs("tmpfs".into());
+        } else if matches!(o, "idmap" | "ridmap" | "remount") {
             return Err(RootfsError::OptionUnsupported(o.to_string()));
         } else if matches!(self.kind, Kind::Bind { .. }) {
             tracing::warn!(
@@ -186,7 +194,11 @@ impl MountPlan {
                     fs.set(k, v.as_deref())
                         .map_err(|e| self.error(MountStep::Option(k.clone()), e))?;
                 }
-                fs.mount(self.attrs.attr_set).map_err(fail)
+                let mut attrs = self.attrs.attr_set;
+                if self.defers_readonly() {
+                    attrs &= !MOUNT_ATTR_RDONLY;
+                }
+                fs.mount(attrs).map_err(fail)
             }
             Kind::Cgroup => Err(RootfsError::Internal(
                 "cgroup mounts are built by rootfs::cgroupfs",
@@ -207,6 +219,19 @@ impl MountPlan {
                 .map_err(|e| self.error(MountStep::Propagation, e))?;
         }
         Ok(())
+    }
+
+    /// Whether `ro` is applied only once the rootfs is complete
+    /// (`rootfs::finalize`), as current runc does for every tmpfs and for
+    /// any filesystem on /dev, so that mounts, devices, `tmpcopyup` and
+    /// /dev/console can still go inside. runc 1.1 deferred /dev only.
+    pub fn defers_readonly(&self) -> bool {
+        match &self.kind {
+            Kind::Fs(t) => {
+                t == "tmpfs" || super::resolve::clean(&self.destination) == [OsStr::new("dev")]
+            }
+            _ => false,
+        }
     }
 
     /// The filesystem type named in errors: `None` for a bind.
@@ -246,6 +271,34 @@ impl MountPlan {
     }
 }
 
+/// After the rootfs is entered and /dev/console is in place: makes
+/// read-only the mounts whose `ro` was deferred (`defers_readonly`),
+/// looked up by destination inside the container's root, as runc's
+/// finalizeRootfs. Only the top mount at the destination changes.
+pub fn finalize_readonly(spec: &Spec) -> Result<()> {
+    let mut root = None;
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        let plan = MountPlan::from_spec(m)?;
+        if !plan.defers_readonly() || plan.attrs.attr_set & MOUNT_ATTR_RDONLY == 0 {
+            continue;
+        }
+        let root = match &mut root {
+            Some(r) => r,
+            None => root.insert(RootDir::open(Path::new("/"))?),
+        };
+        let fail = |e| plan.error(MountStep::Remount, e);
+        let fd = root
+            .open_in(&plan.destination, libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(fail)?;
+        let ro = MountAttrs {
+            attr_set: MOUNT_ATTR_RDONLY,
+            ..MountAttrs::default()
+        };
+        set_attrs_at(fd.as_raw_fd(), &ro, false).map_err(fail)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +336,23 @@ mod tests {
         let rw = plan("bind", &["ro", "rw"]);
         assert_eq!(rw.attrs.attr_set, 0);
         assert_eq!(rw.attrs.attr_clr, MOUNT_ATTR_RDONLY);
+    }
+
+    #[test]
+    fn defers_readonly_of_tmpfs_and_dev() {
+        let at = |dest: &str, typ: &str, opts: &[&str]| {
+            let m: Mount = serde_json::from_value(serde_json::json!({
+                "destination": dest, "type": typ, "source": "s", "options": opts
+            }))
+            .unwrap();
+            MountPlan::from_spec(&m).unwrap()
+        };
+        assert!(at("/x", "tmpfs", &["ro"]).defers_readonly());
+        assert!(at("/dev/../dev/", "devtmpfs", &["ro"]).defers_readonly());
+        assert!(!at("/dev", "bind", &["bind", "ro"]).defers_readonly());
+        assert!(!at("/sys", "sysfs", &["ro"]).defers_readonly());
+        assert!(at("/x", "tmpfs", &["tmpcopyup"]).copy_up);
+        assert!(!at("/x", "bind", &["bind", "tmpcopyup"]).copy_up);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Mounts where runc's edge behaviour is what clients rely on: destinations
-//! through symlinks planted in a hostile image.
+//! through symlinks planted in a hostile image, config order, deferred
+//! read-only tmpfs and /dev, `tmpcopyup`.
 
 use super::mounts::{host_dir, host_tmpfs, mount_args};
+use super::util::is_runc_1_1;
 use crate::harness::case::{case, Case};
-use crate::harness::{config, sys, Bundle, Ctx, TestResult};
+use crate::harness::{config, sys, Bundle, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
 use std::path::Path;
 
@@ -11,6 +13,10 @@ pub const CASES: &[Case] = &[
     case("mount_dest_symlinks_in_rootfs", dest_symlinks),
     case("mount_rbind_ro_top_only", rbind_ro_top_only),
     case("mount_tmpfs_takes_dir_mode", tmpfs_dir_mode),
+    case("mount_order_sources_in_earlier_mounts", order_nested),
+    case("mount_dev_readonly_with_submounts", dev_readonly),
+    case("mount_tmpfs_ro_with_submounts", tmpfs_ro_submounts),
+    case("mount_tmpfs_tmpcopyup", tmpcopyup),
 ];
 
 fn link(b: &Bundle, target: &str, at: &str) -> TestResult {
@@ -117,4 +123,133 @@ fn tmpfs_dir_mode(ctx: &Ctx) -> TestResult {
     f.expect("mount:/img.fstype", "tmpfs")?;
     f.expect("stat:/img.perm", "2710")?;
     f.expect("stat:/fresh.perm", "1777")
+}
+
+/// Mounts are made in config order, each destination and each bind source
+/// resolved after the earlier ones: a bind below an earlier tmpfs lands in
+/// that tmpfs (not in the image), and a bind whose source is a path in the
+/// rootfs sees what the earlier entries mounted there.
+fn order_nested(ctx: &Ctx) -> TestResult {
+    let src = host_dir(ctx, "src", "data\n")?;
+    let mut b = ctx.bundle("b")?;
+    let inner = b.rootfs().join("a/b");
+    let inner = inner.to_str().unwrap_or_default().to_string();
+    let bind = |dest, s: &str| config::mount(dest, "bind", s, &["bind"]);
+    config::add_mount(&mut b.spec, config::mount("/a", "tmpfs", "tmpfs", &[]));
+    config::add_mount(&mut b.spec, bind("/a/b", &src));
+    config::add_mount(&mut b.spec, bind("/c", &inner));
+    let mut args = mount_args(&["/a", "/a/b", "/c"]);
+    args.extend(["+", "read", "/a/b/file", "+", "read", "/c/file"]);
+    let f = ctx.check(&mut b, &args)?;
+    f.expect("mount:/a.fstype", "tmpfs")?;
+    f.expect("mount:/a/b.count", "1")?;
+    f.expect("mount:/c.count", "1")?;
+    f.expect("read:/a/b/file.data", "data\\n")?;
+    f.expect("read:/c/file.data", "data\\n")?;
+    ensure!(
+        !b.rootfs().join("a/b").exists(),
+        "/a/b was made in the image, not in the tmpfs"
+    );
+    Ok(())
+}
+
+/// A read-only /dev tmpfs with devpts, shm and mqueue below it: /dev is
+/// mounted writable, filled, and made read-only at the end (runc's
+/// finalizeRootfs); the payload sees /dev read-only, /dev/pts mounted and
+/// /dev/null working.
+fn dev_readonly(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    for m in b.spec.mounts_mut().iter_mut().flatten() {
+        if m.destination() == Path::new("/dev") {
+            m.options_mut()
+                .get_or_insert_with(Vec::new)
+                .push("ro".into());
+        }
+    }
+    let mut args = mount_args(&["/dev", "/dev/pts", "/dev/shm"]);
+    args.extend(["+", "openw", "/dev/null", "+", "stat", "/dev/ptmx"]);
+    args.extend(["+", "touch", "/dev", "+", "touch", "/dev/shm"]);
+    let f = ctx.check(&mut b, &args)?;
+    f.expect("mount:/dev.fstype", "tmpfs")?;
+    f.expect("mount:/dev.ro", "1")?;
+    f.expect("mount:/dev/pts.fstype", "devpts")?;
+    f.expect("mount:/dev/pts.ro", "0")?;
+    f.expect("mount:/dev/shm.ro", "0")?;
+    f.expect("openw:/dev/null", "ok")?;
+    f.expect("stat:/dev/ptmx.type", "l")?;
+    f.expect("touch:/dev", &format!("err:{}", libc::EROFS))?;
+    f.expect("touch:/dev/shm", "ok")
+}
+
+/// Current runc defers `ro` of every tmpfs to the end, so a bind below a
+/// read-only tmpfs works; runc 1.1 made the tmpfs read-only at once and
+/// fails to create the bind's mount point.
+fn tmpfs_ro_submounts(ctx: &Ctx) -> TestResult {
+    match tmpfs_ro_checks(ctx) {
+        Err(Fail::Fail(m)) if is_runc_1_1(ctx) => Err(Fail::Skip(format!(
+            "runc 1.1 predates the deferred read-only tmpfs (it remounts ro at once): {m}"
+        ))),
+        other => other,
+    }
+}
+
+fn tmpfs_ro_checks(ctx: &Ctx) -> TestResult {
+    let src = host_dir(ctx, "src", "data\n")?;
+    let mut b = ctx.bundle("b")?;
+    let ro = config::mount("/ro", "tmpfs", "tmpfs", &["ro", "nosuid"]);
+    config::add_mount(&mut b.spec, ro);
+    config::add_mount(
+        &mut b.spec,
+        config::mount("/ro/sub", "bind", &src, &["bind"]),
+    );
+    let mut args = mount_args(&["/ro", "/ro/sub"]);
+    args.extend(["+", "read", "/ro/sub/file", "+", "touch", "/ro"]);
+    let f = ctx.check(&mut b, &args)?;
+    f.expect("mount:/ro.ro", "1")?;
+    f.expect("mount:/ro.nosuid", "1")?;
+    f.expect("mount:/ro/sub.ro", "0")?;
+    f.expect("read:/ro/sub/file.data", "data\\n")?;
+    f.expect("touch:/ro", &format!("err:{}", libc::EROFS))
+}
+
+fn io(what: &str, r: std::io::Result<()>) -> TestResult {
+    r.map_err(|e| format!("{what}: {e}").into())
+}
+
+/// `tmpcopyup`: the image directory's files, subdirectories and symlinks,
+/// with owner and mode, are copied into the new tmpfs, which takes writes;
+/// the image's copy stays as it was.
+fn tmpcopyup(ctx: &Ctx) -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = ctx.bundle("b")?;
+    let d = b.rootfs().join("cu");
+    let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    io("mkdir", std::fs::create_dir_all(d.join("s")))?;
+    io("write a", std::fs::write(d.join("a"), "alpha\n"))?;
+    io("write s/b", std::fs::write(d.join("s/b"), "beta\n"))?;
+    io("chmod a", mode(&d.join("a"), 0o604))?;
+    io(
+        "chown a",
+        std::os::unix::fs::chown(d.join("a"), Some(1000), Some(1000)),
+    )?;
+    io("symlink", std::os::unix::fs::symlink("a", d.join("l")))?;
+    io("chmod cu", mode(&d, 0o750))?;
+    let t = config::mount("/cu", "tmpfs", "tmpfs", &["tmpcopyup", "nosuid"]);
+    config::add_mount(&mut b.spec, t);
+    let args = [
+        "mount", "/cu", "+", "stat", "/cu", "+", "read", "/cu/a", "+", "stat", "/cu/a", "+",
+        "read", "/cu/s/b", "+", "stat", "/cu/l", "+", "touch", "/cu",
+    ];
+    let f = ctx.check(&mut b, &args)?;
+    f.expect("mount:/cu.fstype", "tmpfs")?;
+    f.expect("stat:/cu.perm", "0750")?;
+    f.expect("read:/cu/a", "ok:6")?;
+    f.expect("read:/cu/a.data", "alpha\\n")?;
+    f.expect("stat:/cu/a.perm", "0604")?;
+    f.expect("stat:/cu/a.uid", "1000")?;
+    f.expect("stat:/cu/a.gid", "1000")?;
+    f.expect("read:/cu/s/b.data", "beta\\n")?;
+    f.expect("stat:/cu/l.type", "l")?;
+    f.expect("stat:/cu/l.link", "a")?;
+    f.expect("touch:/cu", "ok")
 }
