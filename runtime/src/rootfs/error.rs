@@ -73,6 +73,8 @@ pub enum MountStep {
     CopyUp,
     /// The deferred read-only remount (`mount::finalize_readonly`).
     Remount,
+    /// Keeping the source's locked flags on a bind (runc's wording).
+    Locked(String),
 }
 
 impl std::fmt::Display for MountStep {
@@ -84,6 +86,7 @@ impl std::fmt::Display for MountStep {
             MountStep::Bind(p) => write!(f, ": bind {}", p.display()),
             MountStep::CopyUp => f.write_str(": tmpcopyup"),
             MountStep::Remount => f.write_str(": remount read-only"),
+            MountStep::Locked(what) => write!(f, ": {what}"),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! prepared inside the init's new mount namespace, then entered with
 //! pivot_root (or MS_MOVE + chroot with --no-pivot).
 
+mod bindflags;
 pub mod cgroupfs;
 mod copyup;
 pub mod devices;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Mount, Spec};
 
+use super::bindflags;
 use super::error::{MountError, MountStep, Result, RootfsError};
 use super::resolve::RootDir;
 use crate::sys::mount_api::*;
@@ -181,7 +182,7 @@ impl MountPlan {
                 let tree = TreeFd::clone_path(libc::AT_FDCWD, &src, *recursive).map_err(fail)?;
                 // `rbind,ro` leaves submounts writable, as in runc (which
                 // remounts only the top); `rro` is recursive (AT_RECURSIVE).
-                tree.set_attrs(&self.attrs, false).map_err(fail)?;
+                self.set_bind_flags(&tree)?;
                 tree.set_attrs(&self.rattrs, true).map_err(fail)?;
                 Ok(tree)
             }
@@ -206,6 +207,36 @@ impl MountPlan {
         }
     }
 
+    /// The flags of a bind's top mount (`bindflags`): the options' flags
+    /// replace the source's; locked ones of the source are kept if the
+    /// kernel refuses to clear them.
+    fn set_bind_flags(&self, tree: &TreeFd) -> Result<()> {
+        let err = match tree.set_attrs(&bindflags::top(&self.attrs), false) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => e,
+            other => return other.map_err(|e| self.error(MountStep::Mount, e)),
+        };
+        let st = nix::sys::statvfs::fstatvfs(tree.as_fd())
+            .map_err(|e| self.error(MountStep::Mount, e))?;
+        let attrs = match bindflags::keep_locked(&self.attrs, st.flags().bits()) {
+            Ok(a) => a,
+            Err(bindflags::Locked::Clear(f)) => {
+                let step =
+                    MountStep::Locked(format!("cannot clear locked flags {}", bindflags::names(f)));
+                return Err(self.error(step, err));
+            }
+            Err(bindflags::Locked::Atime) => {
+                let step = MountStep::Locked("cannot change locked atime flags".into());
+                return Err(self.error(step, err));
+            }
+        };
+        tree.set_attrs(&attrs, false).map_err(|e| {
+            self.error(
+                MountStep::Locked("remount with locked flags re-applied".into()),
+                e,
+            )
+        })
+    }
+
     /// Moves `tree` onto `target` and applies propagation.
     pub fn attach(&self, tree: &TreeFd, target: &OwnedFd) -> Result<()> {
         tree.move_to(target.as_raw_fd())
@@ -224,7 +255,7 @@ impl MountPlan {
     /// Whether `ro` is applied only once the rootfs is complete
     /// (`rootfs::finalize`), as current runc does for every tmpfs and for
     /// any filesystem on /dev, so that mounts, devices, `tmpcopyup` and
-    /// /dev/console can still go inside. runc 1.1 deferred /dev only.
+    /// /dev/console can still go inside.
     pub fn defers_readonly(&self) -> bool {
         match &self.kind {
             Kind::Fs(t) => {

@@ -17,6 +17,8 @@ pub const CASES: &[Case] = &[
     case("mount_dev_readonly_with_submounts", dev_readonly),
     case("mount_tmpfs_ro_with_submounts", tmpfs_ro_submounts),
     case("mount_tmpfs_tmpcopyup", tmpcopyup),
+    case("mount_bind_flags_replace_source_flags", bind_flags_replace),
+    case("mount_bind_rw_clears_source_flags", bind_rw_clears),
 ];
 
 fn link(b: &Bundle, target: &str, at: &str) -> TestResult {
@@ -181,19 +183,9 @@ fn dev_readonly(ctx: &Ctx) -> TestResult {
     f.expect("touch:/dev/shm", "ok")
 }
 
-/// Current runc defers `ro` of every tmpfs to the end, so a bind below a
-/// read-only tmpfs works; runc 1.1 made the tmpfs read-only at once and
-/// fails to create the bind's mount point.
+/// A read-only tmpfs is mounted writable and made read-only at the end
+/// (runc's finalizeRootfs), so a bind below it can still be made.
 fn tmpfs_ro_submounts(ctx: &Ctx) -> TestResult {
-    match tmpfs_ro_checks(ctx) {
-        Err(Fail::Fail(m)) if is_runc_1_1(ctx) => Err(Fail::Skip(format!(
-            "runc 1.1 predates the deferred read-only tmpfs (it remounts ro at once): {m}"
-        ))),
-        other => other,
-    }
-}
-
-fn tmpfs_ro_checks(ctx: &Ctx) -> TestResult {
     let src = host_dir(ctx, "src", "data\n")?;
     let mut b = ctx.bundle("b")?;
     let ro = config::mount("/ro", "tmpfs", "tmpfs", &["ro", "nosuid"]);
@@ -252,4 +244,68 @@ fn tmpcopyup(ctx: &Ctx) -> TestResult {
     f.expect("stat:/cu/l.type", "l")?;
     f.expect("stat:/cu/l.link", "a")?;
     f.expect("touch:/cu", "ok")
+}
+
+/// Runs `f` with a host tmpfs (holding `file`) whose mount is read-only and
+/// nosuid (the superblock stays writable), unmounted afterwards.
+fn with_ro_nosuid_source(ctx: &Ctx, f: impl FnOnce(&str) -> TestResult) -> TestResult {
+    let src = ctx.path("rosrc");
+    host_tmpfs(&src)?;
+    let res = (|| {
+        io("write file", std::fs::write(src.join("file"), "data\n"))?;
+        let st = std::process::Command::new("mount")
+            .args(["-o", "remount,bind,ro,nosuid"])
+            .arg(&src)
+            .status()
+            .map_err(|e| format!("mount: {e}"))?;
+        ensure!(st.success(), "remount {src:?} ro,nosuid failed");
+        f(src.to_str().unwrap_or_default())
+    })();
+    sys::umount_detach(&src).map_err(|e| format!("umount {src:?}: {e}"))?;
+    res
+}
+
+/// As runc (`MS_BIND|MS_REMOUNT` with the options' flags): a bind without
+/// flag options keeps its source's ro,nosuid; a bind naming a flag gets
+/// exactly the flags it names, so it is writable and suid.
+fn bind_flags_replace(ctx: &Ctx) -> TestResult {
+    with_ro_nosuid_source(ctx, |src| {
+        let mut b = ctx.bundle("b")?;
+        let m = |dest, opts: &[&str]| config::mount(dest, "bind", src, opts);
+        config::add_mount(&mut b.spec, m("/m/inherit", &["bind"]));
+        config::add_mount(&mut b.spec, m("/m/nodev", &["bind", "nodev"]));
+        let mut args = mount_args(&["/m/inherit", "/m/nodev"]);
+        args.extend(["+", "touch", "/m/inherit", "+", "touch", "/m/nodev"]);
+        let f = ctx.check(&mut b, &args)?;
+        f.expect("mount:/m/inherit.ro", "1")?;
+        f.expect("mount:/m/inherit.nosuid", "1")?;
+        f.expect("mount:/m/nodev.ro", "0")?;
+        f.expect("mount:/m/nodev.nosuid", "0")?;
+        f.expect("mount:/m/nodev.nodev", "1")?;
+        f.expect("touch:/m/inherit", &format!("err:{}", libc::EROFS))?;
+        f.expect("touch:/m/nodev", "ok")
+    })
+}
+
+/// Current runc also remounts a bind whose only flag option clears a flag
+/// (`rw`), so it loses the source's ro and nosuid; runc 1.1 remounted only
+/// for set flags and kept the source's.
+fn bind_rw_clears(ctx: &Ctx) -> TestResult {
+    let res = with_ro_nosuid_source(ctx, |src| {
+        let mut b = ctx.bundle("b")?;
+        config::add_mount(
+            &mut b.spec,
+            config::mount("/m", "bind", src, &["bind", "rw"]),
+        );
+        let f = ctx.check(&mut b, &["mount", "/m", "+", "touch", "/m"])?;
+        f.expect("mount:/m.ro", "0")?;
+        f.expect("mount:/m.nosuid", "0")?;
+        f.expect("touch:/m", "ok")
+    });
+    match res {
+        Err(Fail::Fail(m)) if is_runc_1_1(ctx) => Err(Fail::Skip(format!(
+            "runc 1.1 predates remounting a bind for cleared flags: {m}"
+        ))),
+        other => other,
+    }
 }
