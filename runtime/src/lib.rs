@@ -27,6 +27,7 @@ pub(crate) mod hooks;
 pub(crate) mod intel_rdt;
 pub(crate) mod log;
 pub(crate) mod namespaces;
+pub(crate) mod netdevices;
 pub(crate) mod notify;
 pub(crate) mod process;
 pub(crate) mod rlimits;

@@ -106,7 +106,10 @@ fn spec_flag_names(raw: &[u8]) -> Option<serde_json::Result<Spec>> {
 /// A typed parse names only the bad value: for the newer process and linux
 /// fields, name the field too (e.g. an unknown scheduler policy).
 fn newer_field_error(raw: &[u8]) -> Option<String> {
-    use oci_spec::runtime::{ExecCPUAffinity, LinuxIOPriority, LinuxPersonality, Scheduler};
+    use oci_spec::runtime::{
+        ExecCPUAffinity, LinuxIOPriority, LinuxMemoryPolicy, LinuxPersonality,
+        MemoryPolicyFlagType, MemoryPolicyModeType, Scheduler,
+    };
     fn check<T: serde::de::DeserializeOwned>(v: &serde_json::Value, ptr: &str) -> Option<String> {
         let part = v.pointer(ptr)?.clone();
         let e = serde_json::from_value::<T>(part).err()?;
@@ -121,6 +124,9 @@ fn newer_field_error(raw: &[u8]) -> Option<String> {
         .or_else(|| check::<LinuxIOPriority>(&v, "/process/ioPriority"))
         .or_else(|| check::<LinuxPersonality>(&v, "/linux/personality"))
         .or_else(|| check::<ExecCPUAffinity>(&v, "/process/execCPUAffinity"))
+        .or_else(|| check::<MemoryPolicyModeType>(&v, "/linux/memoryPolicy/mode"))
+        .or_else(|| check::<Vec<MemoryPolicyFlagType>>(&v, "/linux/memoryPolicy/flags"))
+        .or_else(|| check::<LinuxMemoryPolicy>(&v, "/linux/memoryPolicy"))
 }
 
 fn rootfs_path(dir: &Path, spec: &Spec) -> Result<PathBuf> {
@@ -172,6 +178,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(s) = linux.sysctl() {
         sysctl::validate(s, &ns)?;
     }
+    crate::netdevices::validate(linux, &ns)?;
     validate_linux_later(linux)?;
     validate_paths(linux)?;
     validate_mounts(spec)?;
@@ -301,11 +308,9 @@ fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
     if let Some(p) = linux.personality() {
         crate::process::personality::validate(p)?;
     }
-    later(
-        linux.net_devices().as_ref().is_some_and(|m| !m.is_empty()),
-        "linux.netDevices",
-    )?;
-    later(linux.memory_policy().is_some(), "linux.memoryPolicy")?;
+    if let Some(p) = linux.memory_policy() {
+        crate::process::memory_policy::validate(p)?;
+    }
     lsm_label(
         linux.mount_label().as_deref(),
         "linux.mountLabel",

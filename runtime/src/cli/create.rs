@@ -14,6 +14,9 @@ pub struct CreateFlags {
     /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the init process
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
     /// specify the file to write the process id to
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
@@ -47,6 +50,7 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds,
             listen_fds: listen_fds(),
             console_socket: self.console_socket.as_deref(),
+            pidfd_socket: self.pidfd_socket.as_deref(),
             notify_socket: crate::notify::host_socket().is_some(),
             detach: true,
             systemd_cgroup: g.systemd_cgroup,

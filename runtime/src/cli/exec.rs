@@ -22,6 +22,9 @@ pub struct Args {
     /// path to an AF_UNIX socket which will receive the console's pty master
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the exec process
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
     /// current working directory in the container
     #[arg(long)]
     pub cwd: Option<PathBuf>,
@@ -241,6 +244,7 @@ fn exec(a: Args, g: &super::Global) -> Result<i32> {
         ignore_paused: a.ignore_paused,
         sigmask: original,
         console_socket: a.console_socket.as_deref(),
+        pidfd_socket: a.pidfd_socket.as_deref(),
         detach: a.detach,
         cgroup: &a.cgroup,
     };

@@ -67,6 +67,7 @@ const MOUNT_OPTIONS: &[&str] = &[
 pub fn run() -> Result<i32> {
     let last = crate::capabilities::last_cap();
     let caps: Vec<String> = (0..=last).filter_map(cap_name).collect();
+    let (mpol_modes, mpol_flags) = crate::process::memory_policy::known();
     let doc = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::state::OCI_VERSION,
@@ -91,6 +92,8 @@ pub fn run() -> Result<i32> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
+            "memoryPolicy": {"modes": mpol_modes, "flags": mpol_flags},
+            "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         // The features schema has no slot for these (runc lists none): an

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use nix::sys::signal::SigSet;
 use nix::sys::stat::Mode;
 
+use super::pidfd_socket;
 use crate::cgroups::{self as cgroups_mod, CgroupConfig, Manager};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
@@ -34,6 +35,8 @@ pub struct CreateOpts<'a> {
     /// fd 3, before the --preserve-fds ones.
     pub listen_fds: u32,
     pub console_socket: Option<&'a Path>,
+    /// `--pidfd-socket`: where to send a pidfd of the init.
+    pub pidfd_socket: Option<&'a Path>,
     /// NOTIFY_SOCKET is set: give the container a notify socket directory.
     pub notify_socket: bool,
     /// --systemd-cgroup
@@ -112,17 +115,13 @@ fn spawn_init(
         .ok_or_else(|| Error::config("linux: missing"))?;
     let fifo = make_fifo(&dir)?;
     let (console, relay) = tty::sockets(console)?;
+    let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
     let v2_fd = cgroup.v2_dir_fd()?;
     let placement = cgroup.placement(v2_fd.is_some())?;
     let plan = Plan::from_spec(linux)?;
     let new_pid_ns = plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid);
     let joins = plan.open_joins()?;
-    let has_cgroup_mount = bundle
-        .spec
-        .mounts()
-        .iter()
-        .flatten()
-        .any(|m| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")));
+    let net_devices = crate::netdevices::prepare(linux)?;
     let cfg = InitConfig {
         id: o.id,
         bundle,
@@ -130,11 +129,7 @@ fn spawn_init(
         joins: &joins,
         fifo_fd: process::raw(&fifo),
         proc: ProcHandle::open(Path::new("/proc")).ctx(|| "open /proc".into())?,
-        cgroups: if has_cgroup_mount {
-            cgroupfs::layout(cgroup)
-        } else {
-            Layout::Legacy(Vec::new())
-        },
+        cgroups: cgroup_layout(bundle, cgroup),
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         sigmask: o
@@ -143,6 +138,7 @@ fn spawn_init(
         preserve_fds: o.listen_fds + o.preserve_fds,
         listen_fds: o.listen_fds,
         lock_fd: dir.lock_fd(),
+        net_devices: net_devices.as_ref(),
         cgroup_fd: v2_fd.as_ref().map(process::raw),
         placement: &placement,
         console,
@@ -159,6 +155,10 @@ fn spawn_init(
     drop(cfg);
     // The init sent the master before it reported ready.
     let master = relay.as_ref().map(tty::receive_master).transpose();
+    let master = master.and_then(|m| match &pidfd_socket {
+        Some(s) => pidfd_socket::send(s, &spawned.pidfd, pidfd_socket::Kind::Init).map(|_| m),
+        None => Ok(m),
+    });
     match master.and_then(|m| Ok((m, finish(&dir, bundle, o, spawned.pid, cgroup, new_pid_ns)?))) {
         Ok((master, saved)) => {
             let pidfd = spawned.release()?;
@@ -175,6 +175,21 @@ fn spawn_init(
             spawned.abort();
             Err(e)
         }
+    }
+}
+
+/// The cgroup hierarchies a cgroup mount in the config shows (none without one).
+fn cgroup_layout(bundle: &Bundle, cgroup: &Manager) -> Layout {
+    let has_cgroup_mount = bundle
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")));
+    if has_cgroup_mount {
+        cgroupfs::layout(cgroup)
+    } else {
+        Layout::Legacy(Vec::new())
     }
 }
 

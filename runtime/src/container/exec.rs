@@ -20,6 +20,8 @@ pub struct ExecOpts<'a> {
     pub ignore_paused: bool,
     pub sigmask: SigSet,
     pub console_socket: Option<&'a Path>,
+    /// `--pidfd-socket`: where to send a pidfd of the process.
+    pub pidfd_socket: Option<&'a Path>,
     pub detach: bool,
     /// `--cgroup`: sub-cgroups of the container's to run the process in.
     pub cgroup: &'a [String],
@@ -69,6 +71,10 @@ pub fn exec(
         cgroup = cgroup.sub_cgroups(o.cgroup)?;
     }
     let (console, relay) = crate::tty::sockets(console)?;
+    let pidfd_socket = o
+        .pidfd_socket
+        .map(super::pidfd_socket::connect)
+        .transpose()?;
     crate::binary::set_non_dumpable()?;
     let cfg = ExecConfig {
         process,
@@ -85,12 +91,15 @@ pub fn exec(
             .as_ref()
             .or(base.io_priority().as_ref()),
         personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        memory_policy: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().as_ref()),
         cpu_affinity,
     };
     let (pid, pidfd) = spawn(&cfg)?;
     drop(cfg);
-    // The process sent the master before it exec'd.
-    let master = match relay.as_ref().map(crate::tty::receive_master).transpose() {
+    let master = match hand_over(relay.as_ref(), pidfd_socket.as_ref(), &pidfd) {
         Ok(m) => m,
         Err(e) => {
             let _ = pidfd.signal(libc::SIGKILL);
@@ -102,6 +111,20 @@ pub fn exec(
         super::create::write_pid_file(p, pid)?;
     }
     Ok(Execd { pidfd, master })
+}
+
+/// The pty master the process sent before it exec'd (when berth relays
+/// the terminal), and the pidfd to the `--pidfd-socket`.
+fn hand_over(
+    relay: Option<&OwnedFd>,
+    pidfd_socket: Option<&OwnedFd>,
+    pidfd: &PidFd,
+) -> Result<Option<OwnedFd>> {
+    let master = relay.map(crate::tty::receive_master).transpose()?;
+    if let Some(s) = pidfd_socket {
+        super::pidfd_socket::send(s, pidfd, super::pidfd_socket::Kind::Exec)?;
+    }
+    Ok(master)
 }
 
 /// Exec needs a created, running or (with `--ignore-paused`) paused container.

@@ -6,6 +6,7 @@ pub mod delete;
 pub mod exec;
 pub mod kill;
 pub mod pause;
+mod pidfd_socket;
 pub mod ps;
 pub mod start;
 

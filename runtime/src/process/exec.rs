@@ -44,6 +44,8 @@ pub struct ExecConfig<'a> {
     pub scheduler: Option<&'a oci_spec::runtime::Scheduler>,
     pub io_priority: Option<&'a oci_spec::runtime::LinuxIOPriority>,
     pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The container's linux.memoryPolicy (current runc sets it for exec too).
+    pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
     /// execCPUAffinity (initial, final), the process's else the container's.
     pub cpu_affinity: super::cpu_affinity::Masks,
 }
@@ -141,6 +143,7 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
     super::scheduler::apply(cfg.scheduler)?;
     super::io_priority::apply(cfg.io_priority)?;
     super::personality::apply(cfg.personality)?;
+    super::memory_policy::apply(cfg.memory_policy)?;
     if let Some(f) = &cfg.cpu_affinity.1 {
         super::cpu_affinity::set_own(f, "final")?;
     }

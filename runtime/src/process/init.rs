@@ -99,11 +99,14 @@ fn enter_cgroup(cfg: &InitConfig) -> Result<()> {
 }
 
 /// Joins the namespaces the config gives by path (those joined in the
-/// init), gives the container a new session keyring (unless
+/// init), moves linux.netDevices into the network namespace, gives the container a new session keyring (unless
 /// `--no-new-keyring`), brings up loopback in a new network namespace, and
 /// sets the hostname and domainname.
 fn finish_namespaces(cfg: &InitConfig) -> Result<()> {
     namespaces::join_in_child(cfg.joins)?;
+    if let Some(d) = cfg.net_devices {
+        d.move_here()?;
+    }
     if !cfg.no_new_keyring {
         crate::sys::keyring::join_session(cfg.id)?;
     }
@@ -134,8 +137,8 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     Ok(())
 }
 
-/// The process's console, OOM score, rlimits, scheduler, I/O priority and
-/// personality, set while the init still has the privileges to (runc's
+/// The process's console, OOM score, rlimits, scheduler, I/O priority,
+/// personality and memory policy, set while the init still has the privileges to (runc's
 /// order: before seccomp and the capability drop, as SCHED_FIFO/RR and
 /// IOPRIO_CLASS_RT need CAP_SYS_NICE or CAP_SYS_ADMIN).
 fn apply_process_settings(cfg: &InitConfig, process: &Process) -> Result<()> {
@@ -151,7 +154,8 @@ fn apply_process_settings(cfg: &InitConfig, process: &Process) -> Result<()> {
     super::scheduler::apply(process.scheduler().as_ref())?;
     super::io_priority::apply(process.io_priority().as_ref())?;
     let linux = cfg.bundle.spec.linux().as_ref();
-    super::personality::apply(linux.and_then(|l| l.personality().as_ref()))
+    super::personality::apply(linux.and_then(|l| l.personality().as_ref()))?;
+    super::memory_policy::apply(linux.and_then(|l| l.memory_policy().as_ref()))
 }
 
 /// With socket activation (fds passed to the runtime with LISTEN_FDS): the

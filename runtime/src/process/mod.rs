@@ -9,6 +9,7 @@ pub mod exec;
 pub mod forward;
 pub mod init;
 pub mod io_priority;
+pub mod memory_policy;
 pub mod personality;
 pub mod scheduler;
 mod seccomp;
@@ -57,6 +58,8 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<crate::seccomp::Program>,
     /// The runtime's state-dir lock, inherited through the fork.
     pub lock_fd: i32,
+    /// linux.netDevices: the devices to move into the container's netns.
+    pub net_devices: Option<&'a crate::netdevices::Devices>,
 }
 
 impl InitConfig<'_> {

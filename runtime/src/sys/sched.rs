@@ -1,5 +1,5 @@
 //! The calling process's own scheduling and execution settings:
-//! `sched_setattr(2)`, `ioprio_set(2)` and `personality(2)`. Each acts on
+//! `sched_setattr(2)`, `ioprio_set(2)`, `personality(2)` and `set_mempolicy(2)`. Each acts on
 //! the caller only (pid/who 0), and none is offered by `nix` or `std`.
 
 use std::io;
@@ -58,6 +58,24 @@ pub fn personality(persona: u32) -> io::Result<u32> {
     // SAFETY: one integer argument; the kernel touches no memory of ours.
     let r = unsafe { libc::syscall(libc::SYS_personality, libc::c_long::from(persona)) };
     super::check(r).map(|p| p as u32)
+}
+
+/// `set_mempolicy(mode, nodes, maxnode)`: the caller's NUMA memory policy
+/// (`mode` with its `MPOL_F_*` flags); `nodes` is a bit mask, one bit per
+/// node, empty for none (a NULL mask).
+pub fn set_mempolicy(mode: i32, nodes: &[u64]) -> io::Result<()> {
+    let ptr = if nodes.is_empty() {
+        std::ptr::null()
+    } else {
+        nodes.as_ptr()
+    };
+    // The kernel reads maxnode - 1 bits (a long-standing off-by-one that
+    // libnuma also allows for): one more than the mask holds.
+    let maxnode = (nodes.len() * 64 + 1) as libc::c_ulong;
+    // SAFETY: the kernel reads at most maxnode - 1 bits, i.e. the
+    // `nodes.len()` words of the live slice, or nothing from a NULL mask.
+    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
+    super::check(r).map(drop)
 }
 
 #[cfg(test)]

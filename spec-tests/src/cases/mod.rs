@@ -16,6 +16,7 @@ mod pause;
 mod process;
 mod robustness;
 mod runc_features;
+mod runc_features2;
 mod seccomp;
 mod security;
 mod tty;
@@ -45,6 +46,7 @@ pub fn all() -> Vec<Case> {
         notify::CASES,
         parity_behaviour::CASES,
         runc_features::CASES,
+        runc_features2::CASES,
         robustness::CASES,
         cli_parity::CASES,
     ]

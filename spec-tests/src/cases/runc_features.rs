@@ -29,14 +29,14 @@ pub const CASES: &[Case] = &[
 ];
 
 /// A fresh bundle (a case makes several).
-fn bundle(ctx: &Ctx) -> Result<Bundle, Fail> {
+pub(super) fn bundle(ctx: &Ctx) -> Result<Bundle, Fail> {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ctx.bundle(&format!("b{n}"))
 }
 
 /// On runc 1.1, which predates `field`, a failure becomes a skip.
-fn newer_than_1_1(ctx: &Ctx, field: &str, res: TestResult) -> TestResult {
+pub(super) fn newer_than_1_1(ctx: &Ctx, field: &str, res: TestResult) -> TestResult {
     match res {
         Err(Fail::Fail(m)) if is_runc_1_1(ctx) => Err(Fail::Skip(format!(
             "runc 1.1 ignores {field} (runc 1.2+ implements it): {m}"
@@ -48,7 +48,7 @@ fn newer_than_1_1(ctx: &Ctx, field: &str, res: TestResult) -> TestResult {
 /// Writes config.json with `patches` (JSON pointer of an object member,
 /// value) applied as raw JSON, so that values are spelled as the
 /// runtime-spec spells them, not as the typed builder would.
-fn write_patched(b: &Bundle, patches: &[(&str, Value)]) -> TestResult {
+pub(super) fn write_patched(b: &Bundle, patches: &[(&str, Value)]) -> TestResult {
     b.write()?;
     let path = b.dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("read config: {e}"))?;
@@ -75,7 +75,7 @@ fn check_patched(ctx: &Ctx, patches: &[(&str, Value)], args: &[&str]) -> Result<
 
 /// Creates and starts `c1` (a payload waiting for `go`) under the patched
 /// config, runs `f`, then lets the payload finish and deletes it.
-fn with_running(
+pub(super) fn with_running(
     ctx: &Ctx,
     patches: &[(&str, Value)],
     f: impl FnOnce(&Ctx) -> TestResult,
@@ -117,9 +117,16 @@ fn exec_check(ctx: &Ctx, args: &[&str], extra: Option<Value>) -> Result<Facts, F
     Ok(Facts::parse(&out.ok()?.stdout))
 }
 
+/// `exec c1 ARGS` (the container's process otherwise); its stdout.
+pub(super) fn exec_check_cmd(ctx: &Ctx, args: &[&str]) -> Result<String, Fail> {
+    let mut cmd = vec!["exec", "c1"];
+    cmd.extend_from_slice(args);
+    Ok(ctx.rt(&cmd)?.ok()?.stdout)
+}
+
 /// `create` under the patched config must fail: exit 1, one error line
 /// naming `words` (also in the JSON log), and nothing left behind.
-fn refused(ctx: &Ctx, patches: &[(&str, Value)], words: &[&str]) -> TestResult {
+pub(super) fn refused(ctx: &Ctx, patches: &[(&str, Value)], words: &[&str]) -> TestResult {
     let b = bundle(ctx)?;
     write_patched(&b, patches)?;
     let (out, log) = ctx.rt_logged(&["create", "--bundle", b.path(), "c1"])?;
