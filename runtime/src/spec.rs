@@ -148,10 +148,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::config("linux: the config has no linux section"))?;
     let ns = namespaces::Plan::from_spec(linux)?;
-    if !ns.creates(LinuxNamespaceType::Mount) && !ns.joins(LinuxNamespaceType::Mount) {
-        return Err(Error::config(
-            "linux.namespaces: a mount namespace is required",
-        ));
+    if !ns.has(LinuxNamespaceType::Mount) {
+        validate_host_mount_ns(spec, linux)?;
     }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
         && !ns.creates(LinuxNamespaceType::Uts)
@@ -176,6 +174,44 @@ pub fn validate(spec: &Spec) -> Result<()> {
     validate_paths(linux)?;
     validate_mounts(spec)?;
     validate_hooks(spec)
+}
+
+/// A config without a mount namespace runs in the runtime's (config-linux.md:
+/// a namespace type not listed is inherited), entered by chroot into the
+/// rootfs, as runc does. runc still mounts there — it makes the host's `/`
+/// a recursive slave, binds the rootfs onto itself and makes every mount of
+/// the config in the host's mount namespace; berth never mounts on the host,
+/// so what needs a mount is refused. runc's own refusal (masked and
+/// read-only paths) keeps its words.
+fn validate_host_mount_ns(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let listed = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if listed(linux.masked_paths()) || listed(linux.readonly_paths()) {
+        return Err(Error::config(
+            "unable to restrict sys entries without a private MNT namespace",
+        ));
+    }
+    if let Some((i, m)) = spec.mounts().iter().flatten().enumerate().next() {
+        return Err(Error::config(format!(
+            "mounts[{i}] ({}): without a private mount namespace the mount would be made in the host's mount namespace (berth never mounts there)",
+            m.destination().display()
+        )));
+    }
+    if linux.rootfs_propagation().is_some() {
+        return Err(Error::config(
+            "linux.rootfsPropagation: needs a private mount namespace (it would change the host's mounts)",
+        ));
+    }
+    if spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
+        return Err(Error::config(
+            "process.terminal: needs a private mount namespace (the pty is bound onto the container's /dev/console)",
+        ));
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        // As runc: the rootfs is not a mount of its own here, so there is
+        // nothing to make read-only without changing a host mount.
+        tracing::warn!("root.readonly ignored: the container has no mount namespace of its own");
+    }
+    Ok(())
 }
 
 fn validate_process(spec: &Spec) -> Result<()> {
