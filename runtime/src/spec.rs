@@ -413,3 +413,60 @@ fn validate_hooks(spec: &Spec) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The base of a config without a mount namespace that runs.
+    fn host_mnt(extra: serde_json::Value) -> Spec {
+        let mut v = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs", "readonly": true},
+            "process": {"args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "pid"}]}
+        });
+        if let (Some(base), Some(add)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, val) in add {
+                base.insert(k.clone(), val.clone());
+            }
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn no_mount_namespace_is_accepted_without_mounts() {
+        validate(&host_mnt(serde_json::json!({}))).unwrap();
+        let none = host_mnt(serde_json::json!({"linux": {}}));
+        validate(&none).unwrap();
+    }
+
+    #[test]
+    fn no_mount_namespace_refuses_what_needs_a_mount() {
+        let err = |extra| validate(&host_mnt(extra)).unwrap_err().to_string();
+        assert_eq!(
+            err(serde_json::json!({"linux": {"maskedPaths": ["/proc/kcore"]}})),
+            "unable to restrict sys entries without a private MNT namespace"
+        );
+        assert_eq!(
+            err(serde_json::json!({"linux": {"readonlyPaths": ["/proc/sys"]}})),
+            "unable to restrict sys entries without a private MNT namespace"
+        );
+        let m = err(serde_json::json!({
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]
+        }));
+        assert!(m.starts_with("mounts[0] (/proc): "), "{m}");
+        let p = err(serde_json::json!({"linux": {"rootfsPropagation": "private"}}));
+        assert!(p.starts_with("linux.rootfsPropagation: "), "{p}");
+        let t = err(serde_json::json!({"process": {
+            "args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "terminal": true
+        }}));
+        assert!(t.starts_with("process.terminal: "), "{t}");
+        // A joined mount namespace is one of the container's own.
+        let joined = host_mnt(serde_json::json!({"linux": {
+            "namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}],
+            "maskedPaths": ["/proc/kcore"]
+        }}));
+        validate(&joined).unwrap();
+    }
+}
