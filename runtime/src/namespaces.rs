@@ -144,6 +144,12 @@ impl Plan {
         self.entries.iter().any(|(k, p)| *k == t && p.is_some())
     }
 
+    /// Whether the container has a namespace of type `t` of its own (new
+    /// or joined); without one it shares the runtime's.
+    pub fn has(&self, t: LinuxNamespaceType) -> bool {
+        self.entries.iter().any(|(k, _)| *k == t)
+    }
+
     /// CLONE_NEW* flags for clone3 (time is handled by `prepare_parent`).
     pub fn clone_flags(&self) -> u64 {
         self.entries

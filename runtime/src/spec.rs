@@ -154,10 +154,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::config("linux: the config has no linux section"))?;
     let ns = namespaces::Plan::from_spec(linux)?;
-    if !ns.creates(LinuxNamespaceType::Mount) && !ns.joins(LinuxNamespaceType::Mount) {
-        return Err(Error::config(
-            "linux.namespaces: a mount namespace is required",
-        ));
+    if !ns.has(LinuxNamespaceType::Mount) {
+        validate_host_mount_ns(spec, linux)?;
     }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
         && !ns.creates(LinuxNamespaceType::Uts)
@@ -183,6 +181,44 @@ pub fn validate(spec: &Spec) -> Result<()> {
     validate_paths(linux)?;
     validate_mounts(spec)?;
     validate_hooks(spec)
+}
+
+/// A config without a mount namespace runs in the runtime's (config-linux.md:
+/// a namespace type not listed is inherited), entered by chroot into the
+/// rootfs, as runc does. runc still mounts there — it makes the host's `/`
+/// a recursive slave, binds the rootfs onto itself and makes every mount of
+/// the config in the host's mount namespace; berth never mounts on the host,
+/// so what needs a mount is refused. runc's own refusal (masked and
+/// read-only paths) keeps its words.
+fn validate_host_mount_ns(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let listed = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if listed(linux.masked_paths()) || listed(linux.readonly_paths()) {
+        return Err(Error::config(
+            "unable to restrict sys entries without a private MNT namespace",
+        ));
+    }
+    if let Some((i, m)) = spec.mounts().iter().flatten().enumerate().next() {
+        return Err(Error::config(format!(
+            "mounts[{i}] ({}): without a private mount namespace the mount would be made in the host's mount namespace (berth never mounts there)",
+            m.destination().display()
+        )));
+    }
+    if linux.rootfs_propagation().is_some() {
+        return Err(Error::config(
+            "linux.rootfsPropagation: needs a private mount namespace (it would change the host's mounts)",
+        ));
+    }
+    if spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
+        return Err(Error::config(
+            "process.terminal: needs a private mount namespace (the pty is bound onto the container's /dev/console)",
+        ));
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        // As runc: the rootfs is not a mount of its own here, so there is
+        // nothing to make read-only without changing a host mount.
+        tracing::warn!("root.readonly ignored: the container has no mount namespace of its own");
+    }
+    Ok(())
 }
 
 fn validate_process(spec: &Spec) -> Result<()> {
@@ -381,4 +417,61 @@ fn validate_hooks(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The base of a config without a mount namespace that runs.
+    fn host_mnt(extra: serde_json::Value) -> Spec {
+        let mut v = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs", "readonly": true},
+            "process": {"args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "pid"}]}
+        });
+        if let (Some(base), Some(add)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, val) in add {
+                base.insert(k.clone(), val.clone());
+            }
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn no_mount_namespace_is_accepted_without_mounts() {
+        validate(&host_mnt(serde_json::json!({}))).unwrap();
+        let none = host_mnt(serde_json::json!({"linux": {}}));
+        validate(&none).unwrap();
+    }
+
+    #[test]
+    fn no_mount_namespace_refuses_what_needs_a_mount() {
+        let err = |extra| validate(&host_mnt(extra)).unwrap_err().to_string();
+        assert_eq!(
+            err(serde_json::json!({"linux": {"maskedPaths": ["/proc/kcore"]}})),
+            "unable to restrict sys entries without a private MNT namespace"
+        );
+        assert_eq!(
+            err(serde_json::json!({"linux": {"readonlyPaths": ["/proc/sys"]}})),
+            "unable to restrict sys entries without a private MNT namespace"
+        );
+        let m = err(serde_json::json!({
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]
+        }));
+        assert!(m.starts_with("mounts[0] (/proc): "), "{m}");
+        let p = err(serde_json::json!({"linux": {"rootfsPropagation": "private"}}));
+        assert!(p.starts_with("linux.rootfsPropagation: "), "{p}");
+        let t = err(serde_json::json!({"process": {
+            "args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "terminal": true
+        }}));
+        assert!(t.starts_with("process.terminal: "), "{t}");
+        // A joined mount namespace is one of the container's own.
+        let joined = host_mnt(serde_json::json!({"linux": {
+            "namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}],
+            "maskedPaths": ["/proc/kcore"]
+        }}));
+        validate(&joined).unwrap();
+    }
 }

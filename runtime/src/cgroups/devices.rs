@@ -109,6 +109,24 @@ fn parse_access(s: &str) -> Option<u8> {
     (a != 0).then_some(a)
 }
 
+/// runc's reading of a config's access string: `r`, `w` and `m` in any
+/// order, repeated or not; any other character is dropped (runc turns the
+/// string into a set of those three and ignores the rest). Returns the bits
+/// and whether something was dropped.
+fn spec_access(s: &str) -> (u8, bool) {
+    let mut a = 0;
+    let mut dropped = false;
+    for c in s.chars() {
+        match c {
+            'r' => a |= ACC_READ,
+            'w' => a |= ACC_WRITE,
+            'm' => a |= ACC_MKNOD,
+            _ => dropped = true,
+        }
+    }
+    (a, dropped)
+}
+
 fn parse_num(v: Option<i64>, i: usize, what: &str) -> Result<Option<u32>> {
     match v {
         None => Ok(None),
@@ -144,12 +162,12 @@ pub fn from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
                 format!("device access at {i} field cannot be empty"),
             ));
         }
-        let access = parse_access(acc).ok_or_else(|| {
-            CgroupError::invalid(
-                format!("{FIELD}[{i}].access"),
-                format!("invalid access {acc:?} (want r, w, m)"),
-            )
-        })?;
+        let (access, dropped) = spec_access(acc);
+        if dropped {
+            tracing::warn!(
+                "{FIELD}[{i}].access: {acc:?}: characters other than r, w and m ignored (as runc)"
+            );
+        }
         out.push(Rule {
             allow: d.allow(),
             typ,
@@ -264,6 +282,10 @@ impl DeviceState {
             self.exceptions.clear();
             return;
         }
+        if r.access == 0 {
+            // An access string of only unknown characters (runc: a no-op).
+            return;
+        }
         if r.allow == self.default_allow {
             for e in self.exceptions.iter_mut().filter(|e| e.same_device(r)) {
                 e.access &= !r.access;
@@ -307,6 +329,20 @@ impl DeviceState {
     }
 }
 
+/// `rules` in runc's write order: by major, minor, then type, a wildcard
+/// before any number. Exceptions never overlap in type, major and minor, so
+/// the order changes nothing the kernel enforces; but v1 lists exceptions in
+/// the order they were added, and this way `devices.list` reads as runc's.
+fn runc_order(rules: &[Rule]) -> Vec<Rule> {
+    let key = |r: &Rule| {
+        let n = |v: Option<u32>| v.map_or(-1, i64::from);
+        (n(r.major), n(r.minor), r.typ.as_char())
+    };
+    let mut v = rules.to_vec();
+    v.sort_by_key(key);
+    v
+}
+
 /// Writes `target` to the v1 devices cgroup `dir`. A `fresh` cgroup (no
 /// process yet) is reset and rebuilt; a live one (update) is moved by the
 /// smallest set of writes when both states are deny-by-default, so running
@@ -327,7 +363,7 @@ pub fn apply_v1(dir: &Path, target: &DeviceState, fresh: bool) -> Result<()> {
     match current {
         Some(cur) if !target.default_allow => {
             // Both deny-by-default: take away what is extra, add what is missing.
-            for c in &cur.exceptions {
+            for c in &runc_order(&cur.exceptions) {
                 let keep = target
                     .exceptions
                     .iter()
@@ -339,7 +375,7 @@ pub fn apply_v1(dir: &Path, target: &DeviceState, fresh: bool) -> Result<()> {
                     fs::write(dir, "devices.deny", &r.cgroup_string(), FIELD)?;
                 }
             }
-            for t in &target.exceptions {
+            for t in &runc_order(&target.exceptions) {
                 let have = cur
                     .exceptions
                     .iter()
@@ -354,7 +390,7 @@ pub fn apply_v1(dir: &Path, target: &DeviceState, fresh: bool) -> Result<()> {
         }
         _ => {
             fs::write(dir, file(target.default_allow), "a", FIELD)?;
-            for e in &target.exceptions {
+            for e in &runc_order(&target.exceptions) {
                 fs::write(dir, file(e.allow), &e.cgroup_string(), FIELD)?;
             }
         }
@@ -399,6 +435,49 @@ mod tests {
     }
 
     #[test]
+    fn access_strings_as_runc_reads_them() {
+        let spec: Vec<LinuxDeviceCgroup> = serde_json::from_str(
+            r#"[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"c","major":1,"minor":3,"access":"mrw"},
+                {"allow":true,"type":"c","major":1,"minor":5,"access":"rrw"},
+                {"allow":true,"type":"c","major":1,"minor":7,"access":"rwx"},
+                {"allow":true,"type":"c","major":1,"minor":9,"access":"x"}]"#,
+        )
+        .unwrap();
+        let rules = from_spec(&spec).unwrap();
+        let acc: Vec<String> = rules.iter().map(|r| access_string(r.access)).collect();
+        assert_eq!(acc, ["rwm", "rwm", "rw", "rw", ""]);
+        // A rule granting nothing is a no-op.
+        let s = DeviceState::from_rules(&rules);
+        let got: Vec<String> = s.exceptions.iter().map(Rule::cgroup_string).collect();
+        assert_eq!(got, ["c 1:3 rwm", "c 1:5 rw", "c 1:7 rw"]);
+    }
+
+    #[test]
+    fn writes_in_runcs_order() {
+        let rules = [
+            r(true, Char, Some(10), Some(200), "rwm"),
+            r(true, Char, Some(1), Some(3), "rwm"),
+            r(true, Block, None, None, "m"),
+            r(true, Char, None, None, "m"),
+            r(true, Char, Some(136), None, "rwm"),
+            r(true, Block, Some(1), Some(3), "r"),
+        ];
+        let got: Vec<String> = runc_order(&rules).iter().map(Rule::cgroup_string).collect();
+        assert_eq!(
+            got,
+            [
+                "b *:* m",
+                "c *:* m",
+                "b 1:3 r",
+                "c 1:3 rwm",
+                "c 10:200 rwm",
+                "c 136:* rwm"
+            ]
+        );
+    }
+
+    #[test]
     fn parses_devices_list() {
         assert_eq!(DeviceState::from_v1_list("a *:* rwm\n"), None);
         let s = DeviceState::from_v1_list("c *:* m\nc 1:5 rwm\nb 8:* r\n").unwrap();
@@ -427,9 +506,10 @@ mod tests {
             serde_json::from_str(r#"[{"allow":true,"type":"c"}]"#).unwrap();
         let e = from_spec(&empty).unwrap_err().to_string();
         assert!(e.contains("cannot be empty"), "{e}");
-        let bad: Vec<LinuxDeviceCgroup> =
+        // As runc: characters other than r, w, m are dropped, not refused.
+        let odd: Vec<LinuxDeviceCgroup> =
             serde_json::from_str(r#"[{"allow":true,"access":"rx"}]"#).unwrap();
-        assert!(from_spec(&bad).is_err());
+        assert_eq!(from_spec(&odd).unwrap()[0].access, ACC_READ);
     }
 
     #[test]

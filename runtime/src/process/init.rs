@@ -122,18 +122,22 @@ fn finish_namespaces(cfg: &InitConfig) -> Result<()> {
 /// rootfsPropagation).
 fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     let spec = &cfg.bundle.spec;
+    let mount_ns = cfg.plan.has(LinuxNamespaceType::Mount);
     rootfs::prepare(&rootfs::Setup {
         spec,
         bundle: &cfg.bundle.dir,
         rootfs: &cfg.bundle.rootfs,
         cgroups: &cfg.cgroups,
+        mount_ns,
     })?;
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(s, &cfg.proc)?;
     }
     create_hooks(cfg, chan)?;
-    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
-    rootfs::finish(spec)?;
+    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot, mount_ns)?;
+    if mount_ns {
+        rootfs::finish(spec)?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,10 @@
 //! The container's root filesystem (config `root`, `mounts`,
 //! `linux.devices`, `maskedPaths`, `readonlyPaths`, `rootfsPropagation`):
 //! prepared inside the init's new mount namespace, then entered with
-//! pivot_root (or MS_MOVE + chroot with --no-pivot).
+//! pivot_root (or MS_MOVE + chroot with --no-pivot). A container without a
+//! mount namespace of its own gets no mount at all (the host's mount table
+//! stays as it is): its devices, /dev symlinks and cwd are made in the
+//! rootfs and it is entered by chroot.
 
 mod bindflags;
 pub mod cgroupfs;
@@ -43,6 +46,10 @@ pub struct Setup<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub cgroups: &'a cgroupfs::Layout,
+    /// The container has a mount namespace of its own (new or joined).
+    /// Without one it is the runtime's: nothing is mounted (`spec` has
+    /// refused what would need a mount) and the rootfs is entered by chroot.
+    pub mount_ns: bool,
 }
 
 fn requested_propagation(spec: &Spec) -> Option<u64> {
@@ -53,6 +60,9 @@ fn requested_propagation(spec: &Spec) -> Option<u64> {
 /// Everything before pivot_root: isolate propagation, bind the rootfs onto
 /// itself, mounts, devices, /dev symlinks, cwd, read-only and masked paths.
 pub fn prepare(s: &Setup) -> Result<()> {
+    if !s.mount_ns {
+        return populate(&RootDir::open(s.rootfs)?, s, &[]);
+    }
     let pre = match requested_propagation(s.spec) {
         Some(libc::MS_PRIVATE) => MsFlags::MS_PRIVATE,
         _ => MsFlags::MS_SLAVE,
@@ -76,23 +86,8 @@ pub fn prepare(s: &Setup) -> Result<()> {
         let plan = MountPlan::from_spec(m)?;
         mount_one(&root, &plan, s)?;
     }
+    populate(&root, s, mounts)?;
     let linux = s.spec.linux().as_ref();
-    let devs = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-    for node in devices::plan(devs) {
-        devices::create(&root, &node)?;
-    }
-    let has_pts = mounts
-        .iter()
-        .any(|m| m.destination() == Path::new("/dev/pts"));
-    devices::symlinks(&root, has_pts)?;
-    if let Some(p) = s
-        .spec
-        .process()
-        .as_ref()
-        .filter(|p| !resolve::clean(p.cwd()).is_empty())
-    {
-        root.ensure(p.cwd(), resolve::Kind::Dir)?;
-    }
     for p in linux
         .and_then(|l| l.readonly_paths().as_deref())
         .unwrap_or(&[])
@@ -104,6 +99,29 @@ pub fn prepare(s: &Setup) -> Result<()> {
         .unwrap_or(&[])
     {
         paths::mask(&root, Path::new(p))?;
+    }
+    Ok(())
+}
+
+/// What needs no mount: devices, /dev symlinks and the cwd (without a mount
+/// namespace, as runc, the nodes are made in the rootfs's own /dev).
+fn populate(root: &RootDir, s: &Setup, mounts: &[oci_spec::runtime::Mount]) -> Result<()> {
+    let linux = s.spec.linux().as_ref();
+    let devs = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    for node in devices::plan(devs) {
+        devices::create(root, &node)?;
+    }
+    let has_pts = mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev/pts"));
+    devices::symlinks(root, has_pts)?;
+    if let Some(p) = s
+        .spec
+        .process()
+        .as_ref()
+        .filter(|p| !resolve::clean(p.cwd()).is_empty())
+    {
+        root.ensure(p.cwd(), resolve::Kind::Dir)?;
     }
     Ok(())
 }
@@ -157,8 +175,16 @@ fn build_attach(
     plan.attach(&tree, target)
 }
 
-/// Makes the prepared rootfs the process's root.
-pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
+/// Makes the prepared rootfs the process's root: pivot_root, or MS_MOVE
+/// and chroot with `no_pivot`; a plain chroot without a mount namespace of
+/// the container's own (as runc; it must not move or pivot the host's
+/// mounts), whatever `no_pivot` says.
+pub fn enter(rootfs: &Path, no_pivot: bool, mount_ns: bool) -> Result<()> {
+    if !mount_ns {
+        chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
+        chroot(".").ctx(|| "chroot into rootfs".into())?;
+        return chdir("/").ctx(|| "chdir /".into());
+    }
     let old_root = crate::sys::open_host(Path::new("/"), libc::O_DIRECTORY | libc::O_RDONLY)
         .ctx(|| "open /".into())?;
     chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;

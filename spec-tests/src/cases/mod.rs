@@ -1,6 +1,7 @@
 //! The cases, one module per topic. Each module exports `CASES`.
 
 mod cgroups;
+mod cgroups_parity;
 mod cli_parity;
 mod devices;
 mod errors;
@@ -11,6 +12,7 @@ mod mounts;
 mod mounts_parity;
 mod namespaces;
 mod notify;
+mod ns_parity;
 mod parity_behaviour;
 mod pause;
 mod process;
@@ -31,6 +33,7 @@ pub fn all() -> Vec<Case> {
         lifecycle::CASES,
         errors::CASES,
         namespaces::CASES,
+        ns_parity::CASES,
         mounts::CASES,
         mounts_parity::CASES,
         devices::CASES,
@@ -39,6 +42,7 @@ pub fn all() -> Vec<Case> {
         exec::CASES,
         pause::CASES,
         cgroups::CASES,
+        cgroups_parity::CASES,
         security::CASES,
         seccomp::CASES,
         tty::CASES,

@@ -382,17 +382,39 @@ pub fn created_init_has_no_host_cgroup_fd(ctx: &Ctx) -> TestResult {
 /// A cgroup frozen before create must make create fail quickly (joining
 /// it would freeze the init and hang the runtime), leaving nothing.
 pub fn frozen_cgroup_refused(ctx: &Ctx) -> TestResult {
+    frozen_refused(ctx, false)
+}
+
+/// The same with only the parent of a new `cgroupsPath` frozen: the leaf
+/// the runtime makes starts frozen (v1 and v2 alike). The leaf it made is
+/// removed again.
+pub(crate) fn frozen_parent_refused(ctx: &Ctx) -> TestResult {
+    frozen_refused(ctx, true)
+}
+
+fn frozen_refused(ctx: &Ctx, parent: bool) -> TestResult {
     let cg = CaseCgroups::new("c1");
+    let at = if parent { &cg.top } else { &cg.rel };
     // The v1 freezer, or cgroup.freeze on a cgroup v2 host.
     let v1 = cg.hier.iter().find(|h| !h.v2 && h.has("freezer"));
     let v2 = cg.hier.iter().find(|h| h.v2);
     let (state, frozen) = match (v1, v2) {
-        (Some(h), _) => (h.path.join(&cg.rel).join("freezer.state"), "FROZEN"),
-        (None, Some(h)) if host_cgroup_v2() => (h.path.join(&cg.rel).join("cgroup.freeze"), "1"),
+        (Some(h), _) => (h.path.join(at).join("freezer.state"), "FROZEN"),
+        (None, Some(h)) if host_cgroup_v2() => (h.path.join(at).join("cgroup.freeze"), "1"),
         _ => return Err(Fail::Skip("no freezer on this host".into())),
     };
     cg.make()?;
+    if parent {
+        for d in cg.dirs() {
+            std::fs::remove_dir(&d).map_err(|e| format!("rmdir {}: {e}", d.display()))?;
+        }
+    }
     std::fs::write(&state, frozen).map_err(|e| format!("freeze {}: {e}", state.display()))?;
+    // v1 may say FREEZING for a moment (a just-removed child going offline).
+    let since = Instant::now();
+    while read(&state)?.trim() != frozen && since.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     ensure_eq!(
         read(&state)?.trim().to_string(),
         frozen,
@@ -427,5 +449,7 @@ pub fn frozen_cgroup_refused(ctx: &Ctx) -> TestResult {
     );
     expect_gone(ctx, "c1")?;
     expect_nothing_left(ctx, "c1", &b)?;
+    let left = if parent { cg.left() } else { Vec::new() };
+    ensure!(left.is_empty(), "cgroup dirs left: {left:?}");
     Ok(())
 }

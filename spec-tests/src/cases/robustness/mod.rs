@@ -9,6 +9,8 @@ mod cgroup;
 mod config_input;
 mod killed_create;
 
+pub(crate) use cgroup::frozen_parent_refused;
+
 use super::util::{expect_gone, expect_nothing_left};
 use crate::ensure;
 use crate::harness::case::{case, Case, CGROUP};
