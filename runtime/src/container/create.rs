@@ -55,6 +55,11 @@ pub struct Created {
 
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let mut bundle = spec::load(o.bundle)?;
+    tracing::debug!(
+        "create {}: config loaded from {}",
+        o.id,
+        bundle.dir.display()
+    );
     let process = bundle
         .spec
         .process()
@@ -155,6 +160,7 @@ fn spawn_init(
     binary::set_non_dumpable()?;
     crate::sys::close_range_cloexec(3 + o.listen_fds + o.preserve_fds)
         .ctx(|| "close_range".into())?;
+    tracing::debug!("clone3 of the init, namespaces: {:?}", plan);
     let spawned = process::spawn(&cfg)?;
     drop(cfg);
     // The init sent the master before it reported ready.
@@ -162,6 +168,7 @@ fn spawn_init(
     match master.and_then(|m| Ok((m, finish(&dir, bundle, o, spawned.pid, cgroup, new_pid_ns)?))) {
         Ok((master, saved)) => {
             let pidfd = spawned.release()?;
+            tracing::debug!("create {}: created, init pid {}", o.id, saved.pid);
             let mut dir = dir;
             dir.keep();
             Ok(Created {

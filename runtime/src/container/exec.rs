@@ -88,6 +88,7 @@ pub fn exec(
         cpu_affinity,
     };
     let (pid, pidfd) = spawn(&cfg)?;
+    tracing::debug!("exec: the process (pid {pid}) was exec'd");
     drop(cfg);
     // The process sent the master before it exec'd.
     let master = match relay.as_ref().map(crate::tty::receive_master).transpose() {

@@ -47,6 +47,9 @@ pub(super) fn load_seccomp(
     let Some(prog) = prog.filter(|prog| at.contains(&Before::of(prog, p))) else {
         return Ok(());
     };
+    tracing::debug!("seccomp: loading the filter");
+    // The filter may refuse the sync channel's send: no record after it.
+    crate::log::silence();
     let listener = crate::seccomp::install(prog)?;
     let Some(fd) = listener else {
         return Ok(());
