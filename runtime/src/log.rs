@@ -230,6 +230,49 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
+    /// The init's route (module doc): its own sink until `forward`, then
+    /// the forwarder, then nothing after `silence`.
+    #[test]
+    fn a_child_forwards_then_falls_silent() {
+        use std::sync::Arc;
+        let path = std::env::temp_dir().join(format!("berth-log-{}", std::process::id()));
+        let layer = RuncLayer {
+            sink: Mutex::new(Sink::File(File::create(&path).unwrap())),
+            format: Format::Json,
+            max: Level::DEBUG,
+        };
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let got2 = Arc::clone(&got);
+        let sub = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(sub, || {
+            tracing::debug!("own");
+            forward(Box::new(move |l, m| {
+                got2.lock().unwrap().push((l, m.to_string()))
+            }));
+            tracing::debug!("forwarded");
+            silence();
+            tracing::warn!("dropped");
+            set_route(Route::Sink);
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("\"msg\":\"own\""), "{text}");
+        assert_eq!(
+            *got.lock().unwrap(),
+            vec![(Level::DEBUG, "forwarded".to_string())]
+        );
+        for l in [
+            Level::ERROR,
+            Level::WARN,
+            Level::INFO,
+            Level::DEBUG,
+            Level::TRACE,
+        ] {
+            assert_eq!(level_of_byte(level_byte(l)), Some(l));
+        }
+    }
+
     #[test]
     fn lines_match_runc() {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_449_339);

@@ -90,7 +90,10 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     dir.save_creating(&cgroup.planned())?;
     cgroup.make(&cfg)?;
     match spawn_init(root, o, &bundle, dir, &cgroup, console) {
-        Ok(created) => Ok(created),
+        Ok(created) => {
+            tracing::debug!("create {}: created, init pid {}", o.id, created.saved.pid);
+            Ok(created)
+        }
         Err(e) => {
             // The init is dead and nothing else was started in the cgroup.
             if let Err(d) = cgroup.destroy(&cgroups_mod::Scope::Cgroup) {
@@ -160,7 +163,6 @@ fn spawn_init(
     binary::set_non_dumpable()?;
     crate::sys::close_range_cloexec(3 + o.listen_fds + o.preserve_fds)
         .ctx(|| "close_range".into())?;
-    tracing::debug!("clone3 of the init, namespaces: {:?}", plan);
     let spawned = process::spawn(&cfg)?;
     drop(cfg);
     // The init sent the master before it reported ready.
@@ -168,7 +170,6 @@ fn spawn_init(
     match master.and_then(|m| Ok((m, finish(&dir, bundle, o, spawned.pid, cgroup, new_pid_ns)?))) {
         Ok((master, saved)) => {
             let pidfd = spawned.release()?;
-            tracing::debug!("create {}: created, init pid {}", o.id, saved.pid);
             let mut dir = dir;
             dir.keep();
             Ok(Created {

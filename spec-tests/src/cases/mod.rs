@@ -2,8 +2,10 @@
 
 mod cgroups;
 mod cli_parity;
+mod debug_log;
 mod devices;
 mod errors;
+mod events;
 mod exec;
 mod hooks;
 mod lifecycle;
@@ -47,6 +49,8 @@ pub fn all() -> Vec<Case> {
         runc_features::CASES,
         robustness::CASES,
         cli_parity::CASES,
+        debug_log::CASES,
+        events::CASES,
     ]
     .concat()
 }
