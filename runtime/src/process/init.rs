@@ -192,6 +192,9 @@ fn pass_listen_fds(cfg: &InitConfig, envp: &mut Vec<CString>) -> Result<()> {
 fn lock_down(cfg: &InitConfig, process: &Process, chan: &InitEnd) -> Result<()> {
     let plan = prepare_user(process)?;
     let seccomp = cfg.seccomp.as_ref();
+    if let Some(at) = seccomp.map(|s| Before::of(s, process)) {
+        tracing::debug!("seccomp: the filter is loaded before {at:?} (no record after it)");
+    }
     load_seccomp(seccomp, process, &[Before::User], chan)?;
     become_user(process, &plan)?;
     if process.no_new_privileges() == Some(true) {

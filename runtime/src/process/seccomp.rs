@@ -25,7 +25,7 @@ pub(super) enum Before {
 }
 
 impl Before {
-    fn of(prog: &Program, p: &Process) -> Before {
+    pub(super) fn of(prog: &Program, p: &Process) -> Before {
         match (p.no_new_privileges() == Some(true), prog.notify) {
             (false, _) => Before::User,
             (true, true) => Before::Handoff,
