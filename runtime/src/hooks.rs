@@ -73,6 +73,7 @@ pub fn state_json(
 /// Runs `hooks` in order; the first failure is returned.
 pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
+        tracing::debug!("running {kind} hook #{i}: {}", h.path().display());
         run_one(h, state).map_err(|why| {
             Error::msg(format!(
                 "error running {kind} hook #{i} ({}): {why}",
@@ -87,6 +88,7 @@ pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
 /// semantics: the remaining hooks still run).
 pub fn run_warn(kind: &str, hooks: &[Hook], state: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
+        tracing::debug!("running {kind} hook #{i}: {}", h.path().display());
         if let Err(why) = run_one(h, state) {
             tracing::warn!(
                 "error running {kind} hook #{i} ({}): {why}",

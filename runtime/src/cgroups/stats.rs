@@ -131,10 +131,38 @@ pub struct Hugetlb {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct IntelRdt {}
 
+/// runc's `events` record (its `types.Event`), keys in runc's order:
+/// `{"type":"stats","id":ID,"data":{...}}`, or `{"type":"oom","id":ID}`
+/// (Go's `omitempty` on `data`). A struct, as serde_json's maps would sort
+/// the keys.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<&'a Stats>,
+}
+
+impl Event<'_> {
+    /// The record of an OOM in the container's cgroup.
+    pub fn oom(id: &str) -> Event<'_> {
+        Event {
+            kind: "oom",
+            id,
+            data: None,
+        }
+    }
+}
+
 impl Stats {
-    /// runc's `events` record: `{"type":"stats","id":ID,"data":{...}}`.
-    pub fn event(&self, id: &str) -> serde_json::Value {
-        serde_json::json!({ "type": "stats", "id": id, "data": self })
+    /// The `stats` record of `events`.
+    pub fn event<'a>(&'a self, id: &'a str) -> Event<'a> {
+        Event {
+            kind: "stats",
+            id,
+            data: Some(self),
+        }
     }
 }
 
@@ -373,7 +401,7 @@ mod tests {
         let mut s = Stats::default();
         s.memory.usage.usage = 10;
         s.pids.current = 2;
-        let v = s.event("c1");
+        let v = serde_json::to_value(s.event("c1")).unwrap();
         assert_eq!(v["type"], "stats");
         assert_eq!(v["id"], "c1");
         let d = &v["data"];
@@ -388,6 +416,31 @@ mod tests {
         assert!(d["cpu"]["throttling"].is_object());
         assert!(d["hugetlb"].is_object());
         assert!(d["network_interfaces"].is_null());
+    }
+
+    #[test]
+    fn records_keep_runcs_key_order() {
+        let s = Stats::default();
+        let line = serde_json::to_string(&s.event("c1")).unwrap();
+        assert!(
+            line.starts_with(r#"{"type":"stats","id":"c1","data":{"cpu":{"usage":{"kernel""#),
+            "{line}"
+        );
+        let keys: Vec<&str> = [
+            "\"cpuset\"",
+            "\"memory\"",
+            "\"pids\"",
+            "\"blkio\"",
+            "\"hugetlb\"",
+        ]
+        .into_iter()
+        .collect();
+        let pos: Vec<usize> = keys.iter().map(|k| line.find(k).unwrap()).collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{line}");
+        assert_eq!(
+            serde_json::to_string(&Event::oom("c1")).unwrap(),
+            r#"{"type":"oom","id":"c1"}"#
+        );
     }
 
     #[test]

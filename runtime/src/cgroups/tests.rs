@@ -191,7 +191,7 @@ fn lifecycle_limits_placement_freeze_stats_destroy() {
     assert_eq!(st.pids.current, 20);
     assert_eq!(st.pids.limit, 20);
     assert!(st.cpu.usage.total > 0);
-    let ev = st.event(&id);
+    let ev = serde_json::to_value(st.event(&id)).unwrap();
     assert_eq!(ev["data"]["pids"]["current"], 20);
     assert_eq!(m.oom_kill_count().unwrap(), 0);
 

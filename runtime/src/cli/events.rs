@@ -1,11 +1,13 @@
 //! `berth events`: runc's JSON records for a container — one `stats`
 //! record with `--stats`, or a stream of `stats` (every `--interval`) and
-//! `oom` records until the container stops.
+//! `oom` records until the container stops or is deleted. Records have
+//! runc's key order (`cgroups::stats::Event`).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::cgroups::Manager;
+use crate::cgroups::stats::Event;
+use crate::cgroups::{Manager, OomWatch};
 use crate::container;
 use crate::error::{Context, Error, Result};
 use crate::state::Status;
@@ -44,9 +46,14 @@ pub fn parse_interval(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn emit(v: &serde_json::Value) -> Result<()> {
+/// How often a waiting `events` looks whether the container is still
+/// there (runc's ends once the container is gone, too).
+const ALIVE_CHECK: Duration = Duration::from_millis(250);
+
+fn emit(record: &Event) -> Result<()> {
+    let line = serde_json::to_string(record).map_err(|e| Error::msg(format!("events: {e}")))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{v}")
+    writeln!(out, "{line}")
         .and_then(|_| out.flush())
         .ctx(|| "write events".into())
 }
@@ -67,27 +74,41 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
     }
     let mut oom = mgr.oom_watch().ok();
     loop {
-        let deadline = Instant::now() + interval;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            let fired = match oom.as_mut() {
-                Some(w) => w.wait(ms)?,
-                None => {
-                    std::thread::sleep(left);
-                    0
-                }
-            };
-            if fired > 0 {
-                emit(&serde_json::json!({"type": "oom", "id": a.id}))?;
-            }
-        }
-        let alive = container::view(&g.root, &a.id)
-            .is_ok_and(|v| matches!(v.status, Status::Running | Status::Paused));
-        if !alive {
+        if !wait_interval(&a.id, g, interval, oom.as_mut())? {
             return Ok(0);
         }
         emit(&mgr.stats()?.event(&a.id))?;
     }
+}
+
+/// Emits an `oom` record for each OOM until `interval` has passed; false
+/// as soon as the container is stopped or deleted.
+fn wait_interval(
+    id: &str,
+    g: &super::Global,
+    interval: Duration,
+    mut oom: Option<&mut OomWatch>,
+) -> Result<bool> {
+    let deadline = Instant::now() + interval;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let step = left.min(ALIVE_CHECK);
+        let fired = match oom.as_deref_mut() {
+            Some(w) => w.wait(step.as_millis() as i32)?,
+            None => {
+                std::thread::sleep(step);
+                0
+            }
+        };
+        for _ in 0..fired {
+            emit(&Event::oom(id))?;
+        }
+        let alive = container::view(&g.root, id)
+            .is_ok_and(|v| matches!(v.status, Status::Running | Status::Paused));
+        if !alive {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

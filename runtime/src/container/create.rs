@@ -58,6 +58,11 @@ pub struct Created {
 
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let mut bundle = spec::load(o.bundle)?;
+    tracing::debug!(
+        "create {}: config loaded from {}",
+        o.id,
+        bundle.dir.display()
+    );
     let process = bundle
         .spec
         .process()
@@ -88,7 +93,10 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     dir.save_creating(&cgroup.planned())?;
     cgroup.make(&cfg)?;
     match spawn_init(root, o, &bundle, dir, &cgroup, console) {
-        Ok(created) => Ok(created),
+        Ok(created) => {
+            tracing::debug!("create {}: created, init pid {}", o.id, created.saved.pid);
+            Ok(created)
+        }
         Err(e) => {
             // The init is dead and nothing else was started in the cgroup.
             if let Err(d) = cgroup.destroy(&cgroups_mod::Scope::Cgroup) {

@@ -61,10 +61,16 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
     // cgroup is. Then the directories go; on failure the state stays for a
     // retry.
     crate::cgroups::Manager::open(&saved.cgroup)?.destroy(&saved.scope())?;
+    tracing::debug!(
+        "delete {}: cgroup removed: {:?}",
+        saved.id,
+        saved.cgroup.dirs
+    );
     let config = fs::read(dir.config_path())
         .ok()
         .and_then(|raw| crate::spec::parse(&raw).ok());
     dir.remove()?;
+    tracing::debug!("delete {}: state removed", saved.id);
     if let Some(spec) = config {
         let post = hooks::of_kind(spec.hooks().as_ref(), "poststop");
         if !post.is_empty() {

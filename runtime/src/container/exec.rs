@@ -98,6 +98,7 @@ pub fn exec(
         cpu_affinity,
     };
     let (pid, pidfd) = spawn(&cfg)?;
+    tracing::debug!("exec: the process (pid {pid}) was exec'd");
     drop(cfg);
     let master = match hand_over(relay.as_ref(), pidfd_socket.as_ref(), &pidfd) {
         Ok(m) => m,

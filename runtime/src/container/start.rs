@@ -36,6 +36,7 @@ pub fn start_locked(dir: &ContainerDir, saved: &Saved) -> Result<()> {
         }
     }
     let pidfd = super::init_pidfd(saved)?;
+    tracing::debug!("start {}: releasing the init (pid {})", saved.id, saved.pid);
     let fifo = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -50,6 +51,7 @@ pub fn start_locked(dir: &ContainerDir, saved: &Saved) -> Result<()> {
         }
         _ => return Err(Error::msg("container init exited before start")),
     }
+    tracing::debug!("start {}: the process was exec'd", saved.id);
     let raw = fs::read(dir.config_path()).ctx(|| "read config copy".into())?;
     let config = crate::spec::parse(&raw)?;
     let post = hooks::of_kind(config.hooks().as_ref(), "poststart");

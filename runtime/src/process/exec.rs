@@ -77,6 +77,8 @@ pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
     }
     match forked? {
         Forked::Child => {
+            // First: the runtime writes this process's records.
+            theirs.forward_logs();
             drop(ours);
             let err = match placement
                 .enter()
@@ -134,6 +136,7 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWCGROUP;
     setns(cfg.init.as_fd(), rest).ctx(|| "setns into the container's namespaces".into())?;
+    tracing::debug!("exec: joined the container's cgroup and namespaces");
     let p = cfg.process;
     if let Some(sock) = &cfg.console {
         crate::tty::setup(sock, p, false)?;
@@ -148,6 +151,7 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         super::cpu_affinity::set_own(f, "final")?;
     }
     let (exe, argv, envp) = exec_target(p)?;
+    tracing::debug!("exec: process.args[0] resolved to {exe:?}");
     // Before any filter is loaded: a profile may block close_range. What is
     // opened from here on is opened close-on-exec.
     crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;

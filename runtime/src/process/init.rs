@@ -24,6 +24,8 @@ use crate::{hooks, namespaces, rlimits, rootfs, sysctl, user};
 
 /// Entry point of the init: never returns.
 pub fn run(cfg: &InitConfig, chan: InitEnd) -> ! {
+    // First: the log's fd is one of the host fds this process closes.
+    chan.forward_logs();
     let err = match setup(cfg, &chan) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -60,9 +62,14 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
         rootfs::mount::finalize_readonly(spec)?;
     }
     let (exe, argv, mut envp) = exec_target(process)?;
+    tracing::debug!("exec: process.args[0] resolved to {exe:?}, exec'd at start");
     pass_listen_fds(cfg, &mut envp)?;
     // Before any filter is loaded (a profile may block close_range).
     let fifo_proc = close_host_fds(cfg, chan)?;
+    tracing::debug!(
+        "init: host fds closed; dropping privileges (uid {})",
+        process.user().uid()
+    );
     lock_down(cfg, process, chan)?;
     let mut fifo = handoff(cfg, chan, fifo_proc.as_ref().unwrap_or(&cfg.proc))?;
     let err = match exec(cfg, chan, &mut fifo, &exe, &argv, &envp) {
@@ -91,6 +98,7 @@ fn tie_to_runtime(cfg: &InitConfig) -> Result<()> {
 /// one) unshares the cgroup namespace, so that cgroup is its root.
 fn enter_cgroup(cfg: &InitConfig) -> Result<()> {
     cfg.placement.enter()?;
+    tracing::debug!("init: joined the container's cgroup");
     if cfg.plan.creates(LinuxNamespaceType::Cgroup) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx(|| "unshare cgroup namespace".into())?;
@@ -104,6 +112,7 @@ fn enter_cgroup(cfg: &InitConfig) -> Result<()> {
 /// sets the hostname and domainname.
 fn finish_namespaces(cfg: &InitConfig) -> Result<()> {
     namespaces::join_in_child(cfg.joins)?;
+    tracing::debug!("init: joined {} namespace(s) by path", cfg.joins.len());
     if let Some(d) = cfg.net_devices {
         d.move_here()?;
     }
@@ -134,6 +143,11 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
         sysctl::apply(s, &cfg.proc)?;
     }
     create_hooks(cfg, chan)?;
+    tracing::debug!(
+        "pivot_root into {} (no_pivot: {}, mount namespace: {mount_ns})",
+        cfg.bundle.rootfs.display(),
+        cfg.no_pivot
+    );
     rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot, mount_ns)?;
     if mount_ns {
         rootfs::finish(spec)?;
@@ -190,6 +204,9 @@ fn pass_listen_fds(cfg: &InitConfig, envp: &mut Vec<CString>) -> Result<()> {
 fn lock_down(cfg: &InitConfig, process: &Process, chan: &InitEnd) -> Result<()> {
     let plan = prepare_user(process)?;
     let seccomp = cfg.seccomp.as_ref();
+    if let Some(at) = seccomp.map(|s| Before::of(s, process)) {
+        tracing::debug!("seccomp: the filter is loaded before {at:?} (no record after it)");
+    }
     load_seccomp(seccomp, process, &[Before::User], chan)?;
     become_user(process, &plan)?;
     if process.no_new_privileges() == Some(true) {
@@ -382,8 +399,11 @@ fn close_host_fds(cfg: &InitConfig, chan: &InitEnd) -> Result<Option<ProcHandle>
 /// Tells the runtime we are ready, waits for its ack, then waits for `start`
 /// on the exec fifo and returns it (still open: see `exec`).
 fn handoff(cfg: &InitConfig, chan: &InitEnd, proc: &ProcHandle) -> Result<File> {
+    tracing::debug!("init: ready, waiting for start");
     chan.request(FromInit::Ready)?;
     prctl(libc::PR_SET_PDEATHSIG, 0, "PR_SET_PDEATHSIG")?;
+    // Nobody reads the channel after Detached.
+    crate::log::silence();
     chan.send(FromInit::Detached)?;
     let fifo = proc
         .reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_WRONLY)

@@ -120,6 +120,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
     // The cgroup namespace is unshared by the init once it is placed, so
     // that its root is the container's cgroup in every hierarchy.
     let flags = cfg.plan.clone_flags() & !(libc::CLONE_NEWCGROUP as u64);
+    tracing::debug!("clone3 of the init, namespaces: {:?}", cfg.plan);
     match clone3(flags, cfg.cgroup_fd).ctx(|| format!("clone3 (flags {flags:#x})"))? {
         Forked::Child => {
             drop(ours);

@@ -25,7 +25,7 @@ pub(super) enum Before {
 }
 
 impl Before {
-    fn of(prog: &Program, p: &Process) -> Before {
+    pub(super) fn of(prog: &Program, p: &Process) -> Before {
         match (p.no_new_privileges() == Some(true), prog.notify) {
             (false, _) => Before::User,
             (true, true) => Before::Handoff,
@@ -47,6 +47,9 @@ pub(super) fn load_seccomp(
     let Some(prog) = prog.filter(|prog| at.contains(&Before::of(prog, p))) else {
         return Ok(());
     };
+    tracing::debug!("seccomp: loading the filter");
+    // The filter may refuse the sync channel's send: no record after it.
+    crate::log::silence();
     let listener = crate::seccomp::install(prog)?;
     let Some(fd) = listener else {
         return Ok(());

@@ -84,6 +84,11 @@ pub fn prepare(s: &Setup) -> Result<()> {
     let mounts = s.spec.mounts().as_deref().unwrap_or(&[]);
     for m in mounts {
         let plan = MountPlan::from_spec(m)?;
+        tracing::debug!(
+            "mount {} type {}",
+            m.destination().display(),
+            m.typ().as_deref().unwrap_or("bind")
+        );
         mount_one(&root, &plan, s)?;
     }
     populate(&root, s, mounts)?;
@@ -109,6 +114,12 @@ fn populate(root: &RootDir, s: &Setup, mounts: &[oci_spec::runtime::Mount]) -> R
     let linux = s.spec.linux().as_ref();
     let devs = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
     for node in devices::plan(devs) {
+        tracing::debug!(
+            "device {} ({}:{})",
+            node.path.display(),
+            node.major,
+            node.minor
+        );
         devices::create(root, &node)?;
     }
     let has_pts = mounts

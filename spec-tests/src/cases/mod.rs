@@ -3,8 +3,10 @@
 mod cgroups;
 mod cgroups_parity;
 mod cli_parity;
+mod debug_log;
 mod devices;
 mod errors;
+mod events;
 mod exec;
 mod hooks;
 mod lifecycle;
@@ -53,6 +55,8 @@ pub fn all() -> Vec<Case> {
         runc_features2::CASES,
         robustness::CASES,
         cli_parity::CASES,
+        debug_log::CASES,
+        events::CASES,
     ]
     .concat()
 }

@@ -60,15 +60,22 @@ impl RuntimeEnd {
 
     /// The next message, `None` when the peer closed its end (whether that
     /// is legitimate is the caller's call). `context` names a failed read.
+    /// The peer's log records, which may come at any time, are written here
+    /// (crate::log) and never returned.
     pub fn recv(&self, context: &'static str) -> Result<Option<FromInit>, SyncError> {
         let mut buf = vec![0u8; MAX_MSG];
-        let (n, fds) = crate::sys::scm::recv_with_fds(self.fd.as_fd(), &mut buf)
-            .map_err(SyncError::io(context))?;
-        if n == 0 && fds.is_empty() {
-            // Every message has a tag: an empty packet is the peer's close.
-            return Ok(None);
+        loop {
+            let (n, fds) = crate::sys::scm::recv_with_fds(self.fd.as_fd(), &mut buf)
+                .map_err(SyncError::io(context))?;
+            if n == 0 && fds.is_empty() {
+                // Every message has a tag: an empty packet is the peer's close.
+                return Ok(None);
+            }
+            match FromInit::decode(self.peer, &buf[..n], fds)? {
+                FromInit::Log(level, text) => crate::log::replay(level, &text),
+                m => return Ok(Some(m)),
+            }
         }
-        FromInit::decode(self.peer, &buf[..n], fds).map(Some)
     }
 
     /// Sends raw bytes, for tests that play a broken runtime.
@@ -88,6 +95,24 @@ impl RuntimeEnd {
 impl InitEnd {
     pub fn as_raw_fd(&self) -> RawFd {
         self.0.as_raw_fd()
+    }
+
+    /// Sends this process's log records to the runtime (crate::log): the
+    /// first thing a child does. The fd stays valid as long as it may be
+    /// used: the child never drops its end before it execs or exits, and
+    /// calls `log::silence` before the runtime stops reading (Detached) and
+    /// before a seccomp filter may refuse the send. A record that cannot be
+    /// sent is dropped.
+    pub fn forward_logs(&self) {
+        let fd = self.0.as_raw_fd();
+        crate::log::forward(Box::new(move |level, text| {
+            let mut end = text.len().min(MAX_MSG - 2);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let data = FromInit::Log(level, text[..end].to_string()).encode();
+            let _ = nix::sys::socket::send(fd, &data, MsgFlags::MSG_NOSIGNAL);
+        }));
     }
 
     /// Sends `m` (`Seccomp` with its fd attached, which is closed here once

@@ -1,7 +1,8 @@
 //! The messages of the sync channel, one type per direction, and their wire
 //! form: one SOCK_SEQPACKET packet per message, a tag byte first, then the
-//! payload (only `Error` has one: its text, UTF-8). `Seccomp` carries the
-//! listener fd as SCM_RIGHTS; no other message carries an fd.
+//! payload (`Error`: its text, UTF-8; `Log`: a level byte, then the text).
+//! `Seccomp` carries the listener fd as SCM_RIGHTS; no other message carries
+//! an fd.
 
 use std::fmt;
 use std::os::fd::OwnedFd;
@@ -20,10 +21,11 @@ pub enum Kind {
     Seccomp,
     SeccompDone,
     Error,
+    Log,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 9] = [
         Kind::Hooks,
         Kind::HooksDone,
         Kind::Ready,
@@ -32,6 +34,7 @@ impl Kind {
         Kind::Seccomp,
         Kind::SeccompDone,
         Kind::Error,
+        Kind::Log,
     ];
 
     fn tag(self) -> u8 {
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Seccomp => b'S',
             Kind::SeccompDone => b's',
             Kind::Error => b'E',
+            Kind::Log => b'L',
         }
     }
 
@@ -68,6 +72,7 @@ impl Kind {
             Kind::Seccomp => "Seccomp",
             Kind::SeccompDone => "SeccompDone",
             Kind::Error => "Error",
+            Kind::Log => "Log",
         }
     }
 }
@@ -130,6 +135,8 @@ pub enum FromInit {
     Detached,
     /// Setup failed with this message; the sender exits.
     Error(String),
+    /// A log record of the sender, for the runtime to write (crate::log).
+    Log(tracing::Level, String),
 }
 
 impl FromInit {
@@ -140,6 +147,7 @@ impl FromInit {
             FromInit::Ready => Kind::Ready,
             FromInit::Detached => Kind::Detached,
             FromInit::Error(_) => Kind::Error,
+            FromInit::Log(..) => Kind::Log,
         }
     }
 
@@ -149,15 +157,20 @@ impl FromInit {
             FromInit::Hooks => Some(ToInit::HooksDone),
             FromInit::Seccomp(_) => Some(ToInit::SeccompDone),
             FromInit::Ready => Some(ToInit::Ack),
-            FromInit::Detached | FromInit::Error(_) => None,
+            FromInit::Detached | FromInit::Error(_) | FromInit::Log(..) => None,
         }
     }
 
     /// The packet's bytes (the fd of `Seccomp` travels beside them).
     pub(super) fn encode(&self) -> Vec<u8> {
         let mut v = vec![self.kind().tag()];
-        if let FromInit::Error(m) = self {
-            v.extend_from_slice(m.as_bytes());
+        match self {
+            FromInit::Error(m) => v.extend_from_slice(m.as_bytes()),
+            FromInit::Log(l, m) => {
+                v.push(crate::log::level_byte(*l));
+                v.extend_from_slice(m.as_bytes());
+            }
+            _ => {}
         }
         v
     }
@@ -182,6 +195,10 @@ impl FromInit {
             (Kind::Ready, None) => FromInit::Ready,
             (Kind::Detached, None) => FromInit::Detached,
             (Kind::Error, None) => FromInit::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            (Kind::Log, None) => match b.get(1).and_then(|&l| crate::log::level_of_byte(l)) {
+                Some(l) => FromInit::Log(l, String::from_utf8_lossy(&b[2..]).into_owned()),
+                None => return Err(SyncError::UnknownTag { peer, tag }),
+            },
             (_, None) => return Err(SyncError::UnknownTag { peer, tag }),
         })
     }

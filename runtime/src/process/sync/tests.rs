@@ -417,3 +417,32 @@ fn io_errors_stay_io_errors() {
     assert!(matches!(e, Error::Sync(SyncError::Io { .. })));
     assert!(e.to_string().starts_with("read from container init: "));
 }
+
+#[test]
+fn log_records_interleave_with_the_protocol() {
+    let (rt, init) = pair(Peer::Init).unwrap();
+    init.send(FromInit::Log(
+        tracing::Level::DEBUG,
+        "mount /proc type proc".into(),
+    ))
+    .unwrap();
+    init.send(msg(Kind::Hooks)).unwrap();
+    init.send(FromInit::Log(tracing::Level::WARN, "ünïcode".into()))
+        .unwrap();
+    init.send(msg(Kind::Ready)).unwrap();
+    let mut host = with_hooks();
+    until_ready(&rt, &mut host).unwrap();
+    assert_eq!(host.hooks_ran, 1);
+    assert_eq!(replies(rt, &init), vec![ToInit::HooksDone]);
+}
+
+#[test]
+fn a_log_record_round_trips() {
+    let m = FromInit::Log(tracing::Level::ERROR, "x y".into());
+    match FromInit::decode(Peer::Init, &m.encode(), Vec::new()).unwrap() {
+        FromInit::Log(l, t) => assert_eq!((l, t.as_str()), (tracing::Level::ERROR, "x y")),
+        other => panic!("{other:?}"),
+    }
+    // A level byte that names no level is refused.
+    assert!(FromInit::decode(Peer::Init, b"Lzmsg", Vec::new()).is_err());
+}
