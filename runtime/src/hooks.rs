@@ -70,15 +70,24 @@ pub fn state_json(
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
-/// Runs `hooks` in order; the first failure is returned.
+/// Runs `hooks` in order; the first failure is returned, worded as runc
+/// words it (`error running prestart hook #1: exit status 1, stdout: ,
+/// stderr: …`; clients match it): the index counts within the kind.
 pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    run_with_env(kind, hooks, state, None)
+}
+
+/// As `run`; a hook without an `env` of its own gets `default_env` (runc
+/// gives startContainer hooks the process's environment).
+pub fn run_with_env(
+    kind: &str,
+    hooks: &[Hook],
+    state: &[u8],
+    default_env: Option<&[String]>,
+) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state).map_err(|why| {
-            Error::msg(format!(
-                "error running {kind} hook #{i} ({}): {why}",
-                h.path().display()
-            ))
-        })?;
+        run_one(h, state, default_env)
+            .map_err(|why| Error::msg(format!("error running {kind} hook #{i}: {why}")))?;
     }
     Ok(())
 }
@@ -87,11 +96,8 @@ pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
 /// semantics: the remaining hooks still run).
 pub fn run_warn(kind: &str, hooks: &[Hook], state: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(why) = run_one(h, state) {
-            tracing::warn!(
-                "error running {kind} hook #{i} ({}): {why}",
-                h.path().display()
-            );
+        if let Err(why) = run_one(h, state, None) {
+            tracing::warn!("error running {kind} hook #{i}: {why}");
         }
     }
 }
@@ -101,24 +107,39 @@ fn output_file() -> io::Result<File> {
     Ok(File::from(fd))
 }
 
-fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
-    let out = output_file().map_err(|e| format!("capture output: {e}"))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| format!("capture output: {e}"))?;
+/// Runs one hook: its own args and env (or `default_env` when it has
+/// none), the state on stdin, stdout and stderr captured for the error.
+fn run_one(
+    h: &Hook,
+    state: &[u8],
+    default_env: Option<&[String]>,
+) -> std::result::Result<(), String> {
+    let capture = |e: io::Error| format!("capture output: {e}");
+    let (out, err) = (
+        output_file().map_err(capture)?,
+        output_file().map_err(capture)?,
+    );
     let mut cmd = Command::new(h.path());
     if let Some(args) = h.args().as_ref().filter(|a| !a.is_empty()) {
         cmd.arg0(&args[0]).args(&args[1..]);
     }
     cmd.env_clear();
-    for kv in h.env().iter().flatten() {
+    let env = h.env().as_deref().filter(|e| !e.is_empty());
+    for kv in env.or(default_env).unwrap_or(&[]) {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::piped())
-        .stdout(Stdio::from(out.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(err));
-    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        .stdout(Stdio::from(out.try_clone().map_err(capture)?))
+        .stderr(Stdio::from(err.try_clone().map_err(capture)?));
+    // Go's wording for a hook that cannot be started.
+    let mut child = cmd.spawn().map_err(|e| {
+        format!(
+            "fork/exec {}: {}",
+            h.path().display(),
+            crate::go_text::io(&e)
+        )
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state);
@@ -136,22 +157,27 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     if !exited {
         let _ = pidfd.signal(libc::SIGKILL);
         let _ = child.wait();
-        return Err(format!("timed out after {}s", h.timeout().unwrap_or(0)));
+        return Err(format!(
+            "hook ran past specified timeout of {:.1}s",
+            h.timeout().unwrap_or(0) as f64
+        ));
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() {
         return Ok(());
     }
-    Err(format!("{status}{}", captured(out)))
+    Err(format!(
+        "{}, stdout: {}, stderr: {}",
+        crate::go_text::exit_status(status),
+        captured(out),
+        captured(err)
+    ))
 }
 
+/// What a hook wrote to one stream (the first 4 KiB), without the trailing
+/// newline, so the error stays one line for a one-line message.
 fn captured(mut f: File) -> String {
     let mut s = String::new();
     let _ = f.rewind().and_then(|_| f.take(4096).read_to_string(&mut s));
-    let s = s.trim();
-    if s.is_empty() {
-        String::new()
-    } else {
-        format!(", output: {s}")
-    }
+    s.trim_end().to_string()
 }
