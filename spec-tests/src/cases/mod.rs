@@ -6,12 +6,14 @@ mod devices;
 mod errors;
 mod exec;
 mod hooks;
+mod hooks_parity;
 mod lifecycle;
 mod mounts;
 mod mounts_parity;
 mod namespaces;
 mod notify;
 mod parity_behaviour;
+mod parity_errors;
 mod pause;
 mod process;
 mod robustness;
@@ -35,6 +37,7 @@ pub fn all() -> Vec<Case> {
         devices::CASES,
         process::CASES,
         hooks::CASES,
+        hooks_parity::CASES,
         exec::CASES,
         pause::CASES,
         cgroups::CASES,
@@ -44,6 +47,7 @@ pub fn all() -> Vec<Case> {
         tty_relay::CASES,
         notify::CASES,
         parity_behaviour::CASES,
+        parity_errors::CASES,
         runc_features::CASES,
         robustness::CASES,
         cli_parity::CASES,
