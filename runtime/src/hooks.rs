@@ -181,3 +181,57 @@ fn captured(mut f: File) -> String {
     let _ = f.rewind().and_then(|_| f.take(4096).read_to_string(&mut s));
     s.trim_end().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(path: &str, args: &[&str], env: &[&str], timeout: Option<i64>) -> Hook {
+        let mut h = Hook::default();
+        h.set_path(path.into());
+        h.set_args(Some(args.iter().map(|s| s.to_string()).collect()));
+        h.set_env(Some(env.iter().map(|s| s.to_string()).collect()));
+        h.set_timeout(timeout);
+        h
+    }
+
+    #[test]
+    fn failures_are_worded_as_runc() {
+        let ok = hook("/bin/true", &["true"], &[], None);
+        let fail = hook(
+            "/bin/sh",
+            &["sh", "-c", "echo out; echo err >&2; exit 3"],
+            &[],
+            None,
+        );
+        let e = run("createRuntime", &[ok, fail], b"{}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "error running createRuntime hook #1: exit status 3, stdout: out, stderr: err"
+        );
+        let missing = hook("/nonexistent/hook", &[], &[], None);
+        let e = run("prestart", &[missing], b"{}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "error running prestart hook #0: fork/exec /nonexistent/hook: no such file or directory"
+        );
+        let slow = hook("/bin/sleep", &["sleep", "5"], &[], Some(1));
+        let e = run("poststart", &[slow], b"{}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "error running poststart hook #0: hook ran past specified timeout of 1.0s"
+        );
+    }
+
+    #[test]
+    fn the_default_env_is_only_for_hooks_without_one() {
+        let check = |env: &[&str], want: &str| {
+            let script = format!("test \"$V\" = {want}");
+            let h = hook("/bin/sh", &["sh", "-c", &script], env, None);
+            let default = vec!["V=default".to_string()];
+            run_with_env("startContainer", &[h], b"{}", Some(&default))
+        };
+        check(&[], "default").unwrap();
+        check(&["V=own"], "own").unwrap();
+    }
+}
