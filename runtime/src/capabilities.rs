@@ -130,6 +130,27 @@ impl CapSets {
     }
 }
 
+/// Warns about each ambient capability the kernel will refuse to raise:
+/// one not in both permitted and inheritable (capabilities(7)). The
+/// container still runs without it, as runc's does; runc 1.2+ logs
+/// "can't raise ambient capability CAP_X: operation not permitted" from
+/// its init (runc 1.1's capability package dropped the error silently).
+/// berth predicts the refusal from the config and says it in the runtime,
+/// where the warning reaches stderr and `--log` (the init's are closed).
+/// Pure config logic: no system call.
+pub fn warn_unraisable_ambient(caps: &LinuxCapabilities) {
+    let both = mask(caps.permitted().as_ref(), 63) & mask(caps.inheritable().as_ref(), 63);
+    for c in caps.ambient().iter().flatten() {
+        if both & (1u64 << number(c)) == 0 {
+            let name = serde_json::to_value(c).unwrap_or_default();
+            tracing::warn!(
+                "can't raise ambient capability {}: operation not permitted",
+                name.as_str().unwrap_or_default()
+            );
+        }
+    }
+}
+
 /// Drops every capability up to `last` (`last_cap`) not in `bounding` from
 /// the bounding set.
 pub fn drop_bounding(bounding: u64, last: u32) -> Result<()> {
@@ -184,6 +205,21 @@ mod tests {
         assert_eq!(mask(Some(&set), 40), 1 | (1 << 5) | (1 << 40));
         assert_eq!(mask(Some(&set), 39), 1 | (1 << 5));
         assert_eq!(mask(None, 40), 0);
+    }
+
+    #[test]
+    fn ambient_needs_permitted_and_inheritable() {
+        let caps: LinuxCapabilities = serde_json::from_value(serde_json::json!({
+            "permitted": ["CAP_KILL", "CAP_CHOWN"],
+            "inheritable": ["CAP_KILL"],
+            "ambient": ["CAP_KILL", "CAP_CHOWN"]
+        }))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(Capability::Chown).unwrap(),
+            "CAP_CHOWN"
+        );
+        warn_unraisable_ambient(&caps);
     }
 
     #[test]

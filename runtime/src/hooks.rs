@@ -70,16 +70,25 @@ pub fn state_json(
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
-/// Runs `hooks` in order; the first failure is returned.
+/// Runs `hooks` in order; the first failure is returned, worded as runc
+/// words it (`error running prestart hook #1: exit status 1, stdout: ,
+/// stderr: …`; clients match it): the index counts within the kind.
 pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    run_with_env(kind, hooks, state, None)
+}
+
+/// As `run`; a hook without an `env` of its own gets `default_env` (runc
+/// gives startContainer hooks the process's environment).
+pub fn run_with_env(
+    kind: &str,
+    hooks: &[Hook],
+    state: &[u8],
+    default_env: Option<&[String]>,
+) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
         tracing::debug!("running {kind} hook #{i}: {}", h.path().display());
-        run_one(h, state).map_err(|why| {
-            Error::msg(format!(
-                "error running {kind} hook #{i} ({}): {why}",
-                h.path().display()
-            ))
-        })?;
+        run_one(h, state, default_env)
+            .map_err(|why| Error::msg(format!("error running {kind} hook #{i}: {why}")))?;
     }
     Ok(())
 }
@@ -89,11 +98,8 @@ pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
 pub fn run_warn(kind: &str, hooks: &[Hook], state: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
         tracing::debug!("running {kind} hook #{i}: {}", h.path().display());
-        if let Err(why) = run_one(h, state) {
-            tracing::warn!(
-                "error running {kind} hook #{i} ({}): {why}",
-                h.path().display()
-            );
+        if let Err(why) = run_one(h, state, None) {
+            tracing::warn!("error running {kind} hook #{i}: {why}");
         }
     }
 }
@@ -103,24 +109,39 @@ fn output_file() -> io::Result<File> {
     Ok(File::from(fd))
 }
 
-fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
-    let out = output_file().map_err(|e| format!("capture output: {e}"))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| format!("capture output: {e}"))?;
+/// Runs one hook: its own args and env (or `default_env` when it has
+/// none), the state on stdin, stdout and stderr captured for the error.
+fn run_one(
+    h: &Hook,
+    state: &[u8],
+    default_env: Option<&[String]>,
+) -> std::result::Result<(), String> {
+    let capture = |e: io::Error| format!("capture output: {e}");
+    let (out, err) = (
+        output_file().map_err(capture)?,
+        output_file().map_err(capture)?,
+    );
     let mut cmd = Command::new(h.path());
     if let Some(args) = h.args().as_ref().filter(|a| !a.is_empty()) {
         cmd.arg0(&args[0]).args(&args[1..]);
     }
     cmd.env_clear();
-    for kv in h.env().iter().flatten() {
+    let env = h.env().as_deref().filter(|e| !e.is_empty());
+    for kv in env.or(default_env).unwrap_or(&[]) {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::piped())
-        .stdout(Stdio::from(out.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(err));
-    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        .stdout(Stdio::from(out.try_clone().map_err(capture)?))
+        .stderr(Stdio::from(err.try_clone().map_err(capture)?));
+    // Go's wording for a hook that cannot be started.
+    let mut child = cmd.spawn().map_err(|e| {
+        format!(
+            "fork/exec {}: {}",
+            h.path().display(),
+            crate::go_text::io(&e)
+        )
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state);
@@ -138,22 +159,81 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     if !exited {
         let _ = pidfd.signal(libc::SIGKILL);
         let _ = child.wait();
-        return Err(format!("timed out after {}s", h.timeout().unwrap_or(0)));
+        return Err(format!(
+            "hook ran past specified timeout of {:.1}s",
+            h.timeout().unwrap_or(0) as f64
+        ));
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() {
         return Ok(());
     }
-    Err(format!("{status}{}", captured(out)))
+    Err(format!(
+        "{}, stdout: {}, stderr: {}",
+        crate::go_text::exit_status(status),
+        captured(out),
+        captured(err)
+    ))
 }
 
+/// What a hook wrote to one stream (the first 4 KiB), without the trailing
+/// newline, so the error stays one line for a one-line message.
 fn captured(mut f: File) -> String {
     let mut s = String::new();
     let _ = f.rewind().and_then(|_| f.take(4096).read_to_string(&mut s));
-    let s = s.trim();
-    if s.is_empty() {
-        String::new()
-    } else {
-        format!(", output: {s}")
+    s.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(path: &str, args: &[&str], env: &[&str], timeout: Option<i64>) -> Hook {
+        let mut h = Hook::default();
+        h.set_path(path.into());
+        h.set_args(Some(args.iter().map(|s| s.to_string()).collect()));
+        h.set_env(Some(env.iter().map(|s| s.to_string()).collect()));
+        h.set_timeout(timeout);
+        h
+    }
+
+    #[test]
+    fn failures_are_worded_as_runc() {
+        let ok = hook("/bin/true", &["true"], &[], None);
+        let fail = hook(
+            "/bin/sh",
+            &["sh", "-c", "echo out; echo err >&2; exit 3"],
+            &[],
+            None,
+        );
+        let e = run("createRuntime", &[ok, fail], b"{}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "error running createRuntime hook #1: exit status 3, stdout: out, stderr: err"
+        );
+        let missing = hook("/nonexistent/hook", &[], &[], None);
+        let e = run("prestart", &[missing], b"{}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "error running prestart hook #0: fork/exec /nonexistent/hook: no such file or directory"
+        );
+        let slow = hook("/bin/sleep", &["sleep", "5"], &[], Some(1));
+        let e = run("poststart", &[slow], b"{}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "error running poststart hook #0: hook ran past specified timeout of 1.0s"
+        );
+    }
+
+    #[test]
+    fn the_default_env_is_only_for_hooks_without_one() {
+        let check = |env: &[&str], want: &str| {
+            let script = format!("test \"$V\" = {want}");
+            let h = hook("/bin/sh", &["sh", "-c", &script], env, None);
+            let default = vec!["V=default".to_string()];
+            run_with_env("startContainer", &[h], b"{}", Some(&default))
+        };
+        check(&[], "default").unwrap();
+        check(&["V=own"], "own").unwrap();
     }
 }

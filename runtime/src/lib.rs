@@ -23,6 +23,7 @@ pub(crate) mod cgroups;
 pub(crate) mod cli;
 pub(crate) mod container;
 pub(crate) mod error;
+pub(crate) mod go_text;
 pub(crate) mod hooks;
 pub(crate) mod intel_rdt;
 pub(crate) mod log;

@@ -176,8 +176,9 @@ impl Plan {
 
     /// In the runtime process, right before clone3: enter a pid or time
     /// namespace to join (children only), or unshare a new time namespace and
-    /// set its offsets.
-    pub fn prepare_parent(&self, joins: &[Join]) -> Result<()> {
+    /// set its offsets. What it returns puts the runtime back afterwards.
+    pub fn prepare_parent(&self, joins: &[Join]) -> Result<Own> {
+        let own = Own::save(self, joins)?;
         for j in joins.iter().filter(|j| is_parent_side(j.kind)) {
             join(j)?;
         }
@@ -196,6 +197,53 @@ impl Plan {
                     .and_then(|mut f| f.write_all(text.as_bytes()))
                     .ctx(|| "write /proc/self/timens_offsets".into())?;
             }
+        }
+        Ok(own)
+    }
+}
+
+/// The runtime's own pid and time namespaces, saved before `prepare_parent`
+/// moves the runtime (time) or its children (pid, time) into the
+/// container's, and restored right after clone3: the hooks the runtime
+/// spawns itself (prestart, createRuntime, and in `run` poststart and
+/// poststop) then run in the runtime's namespaces, as runc's do (runc joins
+/// them in its init, never in the runtime). Empty, with no system call,
+/// for a config that joins neither and creates no time namespace.
+#[derive(Debug, Default)]
+pub struct Own {
+    pid: Option<File>,
+    time: Option<File>,
+}
+
+impl Own {
+    fn save(plan: &Plan, joins: &[Join]) -> Result<Own> {
+        let joins_kind = |k| joins.iter().any(|j| j.kind == k);
+        let open = |kind: &str| {
+            let path = format!("/proc/self/ns/{kind}");
+            File::open(&path).ctx(|| format!("open {path}"))
+        };
+        let time = joins_kind(LinuxNamespaceType::Time) || plan.creates(LinuxNamespaceType::Time);
+        Ok(Own {
+            pid: joins_kind(LinuxNamespaceType::Pid)
+                .then(|| open("pid"))
+                .transpose()?,
+            time: time.then(|| open("time")).transpose()?,
+        })
+    }
+
+    /// Back into the saved namespaces (after clone3, in the runtime).
+    pub fn restore(&self) -> Result<()> {
+        let back = |f: &File, kind: LinuxNamespaceType| {
+            setns(f.as_fd(), clone_flag(kind)).map_err(|e| NamespaceError::Io {
+                context: format!("setns back into the runtime's {} namespace", name(kind)),
+                source: e.into(),
+            })
+        };
+        if let Some(f) = &self.pid {
+            back(f, LinuxNamespaceType::Pid)?;
+        }
+        if let Some(f) = &self.time {
+            back(f, LinuxNamespaceType::Time)?;
         }
         Ok(())
     }

@@ -257,6 +257,9 @@ fn validate_process(spec: &Spec) -> Result<()> {
     if let Some(r) = p.rlimits() {
         rlimits::validate(r)?;
     }
+    if let Some(c) = p.capabilities() {
+        crate::capabilities::warn_unraisable_ambient(c);
+    }
     validate_env(p.env().as_deref().unwrap_or(&[]), "process.env")?;
     validate_ids(p.user())
 }

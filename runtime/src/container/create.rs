@@ -155,11 +155,11 @@ fn spawn_init(
             None => None,
         },
     };
-    plan.prepare_parent(&joins)?;
+    let own_ns = plan.prepare_parent(&joins)?;
     binary::set_non_dumpable()?;
     crate::sys::close_range_cloexec(3 + o.listen_fds + o.preserve_fds)
         .ctx(|| "close_range".into())?;
-    let spawned = process::spawn(&cfg)?;
+    let spawned = process::spawn(&cfg, &own_ns)?;
     drop(cfg);
     // The init sent the master before it reported ready.
     let master = relay.as_ref().map(tty::receive_master).transpose();

@@ -168,6 +168,9 @@ fn validate(p: &Process) -> Result<()> {
     if let Some(io) = p.io_priority() {
         crate::process::io_priority::validate(io, "process.ioPriority")?;
     }
+    if let Some(c) = p.capabilities() {
+        crate::capabilities::warn_unraisable_ambient(c);
+    }
     crate::spec::validate_env(p.env().as_deref().unwrap_or(&[]), "process.env")?;
     crate::spec::validate_ids(p.user())
 }

@@ -172,8 +172,5 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    Err(Error::msg(format!(
-        "exec {exe:?}: {}",
-        std::io::Error::from(err)
-    )))
+    Err(super::init::exec_failed(&exe, err))
 }

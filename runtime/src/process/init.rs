@@ -76,8 +76,11 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // `start` is reading the fifo: the failure is reported there.
-    let _ = fifo.write_all(format!("E{err}").as_bytes());
+    // `start` is reading the fifo: the failure is reported there, and only
+    // there (one line on stderr with `run`, as runc prints it).
+    if fifo.write_all(format!("E{err}").as_bytes()).is_ok() {
+        crate::sys::spawn::exit_now(1)
+    }
     Err(err)
 }
 
@@ -235,6 +238,10 @@ fn create_hooks(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     let h = cfg.bundle.spec.hooks().as_ref();
     let cc = hooks::of_kind(h, "createContainer");
     if !cc.is_empty() {
+        // As runc: the hooks' cwd is the rootfs (the container's mount
+        // namespace, before pivot_root), which `rootfs::enter` leaves again.
+        let root = &cfg.bundle.rootfs;
+        nix::unistd::chdir(root).ctx(|| format!("chdir {}", root.display()))?;
         let state = cfg.hook_state(
             crate::state::Status::Creating,
             nix::unistd::getpid().as_raw(),
@@ -428,7 +435,12 @@ fn exec(
             crate::state::Status::Created,
             nix::unistd::getpid().as_raw(),
         );
-        hooks::run("startContainer", sc, &state)?;
+        // As runc: a hook without an env of its own gets the payload's.
+        let env: Vec<String> = envp
+            .iter()
+            .map(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            .collect();
+        hooks::run_with_env("startContainer", sc, &state, Some(&env))?;
     }
     crate::sys::exec::reset_signal_dispositions();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&cfg.sigmask), None)
@@ -441,9 +453,15 @@ fn exec(
         Ok(never) => match never {},
         Err(e) => e,
     };
-    Err(Error::msg(format!(
-        "exec {:?}: {}",
-        OsStr::from_bytes(exe.as_bytes()),
-        std::io::Error::from(err)
-    )))
+    Err(exec_failed(exe, err))
+}
+
+/// A failed execve, worded as runc (`exec /run.sh: no such file or
+/// directory`; clients match it).
+pub(super) fn exec_failed(exe: &CString, err: nix::errno::Errno) -> Error {
+    Error::msg(format!(
+        "exec {}: {}",
+        OsStr::from_bytes(exe.as_bytes()).to_string_lossy(),
+        crate::go_text::errno(err as i32)
+    ))
 }

@@ -114,8 +114,9 @@ fn kill_and_reap(pidfd: &PidFd) {
 }
 
 /// Forks the init and drives it until it is ready (or failed). The init
-/// first joins its cgroups itself (`cfg.placement`).
-pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
+/// first joins its cgroups itself (`cfg.placement`); the runtime goes back
+/// to its own namespaces (`own_ns`) before it runs any hook.
+pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawned> {
     let (ours, theirs) = sync::pair(Peer::Init).ctx(|| "create sync socketpair".into())?;
     // The cgroup namespace is unshared by the init once it is placed, so
     // that its root is the container's cgroup in every hierarchy.
@@ -128,6 +129,10 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
         }
         Forked::Parent { pid, pidfd } => {
             drop(theirs);
+            if let Err(e) = own_ns.restore() {
+                kill_and_reap(&pidfd);
+                return Err(e.into());
+            }
             let spawned = Spawned {
                 pid,
                 pidfd,
@@ -158,6 +163,10 @@ impl sync::Host for CreateHost<'_> {
 
     fn run_hooks(&mut self) -> Result<()> {
         let h = self.cfg.bundle.spec.hooks().as_ref();
+        // Status "creating" with the init's pid, as runc passes them (1.1.5
+        // and current: the container is still being created, and runtime.md
+        // gives prestart/createRuntime the state of a created-in-progress
+        // container; no later status applies before `start`).
         let state = self.cfg.hook_state(Status::Creating, self.pid);
         hooks::run("prestart", hooks::of_kind(h, "prestart"), &state)?;
         hooks::run("createRuntime", hooks::of_kind(h, "createRuntime"), &state)

@@ -30,9 +30,14 @@ pub enum RootfsError {
     /// The host's /dev/null, used for masking, is not the real one.
     #[error("the host's /dev/null is not the 1:3 character device; refusing to mask with it")]
     BadDevNull,
-    /// proc or sysfs mounted on something other than a directory.
-    #[error("{}: the target is not a directory", describe(src.as_deref(), dest))]
-    NotADirectory { src: Option<PathBuf>, dest: PathBuf },
+    /// proc or sysfs mounted on something other than a directory (say a
+    /// symlink in the image), in runc's words (clients match them).
+    #[error("{}: filesystem {fstype:?} must be mounted on ordinary directory", describe(src.as_deref(), dest))]
+    NotADirectory {
+        src: Option<PathBuf>,
+        dest: PathBuf,
+        fstype: String,
+    },
     /// A failed step of mounting one `mounts` entry.
     #[error(transparent)]
     Mount(Box<MountError>),
@@ -164,10 +169,11 @@ mod tests {
         let e = RootfsError::NotADirectory {
             src: None,
             dest: "/proc".into(),
+            fstype: "proc".into(),
         };
         assert_eq!(
             e.to_string(),
-            "error mounting \"\" to rootfs at \"/proc\": the target is not a directory"
+            "error mounting \"\" to rootfs at \"/proc\": filesystem \"proc\" must be mounted on ordinary directory"
         );
     }
 }

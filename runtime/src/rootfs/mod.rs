@@ -141,9 +141,12 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
     if plan.kind == MountKind::Cgroup {
         return cgroupfs::mount(root, plan, s.cgroups);
     }
-    let proc_like = matches!(&plan.kind, MountKind::Fs(t) if t == "proc" || t == "sysfs");
+    let proc_like = match &plan.kind {
+        MountKind::Fs(t) if t == "proc" || t == "sysfs" => Some(t),
+        _ => None,
+    };
     let tmpfs = matches!(&plan.kind, MountKind::Fs(t) if t == "tmpfs");
-    let (target, created) = if proc_like {
+    let (target, created) = if proc_like.is_some() {
         // As runc: proc and sysfs never go through a final symlink.
         (
             root.ensure_nofollow(&plan.destination, resolve::Kind::Dir)?,
@@ -152,12 +155,13 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
     } else {
         root.ensure_created(&plan.destination, plan.target_kind(s.bundle))?
     };
-    if proc_like {
+    if let Some(fstype) = proc_like {
         let st = nix::sys::stat::fstat(&target).map_err(|e| plan.error(MountStep::Mount, e))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             return Err(RootfsError::NotADirectory {
                 src: plan.source.clone(),
                 dest: plan.destination.clone(),
+                fstype: fstype.clone(),
             });
         }
     }

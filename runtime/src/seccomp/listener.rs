@@ -101,7 +101,10 @@ impl Agent {
             what: what.to_string(),
             source: e,
         };
-        let sock = connect(&self.path).map_err(|e| fail("connect to", e))?;
+        let sock = connect(&self.path).map_err(|source| SeccompError::AgentConnect {
+            path: self.path.clone(),
+            source,
+        })?;
         crate::sys::scm::send_with_fds(sock.as_fd(), doc, &[fd])
             .map_err(|e| fail("send the container process state to", e))
     }

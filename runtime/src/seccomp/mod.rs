@@ -67,6 +67,12 @@ pub enum SeccompError {
     BadProgram(String),
     #[error("loading seccomp filter (seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x})): {source}")]
     Install { flags: u32, source: std::io::Error },
+    /// runc's wording (clients match it), Go's `net.Dial` detail after it.
+    #[error("linux.seccomp.listenerPath: failed to connect with seccomp agent specified in the seccomp profile: dial unix {}: connect: {}", path.display(), crate::go_text::io(source))]
+    AgentConnect {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("linux.seccomp.listenerPath: cannot {what} the seccomp agent at {}: {source}", path.display())]
     Agent {
         path: std::path::PathBuf,

@@ -9,6 +9,7 @@ mod errors;
 mod events;
 mod exec;
 mod hooks;
+mod hooks_parity;
 mod lifecycle;
 mod mounts;
 mod mounts_parity;
@@ -16,6 +17,7 @@ mod namespaces;
 mod notify;
 mod ns_parity;
 mod parity_behaviour;
+mod parity_errors;
 mod pause;
 mod process;
 mod robustness;
@@ -41,6 +43,7 @@ pub fn all() -> Vec<Case> {
         devices::CASES,
         process::CASES,
         hooks::CASES,
+        hooks_parity::CASES,
         exec::CASES,
         pause::CASES,
         cgroups::CASES,
@@ -51,6 +54,7 @@ pub fn all() -> Vec<Case> {
         tty_relay::CASES,
         notify::CASES,
         parity_behaviour::CASES,
+        parity_errors::CASES,
         runc_features::CASES,
         runc_features2::CASES,
         robustness::CASES,

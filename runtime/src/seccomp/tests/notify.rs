@@ -102,13 +102,13 @@ fn agent_gets_the_process_state_and_the_fd() {
     // One state per connection: the runtime closed its end.
     let (n, _) = crate::sys::scm::recv_with_fds(conn.as_fd(), &mut buf).unwrap();
     assert_eq!(n, 0);
-    // No agent listening: a clear error naming the path.
+    // No agent listening: runc's words, then the path and Go's errno text.
     drop(server);
     std::fs::remove_file(&path).unwrap();
     let err = agent.send(&doc, file.as_fd()).unwrap_err().to_string();
     assert!(
-        err.starts_with("linux.seccomp.listenerPath: cannot connect to the seccomp agent at")
-            && err.contains("agent.sock"),
+        err.starts_with("linux.seccomp.listenerPath: failed to connect with seccomp agent specified in the seccomp profile: dial unix ")
+            && err.ends_with("agent.sock: connect: no such file or directory"),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -225,5 +225,9 @@ pub fn errors(ctx: &Ctx) -> TestResult {
     set_seccomp(&mut b, profile(Some(&ctx.path("nobody.sock"))))?;
     b.write()?;
     // runc: "failed to connect with seccomp agent specified in the seccomp profile".
-    create_fails(ctx, &b, &["seccomp agent", "nobody.sock|connect"])
+    create_fails(
+        ctx,
+        &b,
+        &["failed to connect with seccomp agent", "nobody.sock"],
+    )
 }
