@@ -77,8 +77,20 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
         if !wait_interval(&a.id, g, interval, oom.as_mut())? {
             return Ok(0);
         }
-        emit(&mgr.stats()?.event(&a.id))?;
+        // The container may stop and its cgroup go between the check and
+        // the read (ENODEV from a removed v2 cgroup): that is the end too.
+        match mgr.stats() {
+            Ok(st) => emit(&st.event(&a.id))?,
+            Err(_) if gone(&a.id, g) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
     }
+}
+
+/// Whether the container is stopped or deleted.
+fn gone(id: &str, g: &super::Global) -> bool {
+    !container::view(&g.root, id)
+        .is_ok_and(|v| matches!(v.status, Status::Running | Status::Paused))
 }
 
 /// Emits an `oom` record for each OOM until `interval` has passed; false
@@ -93,7 +105,11 @@ fn wait_interval(
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         let step = left.min(ALIVE_CHECK);
         let fired = match oom.as_deref_mut() {
-            Some(w) => w.wait(step.as_millis() as i32)?,
+            Some(w) => match w.wait(step.as_millis() as i32) {
+                Ok(n) => n,
+                Err(_) if gone(id, g) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            },
             None => {
                 std::thread::sleep(step);
                 0
@@ -102,9 +118,7 @@ fn wait_interval(
         for _ in 0..fired {
             emit(&Event::oom(id))?;
         }
-        let alive = container::view(&g.root, id)
-            .is_ok_and(|v| matches!(v.status, Status::Running | Status::Paused));
-        if !alive {
+        if gone(id, g) {
             return Ok(false);
         }
     }
