@@ -176,6 +176,8 @@ fn process_file(path: &std::path::Path) -> Result<Process> {
             return Err(Error::config("Cwd property must not be empty"));
         }
     }
+    // The runtime-spec's scheduler flag names, as in config.json.
+    crate::process::scheduler::rename_spec_flags(&mut v);
     serde_json::from_value(v).map_err(bad)
 }
 
@@ -270,6 +272,25 @@ fn exec(a: Args, g: &super::Global) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn process_file_takes_the_spec_scheduler_flag_names() {
+        let path = std::env::temp_dir().join(format!("berth-exec-p-{}.json", std::process::id()));
+        let json = r#"{"args":["true"],"cwd":"/","scheduler":{"policy":"SCHED_OTHER",
+            "flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN"]}}"#;
+        std::fs::write(&path, json).unwrap();
+        let p = process_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        let flags = p
+            .unwrap()
+            .scheduler()
+            .clone()
+            .unwrap()
+            .flags()
+            .clone()
+            .unwrap();
+        assert_eq!(flags.len(), 2);
+    }
 
     #[test]
     fn capabilities_with_or_without_the_prefix() {
