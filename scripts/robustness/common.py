@@ -36,21 +36,21 @@ CMD_TIMEOUT = 15.0  # seconds; no berth command legitimately takes longer
 # Every process the test itself starts goes through spawn(), under a lock the
 # reaper also takes, so the reaper never steals a child subprocess waits for.
 
-_REAP_LOCK = threading.Lock()
+REAP_LOCK = threading.Lock()
 _KNOWN = set()
 REAPED = []  # (pid, comm) of adopted orphans we reaped
 _SUBREAPER = False
 
 
 def spawn(argv, **kw):
-    with _REAP_LOCK:
+    with REAP_LOCK:
         p = subprocess.Popen(argv, **kw)
         _KNOWN.add(p.pid)
     return p
 
 
 def forget(p):
-    with _REAP_LOCK:
+    with REAP_LOCK:
         _KNOWN.discard(p.pid)
 
 
@@ -70,7 +70,7 @@ def _children():
 
 
 def _reap_once():
-    with _REAP_LOCK:
+    with REAP_LOCK:
         for pid in _children() - _KNOWN:
             st = proc_stat(pid)
             if st and st[1] == "Z":
