@@ -25,25 +25,7 @@ pub fn parse(list: &str, field: &str, possible: usize) -> Result<CpuSet> {
     let cap = possible.min(CpuSet::count());
     let mut set = CpuSet::new();
     let mut any = false;
-    for r in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-        let num = |s: &str| {
-            s.trim()
-                .parse::<usize>()
-                .map_err(|_| bad(format!("invalid CPU {s:?}")))
-        };
-        let (a, b) = match r.split_once('-') {
-            Some((a, b)) => (num(a)?, num(b)?),
-            None => (num(r)?, num(r)?),
-        };
-        if a > b {
-            return Err(bad(format!("invalid range {r:?}")));
-        }
-        if b >= cap {
-            return Err(bad(format!(
-                "CPU {b} out of range (this host has CPUs 0-{})",
-                cap - 1
-            )));
-        }
+    for (a, b) in super::id_list::ranges(list, "CPU", cap).map_err(bad)? {
         for c in a..=b {
             set.set(c).map_err(|e| bad(e.to_string()))?;
         }

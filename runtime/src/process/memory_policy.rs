@@ -66,25 +66,7 @@ fn parse_nodes(list: &str, possible: usize) -> Result<(Vec<u64>, usize)> {
     let cap = possible.min(MAX_NODES);
     let mut mask: Vec<u64> = Vec::new();
     let mut count = 0;
-    for r in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-        let num = |s: &str| {
-            s.trim()
-                .parse::<usize>()
-                .map_err(|_| bad(format!("invalid node {s:?}")))
-        };
-        let (a, b) = match r.split_once('-') {
-            Some((a, b)) => (num(a)?, num(b)?),
-            None => (num(r)?, num(r)?),
-        };
-        if a > b {
-            return Err(bad(format!("invalid range {r:?}")));
-        }
-        if b >= cap {
-            return Err(bad(format!(
-                "node {b} out of range (this host has nodes 0-{})",
-                cap - 1
-            )));
-        }
+    for (a, b) in super::id_list::ranges(list, "node", cap).map_err(bad)? {
         if mask.len() <= b / 64 {
             mask.resize(b / 64 + 1, 0);
         }

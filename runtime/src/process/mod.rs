@@ -7,6 +7,7 @@ pub mod cpu_affinity;
 mod env;
 pub mod exec;
 pub mod forward;
+mod id_list;
 pub mod init;
 pub mod io_priority;
 pub mod memory_policy;
