@@ -138,17 +138,18 @@ fn exec_homes(ctx: &Ctx) -> TestResult {
 fn caps_unknown_ignored(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     config::set_checker(&mut b.spec, &["caps"]);
-    let mut v: serde_json::Value = serde_json::from_str(&config::to_json(&b.spec)?)
-        .map_err(|e| Fail::Fail(format!("config: {e}")))?;
-    let caps = &mut v["process"]["capabilities"];
-    for set in ["bounding", "effective", "permitted"] {
-        caps[set] = serde_json::json!(["CAP_KILL", "CAP_NOSUCH", "CAP_ALSO_NOT_A_CAP"]);
-    }
-    for set in ["inheritable", "ambient"] {
-        caps[set] = serde_json::json!([]);
-    }
-    std::fs::write(b.dir.join("config.json"), v.to_string())
-        .map_err(|e| Fail::Fail(format!("write config: {e}")))?;
+    let listed = serde_json::json!(["CAP_KILL", "CAP_NOSUCH", "CAP_ALSO_NOT_A_CAP"]);
+    let caps = "/process/capabilities";
+    super::util::write_patched(
+        &b,
+        &[
+            (&format!("{caps}/bounding"), listed.clone()),
+            (&format!("{caps}/effective"), listed.clone()),
+            (&format!("{caps}/permitted"), listed),
+            (&format!("{caps}/inheritable"), serde_json::json!([])),
+            (&format!("{caps}/ambient"), serde_json::json!([])),
+        ],
+    )?;
     let out = ctx.rt(&["run", "--bundle", b.path(), "c1"])?.ok()?;
     let f = crate::harness::Facts::parse(&out.stdout);
     // CAP_KILL is 5.

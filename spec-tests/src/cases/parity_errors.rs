@@ -279,16 +279,21 @@ fn unified_on_v1(ctx: &Ctx) -> TestResult {
 fn ambient_warning(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     config::set_checker(&mut b.spec, &["caps"]);
-    let mut v: serde_json::Value = serde_json::from_str(&config::to_json(&b.spec)?)
-        .map_err(|e| Fail::Fail(format!("config: {e}")))?;
-    let caps = &mut v["process"]["capabilities"];
-    for set in ["bounding", "effective", "permitted"] {
-        caps[set] = serde_json::json!(["CAP_KILL", "CAP_NET_RAW"]);
-    }
-    caps["inheritable"] = serde_json::json!(["CAP_KILL"]);
-    caps["ambient"] = serde_json::json!(["CAP_KILL", "CAP_NET_RAW"]);
-    std::fs::write(b.dir.join("config.json"), v.to_string())
-        .map_err(|e| Fail::Fail(format!("write config: {e}")))?;
+    let listed = serde_json::json!(["CAP_KILL", "CAP_NET_RAW"]);
+    let caps = "/process/capabilities";
+    super::util::write_patched(
+        &b,
+        &[
+            (&format!("{caps}/bounding"), listed.clone()),
+            (&format!("{caps}/effective"), listed.clone()),
+            (&format!("{caps}/permitted"), listed.clone()),
+            (
+                &format!("{caps}/inheritable"),
+                serde_json::json!(["CAP_KILL"]),
+            ),
+            (&format!("{caps}/ambient"), listed),
+        ],
+    )?;
     let out = ctx.rt(&["run", "--bundle", b.path(), "c1"])?.ok()?;
     let f = crate::harness::Facts::parse(&out.stdout);
     // CAP_KILL is 5: raised; CAP_NET_RAW (13) is not.

@@ -6,7 +6,9 @@
 //! saying what runc did. Also `process.execCPUAffinity` (exec only, as the
 //! spec says) and `linux.intelRdt` without resctrl: refused.
 
-use super::util::{expect_error, expect_gone, expect_nothing_left, go, is_runc_1_1, until_go};
+use super::util::{
+    expect_error, expect_gone, expect_nothing_left, go, is_runc_1_1, until_go, write_patched,
+};
 use crate::ensure;
 use crate::harness::case::{case, Case};
 use crate::harness::{config, Bundle, Ctx, Facts, Fail, TestResult};
@@ -43,25 +45,6 @@ pub(super) fn newer_than_1_1(ctx: &Ctx, field: &str, res: TestResult) -> TestRes
         ))),
         other => other,
     }
-}
-
-/// Writes config.json with `patches` (JSON pointer of an object member,
-/// value) applied as raw JSON, so that values are spelled as the
-/// runtime-spec spells them, not as the typed builder would.
-pub(super) fn write_patched(b: &Bundle, patches: &[(&str, Value)]) -> TestResult {
-    b.write()?;
-    let path = b.dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("read config: {e}"))?;
-    let mut v: Value = serde_json::from_str(&text).map_err(|e| format!("config: {e}"))?;
-    for (ptr, val) in patches {
-        let (parent, key) = ptr.rsplit_once('/').ok_or("bad pointer")?;
-        let obj = v
-            .pointer_mut(parent)
-            .and_then(Value::as_object_mut)
-            .ok_or_else(|| format!("config has no object at {parent:?}"))?;
-        obj.insert(key.to_string(), val.clone());
-    }
-    std::fs::write(&path, v.to_string()).map_err(|e| Fail::Fail(format!("write config: {e}")))
 }
 
 /// `run` of the checker with `args` under the patched config.

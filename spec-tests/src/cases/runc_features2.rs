@@ -7,7 +7,8 @@
 //! documented skip ("runc 1.1 predates …" for a flag runc 1.1 refuses,
 //! "runc 1.1 ignores …" for a field it ignores), never a pass.
 
-use super::runc_features::{bundle, exec_check_cmd, refused, with_running, write_patched};
+use super::runc_features::{bundle, exec_check_cmd, refused, with_running};
+use super::util::write_patched;
 use super::util::{expect_error, expect_gone, expect_nothing_left, go, is_runc_1_1, until_go};
 use crate::ensure;
 use crate::harness::case::{case, Case};

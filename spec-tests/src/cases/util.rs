@@ -185,3 +185,23 @@ pub fn known_runc_1_1_gap(ctx: &Ctx, what: &str, res: TestResult) -> TestResult 
         other => other,
     }
 }
+
+/// Writes config.json with `patches` (JSON pointer of an object member,
+/// value) applied as raw JSON, so that values are spelled as the
+/// runtime-spec spells them, not as the typed builder would.
+pub fn write_patched(b: &Bundle, patches: &[(&str, serde_json::Value)]) -> TestResult {
+    b.write()?;
+    let path = b.dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("read config: {e}"))?;
+    let mut v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("config: {e}"))?;
+    for (ptr, val) in patches {
+        let (parent, key) = ptr.rsplit_once('/').ok_or("bad pointer")?;
+        let obj = v
+            .pointer_mut(parent)
+            .and_then(serde_json::Value::as_object_mut)
+            .ok_or_else(|| format!("config has no object at {parent:?}"))?;
+        obj.insert(key.to_string(), val.clone());
+    }
+    std::fs::write(&path, v.to_string()).map_err(|e| Fail::Fail(format!("write config: {e}")))
+}
