@@ -116,6 +116,19 @@ fn start_and_check(ctx: &Ctx, b: &mut Bundle, own: &[&str]) -> Result<String, Fa
     Ok(read(&b.rootfs().join("tmp/pid"))?.trim().to_string())
 }
 
+/// Releases the payload, deletes the container, then fails with the
+/// payload check's result or with anything left behind: state, cgroup,
+/// process, or a change to the host's mounts since `before`.
+fn finish(ctx: &Ctx, b: &Bundle, res: TestResult, before: &[String]) -> TestResult {
+    let _ = go(b);
+    ctx.delete_force("c1")?;
+    res?;
+    expect_gone(ctx, "c1")?;
+    expect_nothing_left(ctx, "c1", b)?;
+    ensure_eq!(host_mounts(ctx)?, before, "host mounts after delete");
+    Ok(())
+}
+
 /// The payload's pid namespace is the host's (its `$$` is its host pid, not
 /// 1), and `delete` removes everything.
 fn no_namespaces(ctx: &Ctx) -> TestResult {
@@ -128,13 +141,7 @@ fn no_namespaces(ctx: &Ctx) -> TestResult {
         ensure_eq!(own, pid.to_string(), "the payload's $$ and state's pid");
         Ok(())
     });
-    let _ = go(&b);
-    ctx.delete_force("c1")?;
-    res?;
-    expect_gone(ctx, "c1")?;
-    expect_nothing_left(ctx, "c1", &b)?;
-    ensure_eq!(host_mounts(ctx)?, before, "host mounts after delete");
-    Ok(())
+    finish(ctx, &b, res, &before)
 }
 
 /// Only a pid namespace: the payload is pid 1 there, every other namespace
@@ -155,13 +162,7 @@ fn pid_ns_only(ctx: &Ctx) -> TestResult {
         );
         Ok(())
     });
-    let _ = go(&b);
-    ctx.delete_force("c1")?;
-    res?;
-    expect_gone(ctx, "c1")?;
-    expect_nothing_left(ctx, "c1", &b)?;
-    ensure_eq!(host_mounts(ctx)?, before, "host mounts after delete");
-    Ok(())
+    finish(ctx, &b, res, &before)
 }
 
 /// `create` exits 1 with an error containing `want`, leaving nothing.
