@@ -1,7 +1,11 @@
 //! Routing each resource to the hierarchy that carries its controller: the
 //! v1 one where v1 mounts it, else the cgroup2 one if its root offers the
-//! controller (enabled on demand on a hybrid host), else a clear error
-//! naming the resource and the controller.
+//! controller, else a clear error naming the resource and the controller.
+//! On a hybrid host the cgroup2 root is the host's: a controller is used
+//! there only if the host already enables it in the root's
+//! cgroup.subtree_control (berth then enables it below the root, on the
+//! container's path); otherwise the limit is refused as runc refuses it,
+//! and the root's file is never written.
 
 use std::path::Path;
 
@@ -70,7 +74,14 @@ impl Manager {
         if let (Some(c), Some(l)) = (v2c, self.v2.as_ref()) {
             if l.has(c) {
                 if self.mode == Mode::Hybrid {
-                    v2::enable(&l.mount, &l.dir, &[c])?;
+                    if !v2::root_delegates(&l.mount, c) {
+                        return Err(CgroupError::NotDelegated {
+                            field: field.to_string(),
+                            controller: v1c,
+                            mount: l.mount.clone(),
+                        });
+                    }
+                    v2::enable(&l.mount, &l.dir, &[c], true)?;
                 }
                 return Ok(Loc::V2(&l.dir));
             }
@@ -171,7 +182,6 @@ impl Manager {
                 "needs cgroup v2, which is not mounted on this host",
             ));
         };
-        let mut needed: Vec<&str> = Vec::new();
         for k in map.keys() {
             if let Some(c) = v2::unified_controller(k)? {
                 if !l.has(c) {
@@ -180,14 +190,10 @@ impl Manager {
                         controller: c.to_string(),
                     });
                 }
-                if !needed.contains(&c) {
-                    needed.push(c);
-                }
             }
         }
-        if self.mode == Mode::Hybrid {
-            v2::enable(&l.mount, &l.dir, &needed)?;
-        }
+        // `check_unified` admits `unified` only in Mode::V2, where `setup`
+        // enabled every controller the root offers.
         v2::unified(&l.dir, map)
     }
 }

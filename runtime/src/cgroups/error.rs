@@ -22,6 +22,15 @@ pub enum CgroupError {
         field: String,
         controller: &'static str,
     },
+    /// Hybrid host: the controller is not mounted as cgroup v1 and the
+    /// host's cgroup v2 root does not enable it for its children. runc's
+    /// text first (clients match it), then why.
+    #[error("{field}: cannot set {controller} limit: container could not join or create cgroup ({controller} is not mounted as cgroup v1, and the cgroup v2 root {} does not enable it in cgroup.subtree_control; berth does not change the host's root)", mount.display())]
+    NotDelegated {
+        field: String,
+        controller: &'static str,
+        mount: PathBuf,
+    },
     /// A `unified` key whose controller the cgroup v2 root does not offer.
     #[error("linux.resources.unified.{key}: the {controller} controller is not available in the cgroup v2 hierarchy of this host")]
     NoUnifiedController { key: String, controller: String },

@@ -278,7 +278,7 @@ impl Manager {
                 // As runc: every controller the root offers, so stats and a
                 // later update find their files.
                 let ctrls: Vec<&str> = l.controllers.iter().map(String::as_str).collect();
-                v2::enable(&mount, &l.dir, &ctrls)?;
+                v2::enable(&mount, &l.dir, &ctrls, false)?;
             }
         }
         self.fresh = all_new;

@@ -18,8 +18,9 @@ const MEM: &str = "linux.resources.memory";
 /// itself: processes live there). A level that refuses the whole set (e.g.
 /// an ancestor we do not own that holds processes) is retried controller by
 /// controller, and what still fails is left to fail later, by name, when a
-/// limit needs it.
-pub fn enable(mount: &Path, leaf: &Path, controllers: &[&str]) -> Result<()> {
+/// limit needs it. With `skip_root` the root's own file is left as it is
+/// (a hybrid host's cgroup v2 root belongs to the host, not to berth).
+pub fn enable(mount: &Path, leaf: &Path, controllers: &[&str], skip_root: bool) -> Result<()> {
     if controllers.is_empty() {
         return Ok(());
     }
@@ -34,7 +35,7 @@ pub fn enable(mount: &Path, leaf: &Path, controllers: &[&str]) -> Result<()> {
     let mut dir = mount.to_path_buf();
     let comps: Vec<_> = rel.components().collect();
     for (i, c) in comps.iter().enumerate() {
-        if fs::write_io(&dir, "cgroup.subtree_control", &line).is_err() {
+        if (i > 0 || !skip_root) && fs::write_io(&dir, "cgroup.subtree_control", &line).is_err() {
             for one in &all {
                 if let Err(e) = fs::write_io(&dir, "cgroup.subtree_control", one) {
                     tracing::debug!(dir = %dir.display(), controller = %one, "cannot enable controller: {e}");
@@ -46,6 +47,13 @@ pub fn enable(mount: &Path, leaf: &Path, controllers: &[&str]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the hierarchy root `mount` already enables `controller` for its
+/// children (on a hybrid host: whether the host delegates it to cgroup v2).
+pub fn root_delegates(mount: &Path, controller: &str) -> bool {
+    fs::read(mount, "cgroup.subtree_control")
+        .is_ok_and(|s| s.split_whitespace().any(|c| c == controller))
 }
 
 /// memory: limit → memory.max, swap → memory.swap.max (swap - limit),
@@ -325,5 +333,29 @@ mod tests {
         ] {
             assert!(unified_controller(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A fake hierarchy in a scratch directory: `enable` with `skip_root`
+    /// writes every level below the root and leaves the root's file alone.
+    #[test]
+    fn enable_skip_root_leaves_the_root() {
+        let mount = std::env::temp_dir().join(format!("berth-v2-enable-{}", std::process::id()));
+        let leaf = mount.join("a/b/leaf");
+        std::fs::create_dir_all(&leaf).unwrap();
+        for d in [&mount, &mount.join("a"), &mount.join("a/b")] {
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+        }
+        std::fs::write(mount.join("cgroup.subtree_control"), "memory").unwrap();
+        enable(&mount, &leaf, &["hugetlb"], true).unwrap();
+        let read = |d: &Path| std::fs::read_to_string(d.join("cgroup.subtree_control")).unwrap();
+        assert_eq!(read(&mount), "memory");
+        assert_eq!(read(&mount.join("a")), "+hugetlb");
+        assert_eq!(read(&mount.join("a/b")), "+hugetlb");
+        assert!(!leaf.join("cgroup.subtree_control").exists());
+        assert!(root_delegates(&mount, "memory"));
+        assert!(!root_delegates(&mount, "hugetlb"));
+        enable(&mount, &leaf, &["hugetlb"], false).unwrap();
+        assert_eq!(read(&mount), "+hugetlb");
+        std::fs::remove_dir_all(&mount).unwrap();
     }
 }

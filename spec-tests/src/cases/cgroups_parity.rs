@@ -8,9 +8,12 @@
 //! And a `cgroupsPath` whose parent is frozen is refused (current runc:
 //! "container's cgroup unexpectedly frozen"), as a frozen leaf is
 //! (`robust_frozen_cgroup_refused`): the new leaf starts frozen.
+//! On a hybrid host, a limit whose controller only cgroup v2 has and the
+//! host's v2 root does not enable (hugetlb here) is refused with runc's
+//! text, and the root's cgroup.subtree_control is left as it was.
 
 use super::cgroups::cgroup_dir;
-use super::util::{go, host_cgroup_v2, sh, wait_file};
+use super::util::{expect_error, expect_nothing_left, go, host_cgroup_v2, sh, wait_file};
 use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::{config, read, Bundle, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
@@ -20,7 +23,89 @@ pub const CASES: &[Case] = &[
     case("cgparity_devices_in_order", devices_in_order).tagged(&[CGROUP]),
     case("cgparity_devices_allow_after_deny", allow_after_deny).tagged(&[CGROUP]),
     case("cgparity_frozen_parent_refused", frozen_parent_refused).tagged(&[CGROUP]),
+    case(
+        "cgparity_hybrid_v2_root_untouched",
+        hybrid_v2_root_untouched,
+    )
+    .tagged(&[CGROUP]),
 ];
+
+const UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+/// Whether some cgroup v1 hierarchy mounts `controller`.
+fn v1_mounts(controller: &str) -> Result<bool, Fail> {
+    let text = read(std::path::Path::new("/proc/self/mountinfo"))?;
+    Ok(text.lines().any(|l| {
+        let (_, tail) = l.split_once(" - ").unwrap_or(("", ""));
+        let mut f = tail.split(' ');
+        f.next() == Some("cgroup")
+            && f.nth(1)
+                .is_some_and(|o| o.split(',').any(|x| x == controller))
+    }))
+}
+
+/// The first huge page size this kernel has, as the spec spells it ("2MB").
+fn huge_page_size() -> Option<String> {
+    let mut sizes: Vec<u64> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .ok()?
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().into_string().ok()?;
+            n.strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    sizes.sort_unstable();
+    let kb = *sizes.first()?;
+    Some(if kb >= 1 << 20 {
+        format!("{}GB", kb >> 20)
+    } else if kb >= 1 << 10 {
+        format!("{}MB", kb >> 10)
+    } else {
+        format!("{kb}KB")
+    })
+}
+
+/// A hybrid host where hugetlb is only on cgroup v2 and its root does not
+/// enable it: `hugepageLimits` fails (runc: "cannot set hugetlb limit:
+/// container could not join or create cgroup"), and neither runtime may
+/// enable the controller in the host's root to make it work.
+fn hybrid_v2_root_untouched(ctx: &Ctx) -> TestResult {
+    let ctl = std::path::Path::new(UNIFIED);
+    let offered = read(&ctl.join("cgroup.controllers")).unwrap_or_default();
+    let before = read(&ctl.join("cgroup.subtree_control")).unwrap_or_default();
+    let on_v2_only = offered.split_whitespace().any(|c| c == "hugetlb")
+        && !before.split_whitespace().any(|c| c == "hugetlb")
+        && !v1_mounts("hugetlb")?;
+    let Some(size) = huge_page_size().filter(|_| on_v2_only) else {
+        return Err(Fail::Skip(
+            "needs a hybrid host whose hugetlb controller is only on cgroup v2, not enabled in its root".into(),
+        ));
+    };
+    let mut b = ctx.bundle("b")?;
+    let r = serde_json::json!({"hugepageLimits": [{"pageSize": size, "limit": 2097152}]});
+    config::linux_mut(&mut b.spec).set_resources(Some(
+        serde_json::from_value(r).map_err(|e| format!("resources: {e}"))?,
+    ));
+    b.write()?;
+    let (out, log) = ctx.rt_logged(&["run", "--bundle", b.path(), "c1"])?;
+    let after = read(&ctl.join("cgroup.subtree_control")).unwrap_or_default();
+    if out.code == 0 {
+        let _ = ctx.delete_force("c1");
+    }
+    ensure_eq!(
+        after.trim(),
+        before.trim(),
+        "the host's cgroup v2 root subtree_control"
+    );
+    expect_error(
+        &out,
+        &log,
+        &["hugetlb", "container could not join or create cgroup"],
+    )?;
+    expect_nothing_left(ctx, "c1", &b)
+}
 
 /// runc (1.1.5 and current) checks only the leaf: current runc reads v1's
 /// `freezer.self_freezing` (a leaf frozen through its parent counts as
