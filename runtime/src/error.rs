@@ -60,6 +60,8 @@ pub enum Error {
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
+    Userns(#[from] crate::userns::UsernsError),
+    #[error(transparent)]
     Seccomp(#[from] SeccompError),
     /// The create/exec sync channel (runc's "unable to start container
     /// process: …" for a failed init).

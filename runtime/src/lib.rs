@@ -41,3 +41,4 @@ pub(crate) mod sysctl;
 pub(crate) mod timefmt;
 pub(crate) mod tty;
 pub(crate) mod user;
+pub(crate) mod userns;

@@ -4,6 +4,13 @@
 //! pid and time namespaces cannot be entered by a running process, only by
 //! its children: berth joins those in the parent right before clone3, which
 //! spares the second fork other runtimes need.
+//!
+//! With a new user namespace, every namespace clone3 creates is owned by
+//! it, and the init has privilege only there: it could no longer enter the
+//! ipc, uts, network or cgroup namespaces given by path (they belong to
+//! the host's user namespace). So the runtime enters those too before the
+//! clone (the init inherits them) and returns to its own right after, as
+//! runc's nsexec joins them before it unshares the user namespace.
 
 use std::fs::File;
 use std::io::Write;
@@ -18,8 +25,10 @@ use oci_spec::runtime::{Linux, LinuxNamespaceType};
 pub enum NamespaceError {
     #[error("linux.namespaces: duplicate namespace type {}", name(*.0))]
     Duplicate(LinuxNamespaceType),
-    #[error("linux.namespaces: user namespaces (with linux.uidMappings/gidMappings) are not implemented yet")]
-    UserUnsupported,
+    #[error("linux.namespaces: joining a user namespace by path is not implemented yet")]
+    UserJoinUnsupported,
+    #[error("linux.namespaces: joining a mount namespace by path together with a new user namespace is not supported")]
+    MountJoinWithNewUser,
     #[error("linux.namespaces: {} namespace path {} must be absolute", name(*kind), path.display())]
     RelativePath {
         kind: LinuxNamespaceType,
@@ -107,8 +116,8 @@ impl Plan {
             if plan.entries.iter().any(|(k, _)| *k == t) {
                 return Err(NamespaceError::Duplicate(t));
             }
-            if t == LinuxNamespaceType::User {
-                return Err(NamespaceError::UserUnsupported);
+            if t == LinuxNamespaceType::User && ns.path().is_some() {
+                return Err(NamespaceError::UserJoinUnsupported);
             }
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
@@ -119,6 +128,9 @@ impl Plan {
                 }
             }
             plan.entries.push((t, ns.path().clone()));
+        }
+        if plan.creates(LinuxNamespaceType::User) && plan.joins(LinuxNamespaceType::Mount) {
+            return Err(NamespaceError::MountJoinWithNewUser);
         }
         for (clock, off) in linux.time_offsets().iter().flatten() {
             if !plan.creates(LinuxNamespaceType::Time) {
@@ -179,7 +191,7 @@ impl Plan {
     /// set its offsets. What it returns puts the runtime back afterwards.
     pub fn prepare_parent(&self, joins: &[Join]) -> Result<Own> {
         let own = Own::save(self, joins)?;
-        for j in joins.iter().filter(|j| is_parent_side(j.kind)) {
+        for j in joins.iter().filter(|j| self.is_parent_side(j.kind)) {
             join(j)?;
         }
         if self.creates(LinuxNamespaceType::Time) {
@@ -202,62 +214,82 @@ impl Plan {
     }
 }
 
-/// The runtime's own pid and time namespaces, saved before `prepare_parent`
-/// moves the runtime (time) or its children (pid, time) into the
-/// container's, and restored right after clone3: the hooks the runtime
-/// spawns itself (prestart, createRuntime, and in `run` poststart and
-/// poststop) then run in the runtime's namespaces, as runc's do (runc joins
-/// them in its init, never in the runtime). Empty, with no system call,
-/// for a config that joins neither and creates no time namespace.
+/// The runtime's own namespaces of the kinds `prepare_parent` moves it
+/// (or its children) out of: pid and time, and with a new user namespace
+/// also ipc, uts, network and cgroup. Saved before, restored right after
+/// clone3: the hooks the runtime spawns itself (prestart, createRuntime,
+/// and in `run` poststart and poststop) then run in the runtime's
+/// namespaces, as runc's do (runc joins them in its init, never in the
+/// runtime). Empty, with no system call, for a config that joins none and
+/// creates no time namespace.
 #[derive(Debug, Default)]
 pub struct Own {
-    pid: Option<File>,
-    time: Option<File>,
+    saved: Vec<(LinuxNamespaceType, File)>,
 }
 
 impl Own {
     fn save(plan: &Plan, joins: &[Join]) -> Result<Own> {
-        let joins_kind = |k| joins.iter().any(|j| j.kind == k);
-        let open = |kind: &str| {
-            let path = format!("/proc/self/ns/{kind}");
-            File::open(&path).ctx(|| format!("open {path}"))
-        };
-        let time = joins_kind(LinuxNamespaceType::Time) || plan.creates(LinuxNamespaceType::Time);
-        Ok(Own {
-            pid: joins_kind(LinuxNamespaceType::Pid)
-                .then(|| open("pid"))
-                .transpose()?,
-            time: time.then(|| open("time")).transpose()?,
-        })
+        let mut kinds: Vec<LinuxNamespaceType> = joins
+            .iter()
+            .map(|j| j.kind)
+            .filter(|k| plan.is_parent_side(*k))
+            .collect();
+        if plan.creates(LinuxNamespaceType::Time) && !kinds.contains(&LinuxNamespaceType::Time) {
+            kinds.push(LinuxNamespaceType::Time);
+        }
+        let saved = kinds
+            .into_iter()
+            .map(|k| {
+                let path = format!("/proc/self/ns/{}", proc_name(k));
+                File::open(&path)
+                    .ctx(|| format!("open {path}"))
+                    .map(|f| (k, f))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Own { saved })
     }
 
     /// Back into the saved namespaces (after clone3, in the runtime).
     pub fn restore(&self) -> Result<()> {
-        let back = |f: &File, kind: LinuxNamespaceType| {
-            setns(f.as_fd(), clone_flag(kind)).map_err(|e| NamespaceError::Io {
-                context: format!("setns back into the runtime's {} namespace", name(kind)),
+        for (kind, f) in &self.saved {
+            setns(f.as_fd(), clone_flag(*kind)).map_err(|e| NamespaceError::Io {
+                context: format!("setns back into the runtime's {} namespace", name(*kind)),
                 source: e.into(),
-            })
-        };
-        if let Some(f) = &self.pid {
-            back(f, LinuxNamespaceType::Pid)?;
-        }
-        if let Some(f) = &self.time {
-            back(f, LinuxNamespaceType::Time)?;
+            })?;
         }
         Ok(())
     }
 }
 
-fn is_parent_side(t: LinuxNamespaceType) -> bool {
-    matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time)
+/// The entry of /proc/PID/ns/ for a namespace kind.
+fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    use LinuxNamespaceType::*;
+    match t {
+        Mount => "mnt",
+        Network => "net",
+        other => name(other),
+    }
 }
 
-/// In the init: join the remaining namespaces (ipc, uts, net, cgroup, mount).
-pub fn join_in_child(joins: &[Join]) -> Result<()> {
+impl Plan {
+    /// Whether a namespace of kind `t` given by path is entered by the
+    /// runtime before clone3 (pid and time always; the rest with a new user
+    /// namespace, see the module doc) rather than by the init.
+    fn is_parent_side(&self, t: LinuxNamespaceType) -> bool {
+        matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time)
+            || self.creates(LinuxNamespaceType::User)
+    }
+}
+
+/// In the init: join the remaining namespaces (ipc, uts, net, cgroup, mount)
+/// that the runtime did not join for it.
+pub fn join_in_child(plan: &Plan, joins: &[Join]) -> Result<()> {
     use LinuxNamespaceType::*;
     for kind in [Ipc, Uts, Network, Cgroup, Mount] {
-        for j in joins.iter().filter(|j| j.kind == kind) {
+        for j in joins
+            .iter()
+            .filter(|j| j.kind == kind && !plan.is_parent_side(kind))
+        {
             join(j)?;
         }
     }

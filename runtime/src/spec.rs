@@ -177,6 +177,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         sysctl::validate(s, &ns)?;
     }
     crate::netdevices::validate(linux, &ns)?;
+    crate::userns::validate(linux, spec.process().as_ref())?;
     validate_linux_later(linux)?;
     validate_paths(linux)?;
     validate_mounts(spec)?;
@@ -333,14 +334,6 @@ fn validate_paths(linux: &oci_spec::runtime::Linux) -> Result<()> {
 
 /// Fields whose implementation belongs to a later issue: refuse, by name.
 fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
-    later(
-        linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()),
-        "linux.uidMappings",
-    )?;
-    later(
-        linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()),
-        "linux.gidMappings",
-    )?;
     if let Some(rdt) = linux.intel_rdt() {
         crate::intel_rdt::validate(rdt)?;
     }
@@ -357,15 +350,6 @@ fn validate_linux_later(linux: &oci_spec::runtime::Linux) -> Result<()> {
     )?;
     if let Some(p) = linux.rootfs_propagation() {
         crate::rootfs::propagation_flag(p)?;
-    }
-    Ok(())
-}
-
-fn later(present: bool, field: &str) -> Result<()> {
-    if present {
-        return Err(Error::config(format!(
-            "{field}: not implemented yet in berth"
-        )));
     }
     Ok(())
 }

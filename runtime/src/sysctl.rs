@@ -28,6 +28,9 @@ fn namespace_of(key: &str) -> Option<LinuxNamespaceType> {
         Some(LinuxNamespaceType::Ipc)
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         Some(LinuxNamespaceType::Uts)
+    } else if key.starts_with("user.") {
+        // The user namespace's ucounts (max_user_namespaces, ...).
+        Some(LinuxNamespaceType::User)
     } else {
         None
     }
@@ -56,6 +59,12 @@ pub fn validate(sysctls: &HashMap<String, String>, ns: &Plan) -> Result<()> {
         }
         match namespace_of(&dotted) {
             Some(t) if ns.creates(t) || ns.joins(t) => {}
+            Some(LinuxNamespaceType::User) => {
+                // runc's text after the field and key.
+                return Err(Error::config(format!(
+                    "linux.sysctl: sysctl {key:?}: setting ucounts without a user namespace not allowed"
+                )));
+            }
             Some(t) => {
                 return Err(Error::config(format!(
                     "linux.sysctl: sysctl {key:?} not allowed without a private {} namespace",
@@ -98,5 +107,9 @@ mod tests {
             Some(LinuxNamespaceType::Ipc)
         );
         assert_eq!(namespace_of("kernel.pid_max"), None);
+        assert_eq!(
+            namespace_of("user.max_user_namespaces"),
+            Some(LinuxNamespaceType::User)
+        );
     }
 }

@@ -51,6 +51,16 @@ pub fn exec(
         .ok_or_else(|| Error::config("process: missing"))?;
     let process = &build(base)?;
     validate(process)?;
+    let linux = spec.linux().as_ref();
+    let userns = linux.is_some_and(|l| {
+        l.namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+    });
+    if let Some(l) = linux.filter(|_| userns) {
+        crate::userns::check_process(l, process)?;
+    }
     let cpu_affinity = cpu_affinity(process, base)?;
     let console = crate::tty::mode(process, o.console_socket, o.detach)?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
@@ -96,6 +106,7 @@ pub fn exec(
             .as_ref()
             .and_then(|l| l.memory_policy().as_ref()),
         cpu_affinity,
+        userns,
     };
     let (pid, pidfd) = spawn(&cfg)?;
     tracing::debug!("exec: the process (pid {pid}) was exec'd");

@@ -48,6 +48,8 @@ pub struct ExecConfig<'a> {
     pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
     /// execCPUAffinity (initial, final), the process's else the container's.
     pub cpu_affinity: super::cpu_affinity::Masks,
+    /// The container has a user namespace of its own: join it first.
+    pub userns: bool,
 }
 
 /// Starts the process; returns its pid and pidfd once it has exec'd.
@@ -135,7 +137,17 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWCGROUP;
-    setns(cfg.init.as_fd(), rest).ctx(|| "setns into the container's namespaces".into())?;
+    if cfg.userns {
+        // setns with several flags enters the user namespace first, so the
+        // rest is joined with the privilege it gives. Then, as the init,
+        // become its root (the ids are still the host's, unmapped there).
+        setns(cfg.init.as_fd(), rest | CloneFlags::CLONE_NEWUSER)
+            .ctx(|| "setns into the container's namespaces".into())?;
+        crate::user::switch(0, 0, &[])
+            .map_err(|e| Error::msg(format!("failed to become root in user namespace: {e}")))?;
+    } else {
+        setns(cfg.init.as_fd(), rest).ctx(|| "setns into the container's namespaces".into())?;
+    }
     tracing::debug!("exec: joined the container's cgroup and namespaces");
     let p = cfg.process;
     if let Some(sock) = &cfg.console {

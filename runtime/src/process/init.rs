@@ -47,13 +47,23 @@ pub(super) fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Resu
 /// seccomp filter, privileges dropped before the hand-off): keep it.
 fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     tie_to_runtime(cfg)?;
-    enter_cgroup(cfg)?;
-    umask(Mode::empty());
     let spec = &cfg.bundle.spec;
     let process = spec
         .process()
         .as_ref()
         .ok_or_else(|| Error::config("process: missing"))?;
+    // First, as runc: what the init starts (createContainer hooks) has it
+    // too; and in a new user namespace only the host's ids may write it.
+    if let Some(adj) = process.oom_score_adj() {
+        cfg.proc
+            .write("self/oom_score_adj", adj.to_string().as_bytes())
+            .ctx(|| format!("set oom_score_adj to {adj}"))?;
+    }
+    if cfg.plan.creates(LinuxNamespaceType::User) {
+        become_mapped_root(chan)?;
+    }
+    enter_cgroup(cfg)?;
+    umask(Mode::empty());
     finish_namespaces(cfg)?;
     build_rootfs(cfg, chan)?;
     apply_process_settings(cfg, process)?;
@@ -97,6 +107,25 @@ fn tie_to_runtime(cfg: &InitConfig) -> Result<()> {
         .ctx(|| "close the runtime's lock in the container init".into())
 }
 
+/// In a new user namespace: asks the runtime to write its uid and gid maps
+/// (only a writer in the parent namespace may), then becomes the
+/// namespace's root (the ids it was born with are the host's, unmapped
+/// here), so that what it builds is owned by the container's root. The id
+/// change resets the parent-death signal (the kernel clears it on any
+/// credential change): set it again.
+fn become_mapped_root(chan: &InitEnd) -> Result<()> {
+    chan.request(super::sync::FromInit::Mappings)?;
+    user::switch(0, 0, &[])
+        .map_err(|e| Error::msg(format!("failed to become root in user namespace: {e}")))?;
+    prctl(
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGKILL as libc::c_ulong,
+        "PR_SET_PDEATHSIG",
+    )?;
+    tracing::debug!("init: mapped, root in its user namespace");
+    Ok(())
+}
+
 /// Moves the init into the container's cgroup, then (if the config asks for
 /// one) unshares the cgroup namespace, so that cgroup is its root.
 fn enter_cgroup(cfg: &InitConfig) -> Result<()> {
@@ -114,7 +143,7 @@ fn enter_cgroup(cfg: &InitConfig) -> Result<()> {
 /// `--no-new-keyring`), brings up loopback in a new network namespace, and
 /// sets the hostname and domainname.
 fn finish_namespaces(cfg: &InitConfig) -> Result<()> {
-    namespaces::join_in_child(cfg.joins)?;
+    namespaces::join_in_child(cfg.plan, cfg.joins)?;
     tracing::debug!("init: joined {} namespace(s) by path", cfg.joins.len());
     if let Some(d) = cfg.net_devices {
         d.move_here()?;
@@ -141,6 +170,7 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
         rootfs: &cfg.bundle.rootfs,
         cgroups: &cfg.cgroups,
         mount_ns,
+        userns: cfg.plan.creates(LinuxNamespaceType::User),
     })?;
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(s, &cfg.proc)?;
@@ -165,11 +195,6 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
 fn apply_process_settings(cfg: &InitConfig, process: &Process) -> Result<()> {
     if let Some(sock) = &cfg.console {
         crate::tty::setup(sock, process, true)?;
-    }
-    if let Some(adj) = process.oom_score_adj() {
-        cfg.proc
-            .write("self/oom_score_adj", adj.to_string().as_bytes())
-            .ctx(|| format!("set oom_score_adj to {adj}"))?;
     }
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     super::scheduler::apply(process.scheduler().as_ref())?;

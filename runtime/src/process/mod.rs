@@ -158,6 +158,18 @@ struct CreateHost<'a> {
 }
 
 impl sync::Host for CreateHost<'_> {
+    fn mapping_wanted(&self) -> bool {
+        self.cfg
+            .plan
+            .creates(oci_spec::runtime::LinuxNamespaceType::User)
+    }
+
+    fn write_mappings(&mut self) -> Result<()> {
+        let linux = self.cfg.bundle.spec.linux().as_ref();
+        let linux = linux.ok_or_else(|| crate::error::Error::config("linux: missing"))?;
+        Ok(crate::userns::write_maps(&self.cfg.proc, self.pid, linux)?)
+    }
+
     fn hooks_wanted(&self) -> bool {
         self.cfg.runtime_hooks_wanted()
     }

@@ -1,7 +1,8 @@
 //! Device nodes in the container's /dev: the defaults every container gets,
 //! `linux.devices`, and the /dev symlinks of runtime-linux.md.
 
-use std::os::fd::AsRawFd;
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::AtFlags;
@@ -11,6 +12,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::error::{Context, Result, RootfsError};
 use super::resolve::{clean, RootDir};
+use crate::sys::mount_api::TreeFd;
 
 /// A device node to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +82,9 @@ pub fn plan(devices: &[LinuxDevice]) -> Vec<Node> {
 /// `linux.devices` entry (config-linux.md: the runtime MUST generate an
 /// error; runc goes on), and is left in place with a warning for a default
 /// device (as runc). `spec::validate` has refused a path that is the root.
-pub fn create(root: &RootDir, node: &Node) -> Result<()> {
+/// In a user namespace, where mknod is not allowed, the host's device at
+/// the same path is bind-mounted instead (`bind`), as runc does.
+pub fn create(root: &RootDir, node: &Node, bind: bool) -> Result<()> {
     let comps = clean(&node.path);
     let Some((name, parents)) = comps.split_last() else {
         return Err(RootfsError::DeviceIsRoot(node.path.clone()));
@@ -110,6 +114,9 @@ pub fn create(root: &RootDir, node: &Node) -> Result<()> {
     }
     // O_PATH fds are fine for *at() calls on their directory.
     let dir = reopen_dir(&parent).ctx(what)?;
+    if bind {
+        return bind_host_node(&dir, name, &node.path).ctx(what);
+    }
     mknodat(
         &dir,
         *name,
@@ -126,6 +133,28 @@ pub fn create(root: &RootDir, node: &Node) -> Result<()> {
         AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .ctx(what)
+}
+
+/// An empty file at `name` in `dir`, with the host's node at `host` (the
+/// runtime's view, before pivot_root) bind-mounted onto it.
+fn bind_host_node(dir: &OwnedFd, name: &OsStr, host: &Path) -> std::io::Result<()> {
+    let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let file = nix::fcntl::openat(
+        dir,
+        name,
+        nix::fcntl::OFlag::from_bits_truncate(flags),
+        Mode::from_bits_truncate(0o644),
+    )?;
+    drop(file);
+    let target = crate::sys::openat2(
+        dir.as_raw_fd(),
+        Path::new(name),
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+        crate::sys::ResolveMode::Beneath,
+    )?;
+    let tree = TreeFd::clone_path(libc::AT_FDCWD, host, false)?;
+    tree.move_to(target.as_raw_fd())
 }
 
 fn reopen_dir(fd: &std::os::fd::OwnedFd) -> std::io::Result<std::os::fd::OwnedFd> {

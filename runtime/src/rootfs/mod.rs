@@ -50,6 +50,9 @@ pub struct Setup<'a> {
     /// Without one it is the runtime's: nothing is mounted (`spec` has
     /// refused what would need a mount) and the rootfs is entered by chroot.
     pub mount_ns: bool,
+    /// The container has a new user namespace: device nodes are bound from
+    /// the host, and a fresh sysfs may be refused.
+    pub userns: bool,
 }
 
 fn requested_propagation(spec: &Spec) -> Option<u64> {
@@ -120,7 +123,7 @@ fn populate(root: &RootDir, s: &Setup, mounts: &[oci_spec::runtime::Mount]) -> R
             node.major,
             node.minor
         );
-        devices::create(root, &node)?;
+        devices::create(root, &node, s.userns)?;
     }
     let has_pts = mounts
         .iter()
@@ -140,6 +143,9 @@ fn populate(root: &RootDir, s: &Setup, mounts: &[oci_spec::runtime::Mount]) -> R
 fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
     if plan.kind == MountKind::Cgroup {
         return cgroupfs::mount(root, plan, s.cgroups);
+    }
+    if let Some(p) = devpts_without_unmapped_gid(plan, s) {
+        return mount_one(root, &p, s);
     }
     let proc_like = match &plan.kind {
         MountKind::Fs(t) if t == "proc" || t == "sysfs" => Some(t),
@@ -174,6 +180,34 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
         return build_attach(&plan, &target, created, s);
     }
     build_attach(plan, &target, created, s)
+}
+
+/// In a user namespace, a devpts `gid=N` whose N the gid map does not
+/// cover would fail the mount (EINVAL); the option is dropped instead, with
+/// a warning (as crun; runc fails), so that configs written for the host,
+/// with `gid=5`, run with a small map.
+fn devpts_without_unmapped_gid(plan: &MountPlan, s: &Setup) -> Option<MountPlan> {
+    if !s.userns || plan.kind != MountKind::Fs("devpts".into()) {
+        return None;
+    }
+    let gids = s.spec.linux().as_ref()?.gid_mappings().as_deref()?;
+    let unmapped = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|g| g.parse::<u32>().ok())
+            .is_some_and(|g| !crate::userns::maps_id(gids, g))
+    };
+    let i = plan
+        .data
+        .iter()
+        .position(|(k, v)| k == "gid" && unmapped(v))?;
+    tracing::warn!(
+        "{}: devpts option gid={} dropped: that group is not mapped in the user namespace",
+        plan.destination.display(),
+        plan.data[i].1.as_deref().unwrap_or("")
+    );
+    let mut p = plan.clone();
+    p.data.remove(i);
+    Some(p)
 }
 
 fn build_attach(

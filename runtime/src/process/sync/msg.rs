@@ -13,6 +13,8 @@ use super::{Peer, SyncError};
 /// name in errors ("expected Ready, got Hooks").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    Mappings,
+    Mapped,
     Hooks,
     HooksDone,
     Ready,
@@ -25,7 +27,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 9] = [
+    const ALL: [Kind; 11] = [
+        Kind::Mappings,
+        Kind::Mapped,
         Kind::Hooks,
         Kind::HooksDone,
         Kind::Ready,
@@ -39,6 +43,8 @@ impl Kind {
 
     fn tag(self) -> u8 {
         match self {
+            Kind::Mappings => b'M',
+            Kind::Mapped => b'm',
             Kind::Hooks => b'H',
             Kind::HooksDone => b'h',
             Kind::Ready => b'R',
@@ -57,13 +63,18 @@ impl Kind {
 
     /// Sent by the init (or the exec'd process), not by the runtime.
     fn sent_by_init(self) -> bool {
-        !matches!(self, Kind::HooksDone | Kind::Ack | Kind::SeccompDone)
+        !matches!(
+            self,
+            Kind::Mapped | Kind::HooksDone | Kind::Ack | Kind::SeccompDone
+        )
     }
 }
 
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Mappings => "Mappings",
+            Kind::Mapped => "Mapped",
             Kind::Hooks => "Hooks",
             Kind::HooksDone => "HooksDone",
             Kind::Ready => "Ready",
@@ -86,6 +97,8 @@ impl fmt::Display for Kind {
 /// runtime → init (or the exec'd process): replies, each to one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ToInit {
+    /// The user namespace's uid_map and gid_map are written.
+    Mapped,
     /// The prestart and createRuntime hooks ran.
     HooksDone,
     /// The state is saved: the init may outlive the runtime.
@@ -97,6 +110,7 @@ pub enum ToInit {
 impl ToInit {
     pub fn kind(self) -> Kind {
         match self {
+            ToInit::Mapped => Kind::Mapped,
             ToInit::HooksDone => Kind::HooksDone,
             ToInit::Ack => Kind::Ack,
             ToInit::SeccompDone => Kind::SeccompDone,
@@ -113,6 +127,7 @@ impl ToInit {
         let peer = Peer::Runtime;
         let &tag = b.first().ok_or(SyncError::Empty { peer })?;
         match Kind::of_tag(tag) {
+            Some(Kind::Mapped) => Ok(ToInit::Mapped),
             Some(Kind::HooksDone) => Ok(ToInit::HooksDone),
             Some(Kind::Ack) => Ok(ToInit::Ack),
             Some(Kind::SeccompDone) => Ok(ToInit::SeccompDone),
@@ -124,6 +139,8 @@ impl ToInit {
 /// init (or the exec'd process) → runtime.
 #[derive(Debug)]
 pub enum FromInit {
+    /// The init is in its new user namespace: write its uid and gid maps.
+    Mappings,
     /// Mounts are done: run the prestart and createRuntime hooks.
     Hooks,
     /// A NOTIFY filter is loaded: hand its listener fd (attached) to the
@@ -142,6 +159,7 @@ pub enum FromInit {
 impl FromInit {
     pub fn kind(&self) -> Kind {
         match self {
+            FromInit::Mappings => Kind::Mappings,
             FromInit::Hooks => Kind::Hooks,
             FromInit::Seccomp(_) => Kind::Seccomp,
             FromInit::Ready => Kind::Ready,
@@ -154,6 +172,7 @@ impl FromInit {
     /// The reply the runtime owes to this message, if any.
     pub fn reply(&self) -> Option<ToInit> {
         match self {
+            FromInit::Mappings => Some(ToInit::Mapped),
             FromInit::Hooks => Some(ToInit::HooksDone),
             FromInit::Seccomp(_) => Some(ToInit::SeccompDone),
             FromInit::Ready => Some(ToInit::Ack),
@@ -191,6 +210,7 @@ impl FromInit {
             (Kind::Seccomp, None) => return Err(SyncError::MissingFd),
             (Kind::Seccomp, Some(fd)) if fds.is_empty() => FromInit::Seccomp(fd),
             (_, Some(_)) => return Err(SyncError::StrayFds { peer, kind, count }),
+            (Kind::Mappings, None) => FromInit::Mappings,
             (Kind::Hooks, None) => FromInit::Hooks,
             (Kind::Ready, None) => FromInit::Ready,
             (Kind::Detached, None) => FromInit::Detached,

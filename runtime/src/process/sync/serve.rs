@@ -10,6 +10,17 @@ use crate::error::Error;
 
 /// What the runtime does at its peer's requests.
 pub trait Host {
+    /// Whether the init asks for its user namespace's maps (it has a new
+    /// one); it does so first, before anything else.
+    fn mapping_wanted(&self) -> bool {
+        false
+    }
+
+    /// Writes the new user namespace's uid_map and gid_map.
+    fn write_mappings(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Whether the init asks for the runtime's hooks (prestart,
     /// createRuntime); it does exactly when there are some.
     fn hooks_wanted(&self) -> bool {
@@ -53,10 +64,12 @@ impl From<Stopped> for Error {
     }
 }
 
-/// Serves a new init until it reports `Ready`: first `Hooks` when there
-/// are hooks (then, and only then), then at most one `Seccomp`, then
-/// `Ready`. The init blocks until the `Ack` of `release`.
+/// Serves a new init until it reports `Ready`: first `Mappings` when it
+/// has a new user namespace (then, and only then), then `Hooks` when there
+/// are hooks (likewise), then at most one `Seccomp`, then `Ready`. The init
+/// blocks until the `Ack` of `release`.
 pub fn until_ready(chan: &RuntimeEnd, host: &mut impl Host) -> Result<(), Stopped> {
+    let mut mapping_due = host.mapping_wanted();
     let mut hooks_due = host.hooks_wanted();
     let mut listener_handed = false;
     loop {
@@ -66,6 +79,12 @@ pub fn until_ready(chan: &RuntimeEnd, host: &mut impl Host) -> Result<(), Stoppe
                 waiting_for: Kind::Ready,
             })?;
         match m {
+            FromInit::Mappings if mapping_due => {
+                host.write_mappings().map_err(Stopped::Host)?;
+                chan.send(ToInit::Mapped)?;
+                mapping_due = false;
+            }
+            _ if mapping_due => return Err(refused(chan.peer(), m, "Mappings").into()),
             FromInit::Hooks if hooks_due => {
                 host.run_hooks().map_err(Stopped::Host)?;
                 chan.send(ToInit::HooksDone)?;

@@ -13,6 +13,8 @@ use crate::error::Error;
 /// A host that records what it was asked to do.
 #[derive(Default)]
 struct Script {
+    userns: bool,
+    mapped: usize,
     hooks: bool,
     hooks_fail: bool,
     agent_fails: bool,
@@ -21,6 +23,15 @@ struct Script {
 }
 
 impl Host for Script {
+    fn mapping_wanted(&self) -> bool {
+        self.userns
+    }
+
+    fn write_mappings(&mut self) -> Result<(), Error> {
+        self.mapped += 1;
+        Ok(())
+    }
+
     fn hooks_wanted(&self) -> bool {
         self.hooks
     }
@@ -53,6 +64,7 @@ fn with_hooks() -> Script {
 /// A message of the init's direction (with an fd for `Seccomp`).
 fn msg(k: Kind) -> FromInit {
     match k {
+        Kind::Mappings => FromInit::Mappings,
         Kind::Hooks => FromInit::Hooks,
         Kind::Seccomp => FromInit::Seccomp(File::open("/dev/null").unwrap().into()),
         Kind::Ready => FromInit::Ready,
@@ -93,6 +105,38 @@ fn create_with_hooks_and_seccomp() {
     release(&rt).unwrap();
     use ToInit::*;
     assert_eq!(replies(rt, &init), [HooksDone, SeccompDone, Ack]);
+}
+
+#[test]
+fn create_with_a_user_namespace_maps_first() {
+    let (rt, init) = scripted(Peer::Init, &[Kind::Mappings, Kind::Hooks, Kind::Ready]);
+    let mut host = Script {
+        userns: true,
+        ..with_hooks()
+    };
+    until_ready(&rt, &mut host).unwrap();
+    assert_eq!((host.mapped, host.hooks_ran), (1, 1));
+    use ToInit::*;
+    assert_eq!(replies(rt, &init), [Mapped, HooksDone]);
+}
+
+#[test]
+fn a_user_namespace_init_that_skips_its_mapping_is_refused() {
+    let (rt, _init) = scripted(Peer::Init, &[Kind::Ready]);
+    let mut host = Script {
+        userns: true,
+        ..Script::default()
+    };
+    let e = protocol_error(until_ready(&rt, &mut host));
+    assert!(
+        e.to_string().contains("expected Mappings, got Ready"),
+        "{e}"
+    );
+    assert_eq!(host.mapped, 0);
+    // And Mappings is not legal without a new user namespace.
+    let (rt, _init) = scripted(Peer::Init, &[Kind::Mappings]);
+    let e = protocol_error(until_ready(&rt, &mut Script::default()));
+    assert!(e.to_string().contains("got Mappings"), "{e}");
 }
 
 #[test]
