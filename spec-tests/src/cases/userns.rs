@@ -12,7 +12,9 @@
 //! harness; host directories the container writes to are made in the
 //! case's dir and chowned to the mapped root.
 
-use super::util::{go, is_runc_1_1, sh, wait_file, write_patched};
+use super::util::{
+    expect_error, expect_nothing_left, go, is_runc_1_1, sh, wait_file, write_patched,
+};
 use crate::harness::case::{case, Case};
 use crate::harness::cmd::Out;
 use crate::harness::{config, Bundle, Ctx, Facts, Fail, TestResult};
@@ -321,8 +323,8 @@ fn no_sysfs_without_netns(ctx: &Ctx) -> TestResult {
         return sys_facts(&out).map(|_| ());
     }
     let words = ["sysfs", "operation not permitted|permission denied"];
-    super::util::expect_error(&out, &log, &words)?;
-    super::util::expect_nothing_left(ctx, "c1", &b)
+    expect_error(&out, &log, &words)?;
+    expect_nothing_left(ctx, "c1", &b)
 }
 
 /// The checker's view of /dev: entry names and the default devices.
