@@ -27,6 +27,8 @@ mod seccomp;
 mod security;
 mod tty;
 mod tty_relay;
+mod userns;
+mod userns_security;
 pub mod util;
 
 use crate::harness::case::Case;
@@ -61,6 +63,8 @@ pub fn all() -> Vec<Case> {
         cli_parity::CASES,
         debug_log::CASES,
         events::CASES,
+        userns::CASES,
+        userns_security::CASES,
     ]
     .concat()
 }

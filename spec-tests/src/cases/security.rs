@@ -5,7 +5,7 @@
 use super::util::until_go;
 use crate::ensure;
 use crate::harness::case::{case, Case};
-use crate::harness::{config, Ctx, Facts, Fail, TestResult};
+use crate::harness::{config, Bundle, Ctx, Facts, Fail, TestResult};
 
 pub const CASES: &[Case] = &[
     case("cve_2019_5736_init_exe_not_writable", init_exe_not_writable),
@@ -16,9 +16,19 @@ pub const CASES: &[Case] = &[
 /// binary through /proc/<init>/exe and overwrite it on the host. The init
 /// that waits for `start` must run from a read-only or sealed image.
 fn init_exe_not_writable(ctx: &Ctx) -> TestResult {
+    init_exe_not_writable_with(ctx, Bundle::write)
+}
+
+/// `init_exe_not_writable` with config.json written by `write` (e.g. with a
+/// user namespace).
+pub(super) fn init_exe_not_writable_with(
+    ctx: &Ctx,
+    write: fn(&Bundle) -> TestResult,
+) -> TestResult {
     let mut b = ctx.bundle("b")?;
     until_go(&mut b);
-    ctx.create("c1", &b)?.ok()?;
+    write(&b)?;
+    ctx.rt(&["create", "--bundle", b.path(), "c1"])?.ok()?;
     let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
     ensure!(pid > 0, "no pid for the created container");
     let exe = format!("/proc/{pid}/exe");
@@ -44,11 +54,17 @@ fn init_exe_not_writable(ctx: &Ctx) -> TestResult {
 /// `cwd: /proc/self/fd/N` a directory outside the container. The container
 /// must either fail to start or have its cwd inside its root.
 fn cwd_via_leaked_fd(ctx: &Ctx) -> TestResult {
+    cwd_via_leaked_fd_with(ctx, Bundle::write)
+}
+
+/// `cwd_via_leaked_fd` with config.json written by `write`.
+pub(super) fn cwd_via_leaked_fd_with(ctx: &Ctx, write: fn(&Bundle) -> TestResult) -> TestResult {
     for n in 3..=9 {
         let mut b = ctx.bundle(&format!("b{n}"))?;
         config::process_mut(&mut b.spec).set_cwd(format!("/proc/self/fd/{n}").into());
         config::set_checker(&mut b.spec, &["cwd"]);
-        let out = ctx.run(&format!("c{n}"), &b)?;
+        write(&b)?;
+        let out = ctx.rt(&["run", "--bundle", b.path(), &format!("c{n}")])?;
         if out.code != 0 {
             continue; // refused: safe
         }

@@ -53,7 +53,7 @@ pub fn wait_file(path: &Path, timeout: Duration) -> TestResult {
 
 /// Every word must occur (case-insensitively); a word `a|b` is satisfied
 /// by either alternative.
-fn contains_all(text: &str, words: &[&str]) -> bool {
+pub fn contains_all(text: &str, words: &[&str]) -> bool {
     let t = text.to_lowercase();
     words
         .iter()

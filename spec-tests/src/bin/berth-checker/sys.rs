@@ -32,7 +32,10 @@ fn path_arg(arg: Option<&str>, name: &str) -> Result<CString, String> {
 /// `sys NAME[:ARG]`: prints `sys:NAME=<return value>` or `sys:NAME=err:<errno>`.
 ///
 /// NAME: unshare, mount, keyctl, clone3, add_key, kcmp, getpid, getpgid,
-/// mkdir:PATH, mkdirat:PATH, unlink:PATH.
+/// mkdir:PATH, mkdirat:PATH, unlink:PATH; for the capability checks of a
+/// user namespace: init_module (an empty image: ENOEXEC once permitted),
+/// finit_module (fd -1: EBADF once permitted), settimeofday (no time and no
+/// zone: only the capability check), sysfs:PATH (mount a fresh sysfs).
 pub fn sys(spec: &str, out: &mut String) -> Result<(), String> {
     let (name, arg) = match spec.split_once(':') {
         Some((n, a)) => (n, Some(a)),
@@ -71,6 +74,14 @@ pub fn sys(spec: &str, out: &mut String) -> Result<(), String> {
             "unlink" => {
                 let p = path_arg(arg, name)?;
                 libc::syscall(libc::SYS_unlink, p.as_ptr())
+            }
+            "init_module" => libc::syscall(libc::SYS_init_module, 0, 0, c"".as_ptr()),
+            "finit_module" => libc::syscall(libc::SYS_finit_module, -1, c"".as_ptr(), 0),
+            "settimeofday" => libc::syscall(libc::SYS_settimeofday, 0, 0),
+            "sysfs" => {
+                let p = path_arg(arg, name)?;
+                let fs = c"sysfs".as_ptr();
+                libc::syscall(libc::SYS_mount, fs, p.as_ptr(), fs, 0, 0)
             }
             _ => return Err(format!("sys: unknown call {name:?}")),
         }
