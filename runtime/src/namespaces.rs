@@ -25,8 +25,6 @@ use oci_spec::runtime::{Linux, LinuxNamespaceType};
 pub enum NamespaceError {
     #[error("linux.namespaces: duplicate namespace type {}", name(*.0))]
     Duplicate(LinuxNamespaceType),
-    #[error("linux.namespaces: joining a user namespace by path is not implemented yet")]
-    UserJoinUnsupported,
     #[error("linux.namespaces: joining a mount namespace by path together with a new user namespace is not supported")]
     MountJoinWithNewUser,
     #[error("linux.namespaces: {} namespace path {} must be absolute", name(*kind), path.display())]
@@ -115,9 +113,6 @@ impl Plan {
             let t = ns.typ();
             if plan.entries.iter().any(|(k, _)| *k == t) {
                 return Err(NamespaceError::Duplicate(t));
-            }
-            if t == LinuxNamespaceType::User && ns.path().is_some() {
-                return Err(NamespaceError::UserJoinUnsupported);
             }
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
@@ -294,6 +289,15 @@ pub fn join_in_child(plan: &Plan, joins: &[Join]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// In the runtime's child: join the user namespace given by path
+/// (`process::joined_userns`).
+pub fn join_user(joins: &[Join]) -> Result<()> {
+    match joins.iter().find(|j| j.kind == LinuxNamespaceType::User) {
+        Some(j) => join(j),
+        None => Ok(()),
+    }
 }
 
 fn join(j: &Join) -> Result<()> {

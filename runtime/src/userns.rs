@@ -31,7 +31,7 @@ pub enum UsernsError {
     OneSided { field: &'static str },
     #[error("{field}[{index}]: size must be greater than zero")]
     Empty { field: &'static str, index: usize },
-    #[error("{field}[{index}]: {side} IDs {start}+{size} run past 4294967295")]
+    #[error("{field}[{index}]: {side} ID range {start}+{size} runs past 4294967295")]
     Overflow {
         field: &'static str,
         index: usize,
@@ -297,7 +297,8 @@ mod tests {
             both(serde_json::json!([m(0, 100000, 10), m(10, 100009, 1)])),
             "linux.uidMappings[1]: host IDs 100009-100009 overlap linux.uidMappings[0]"
         );
-        assert!(both(serde_json::json!([m(0, 4294967295, 2)])).contains("run past 4294967295"));
+        assert!(both(serde_json::json!([m(0, 4294967295, 2)]))
+            .contains("range 4294967295+2 runs past 4294967295"));
         assert!(
             both(serde_json::json!([m(1, 100000, 10)])).contains("container ID 0 is not mapped")
         );

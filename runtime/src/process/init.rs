@@ -61,6 +61,8 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     }
     if cfg.plan.creates(LinuxNamespaceType::User) {
         become_mapped_root(chan)?;
+    } else if cfg.plan.joins(LinuxNamespaceType::User) {
+        super::joined_userns::enter(cfg, chan)?;
     }
     enter_cgroup(cfg)?;
     umask(Mode::empty());
@@ -170,7 +172,7 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
         rootfs: &cfg.bundle.rootfs,
         cgroups: &cfg.cgroups,
         mount_ns,
-        userns: cfg.plan.creates(LinuxNamespaceType::User),
+        userns: cfg.plan.has(LinuxNamespaceType::User),
     })?;
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(s, &cfg.proc)?;

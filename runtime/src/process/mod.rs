@@ -10,6 +10,7 @@ pub mod forward;
 mod id_list;
 pub mod init;
 pub mod io_priority;
+mod joined_userns;
 pub mod memory_policy;
 pub mod personality;
 pub mod scheduler;
@@ -121,7 +122,12 @@ pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawne
     let (ours, theirs) = sync::pair(Peer::Init).ctx(|| "create sync socketpair".into())?;
     // The cgroup namespace is unshared by the init once it is placed, so
     // that its root is the container's cgroup in every hierarchy.
-    let flags = cfg.plan.clone_flags() & !(libc::CLONE_NEWCGROUP as u64);
+    let mut flags = cfg.plan.clone_flags() & !(libc::CLONE_NEWCGROUP as u64);
+    let joins_user = cfg.plan.joins(oci_spec::runtime::LinuxNamespaceType::User);
+    if joins_user {
+        // The child joins the user namespace and makes the rest there.
+        flags = 0;
+    }
     tracing::debug!("clone3 of the init, namespaces: {:?}", cfg.plan);
     match clone3(flags, cfg.cgroup_fd).ctx(|| format!("clone3 (flags {flags:#x})"))? {
         Forked::Child => {
@@ -134,6 +140,11 @@ pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawne
                 kill_and_reap(&pidfd);
                 return Err(e.into());
             }
+            let (pid, pidfd) =
+                match joins_user && cfg.plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid) {
+                    true => reborn(&ours, pidfd)?,
+                    false => (pid, pidfd),
+                };
             let spawned = Spawned {
                 pid,
                 pidfd,
@@ -149,6 +160,16 @@ pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawne
             }
         }
     }
+}
+
+/// The child made the real init (`joined_userns`) and exits: reap it, and
+/// go on with the init it handed over.
+fn reborn(chan: &sync::RuntimeEnd, first: PidFd) -> Result<(i32, PidFd)> {
+    let got = sync::until_reborn(chan);
+    let _ = first.wait();
+    let (fd, pid) = got?;
+    tracing::debug!("the init is {pid}, in its new pid namespace");
+    Ok((pid, PidFd::from_owned(fd)))
 }
 
 /// The runtime's part in create: the hooks and the seccomp agent.

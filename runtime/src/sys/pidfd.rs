@@ -39,6 +39,10 @@ impl PidFd {
     }
 
     /// Wraps a pidfd obtained from `clone3(CLONE_PIDFD)`.
+    pub fn into_owned(self) -> OwnedFd {
+        self.0
+    }
+
     pub fn from_owned(fd: OwnedFd) -> PidFd {
         PidFd(fd)
     }

@@ -19,10 +19,13 @@ use super::pidfd::PidFd;
 /// CLONE_INTO_CGROUP (libc declares it with a type too narrow for clone3).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// The only flags a caller may ask for: new namespaces. Anything else
-/// (CLONE_VM, CLONE_THREAD, CLONE_SETTLS, ...) would make the child share
-/// our memory or run on our stack, which fork semantics rule out.
-const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
+/// The only flags a caller may ask for: new namespaces, and CLONE_PARENT
+/// (the child is its grandparent's: the init made in a joined user
+/// namespace stays the runtime's child). Anything else (CLONE_VM,
+/// CLONE_THREAD, CLONE_SETTLS, ...) would make the child share our memory
+/// or run on our stack, which fork semantics rule out.
+const NAMESPACE_FLAGS: u64 = (libc::CLONE_PARENT
+    | libc::CLONE_NEWNS
     | libc::CLONE_NEWCGROUP
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWIPC
@@ -78,7 +81,7 @@ fn single_threaded() -> bool {
 }
 
 /// Forks with `clone3`, creating the namespaces in `flags` (CLONE_NEW*
-/// only) and returning a pidfd for the child. `cgroup` places the child in
+/// and CLONE_PARENT only) and returning a pidfd for the child. `cgroup` places the child in
 /// that cgroup v2 directory (CLONE_INTO_CGROUP).
 ///
 /// Fails with EINVAL for any flag other than CLONE_NEW*, and refuses to fork
@@ -97,7 +100,12 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel takes the caller's own exit signal
+        // and insists on 0 here.
+        exit_signal: match flags & libc::CLONE_PARENT as u64 {
+            0 => libc::SIGCHLD as u64,
+            _ => 0,
+        },
         ..CloneArgs::default()
     };
     if let Some(fd) = cgroup {
@@ -105,7 +113,8 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
         args.cgroup = fd as u64;
     }
     // SAFETY: the process is single-threaded (checked above) and the flags
-    // hold nothing but CLONE_NEW*, CLONE_PIDFD and CLONE_INTO_CGROUP: no
+    // hold nothing but CLONE_NEW*, CLONE_PARENT, CLONE_PIDFD and
+    // CLONE_INTO_CGROUP (CLONE_PARENT changes only who is told of the exit): no
     // CLONE_VM, no stack, no TLS. So this is fork(2): the child gets a
     // private copy of our memory, consistent because no other thread was
     // changing it, and returns here on its copy of this stack. `args` and

@@ -125,6 +125,10 @@ impl InitEnd {
                 crate::sys::scm::send_with_fds(self.0.as_fd(), &data, &[fd.as_fd()])
                     .map_err(SyncError::io("send the seccomp listener fd to the runtime"))
             }
+            FromInit::Reborn(fd, _) => {
+                crate::sys::scm::send_with_fds(self.0.as_fd(), &data, &[fd.as_fd()])
+                    .map_err(SyncError::io("send the init's pidfd to the runtime"))
+            }
             _ => send(&self.0, &data).map_err(SyncError::io("sync with runtime")),
         }
     }

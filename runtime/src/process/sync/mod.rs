@@ -120,4 +120,4 @@ mod tests;
 pub use channel::{pair, InitEnd, RuntimeEnd};
 pub use error::{Peer, SyncError};
 pub use msg::{FromInit, Kind, ToInit};
-pub use serve::{release, until_exec, until_ready, Host};
+pub use serve::{release, until_exec, until_ready, until_reborn, Host};

@@ -1,8 +1,9 @@
 //! The messages of the sync channel, one type per direction, and their wire
 //! form: one SOCK_SEQPACKET packet per message, a tag byte first, then the
 //! payload (`Error`: its text, UTF-8; `Log`: a level byte, then the text).
-//! `Seccomp` carries the listener fd as SCM_RIGHTS; no other message carries
-//! an fd.
+//! `Seccomp` carries the listener fd as SCM_RIGHTS, `Reborn` the pidfd of
+//! the init that replaces its sender (and its pid as text); no other
+//! message carries an fd.
 
 use std::fmt;
 use std::os::fd::OwnedFd;
@@ -13,6 +14,7 @@ use super::{Peer, SyncError};
 /// name in errors ("expected Ready, got Hooks").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    Reborn,
     Mappings,
     Mapped,
     Hooks,
@@ -27,7 +29,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 12] = [
+        Kind::Reborn,
         Kind::Mappings,
         Kind::Mapped,
         Kind::Hooks,
@@ -43,6 +46,7 @@ impl Kind {
 
     fn tag(self) -> u8 {
         match self {
+            Kind::Reborn => b'B',
             Kind::Mappings => b'M',
             Kind::Mapped => b'm',
             Kind::Hooks => b'H',
@@ -73,6 +77,7 @@ impl Kind {
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Reborn => "Reborn",
             Kind::Mappings => "Mappings",
             Kind::Mapped => "Mapped",
             Kind::Hooks => "Hooks",
@@ -139,6 +144,9 @@ impl ToInit {
 /// init (or the exec'd process) → runtime.
 #[derive(Debug)]
 pub enum FromInit {
+    /// The process the runtime forked made the real init (in the new pid
+    /// namespace of a joined user namespace) and exits: its pidfd and pid.
+    Reborn(OwnedFd, i32),
     /// The init is in its new user namespace: write its uid and gid maps.
     Mappings,
     /// Mounts are done: run the prestart and createRuntime hooks.
@@ -159,6 +167,7 @@ pub enum FromInit {
 impl FromInit {
     pub fn kind(&self) -> Kind {
         match self {
+            FromInit::Reborn(..) => Kind::Reborn,
             FromInit::Mappings => Kind::Mappings,
             FromInit::Hooks => Kind::Hooks,
             FromInit::Seccomp(_) => Kind::Seccomp,
@@ -172,6 +181,7 @@ impl FromInit {
     /// The reply the runtime owes to this message, if any.
     pub fn reply(&self) -> Option<ToInit> {
         match self {
+            FromInit::Reborn(..) => None,
             FromInit::Mappings => Some(ToInit::Mapped),
             FromInit::Hooks => Some(ToInit::HooksDone),
             FromInit::Seccomp(_) => Some(ToInit::SeccompDone),
@@ -185,6 +195,7 @@ impl FromInit {
         let mut v = vec![self.kind().tag()];
         match self {
             FromInit::Error(m) => v.extend_from_slice(m.as_bytes()),
+            FromInit::Reborn(_, pid) => v.extend_from_slice(pid.to_string().as_bytes()),
             FromInit::Log(l, m) => {
                 v.push(crate::log::level_byte(*l));
                 v.extend_from_slice(m.as_bytes());
@@ -209,6 +220,16 @@ impl FromInit {
         Ok(match (kind, fds.pop()) {
             (Kind::Seccomp, None) => return Err(SyncError::MissingFd),
             (Kind::Seccomp, Some(fd)) if fds.is_empty() => FromInit::Seccomp(fd),
+            (Kind::Reborn, None) => return Err(SyncError::MissingFd),
+            (Kind::Reborn, Some(fd)) if fds.is_empty() => {
+                match std::str::from_utf8(&b[1..])
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                {
+                    Some(pid) => FromInit::Reborn(fd, pid),
+                    None => return Err(SyncError::UnknownTag { peer, tag }),
+                }
+            }
             (_, Some(_)) => return Err(SyncError::StrayFds { peer, kind, count }),
             (Kind::Mappings, None) => FromInit::Mappings,
             (Kind::Hooks, None) => FromInit::Hooks,

@@ -107,6 +107,19 @@ pub fn until_ready(chan: &RuntimeEnd, host: &mut impl Host) -> Result<(), Stoppe
     }
 }
 
+/// The first message of a child that joins a user namespace and forks the
+/// init into its new pid namespace: that init's pidfd and pid.
+pub fn until_reborn(chan: &RuntimeEnd) -> Result<(std::os::fd::OwnedFd, i32), Stopped> {
+    match chan.recv("read from container init")? {
+        Some(FromInit::Reborn(fd, pid)) => Ok((fd, pid)),
+        Some(m) => Err(refused(chan.peer(), m, "Reborn").into()),
+        None => Err(SyncError::Eof {
+            waiting_for: Kind::Reborn,
+        }
+        .into()),
+    }
+}
+
 /// Lets a ready init go on (the state is saved) and waits until it no
 /// longer dies with the runtime, so the runtime may exit.
 pub fn release(chan: &RuntimeEnd) -> Result<(), SyncError> {
