@@ -141,6 +141,7 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
         rootfs: &cfg.bundle.rootfs,
         cgroups: &cfg.cgroups,
         mount_ns,
+        idmapped: cfg.idmapped,
     })?;
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(s, &cfg.proc)?;
