@@ -372,14 +372,11 @@ fn lsm_label(label: Option<&str>, field: &str, lsm: &str) -> Result<()> {
 
 fn validate_mounts(spec: &Spec) -> Result<()> {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(Error::config(format!(
-                "mounts[{i}]: idmapped mounts (uidMappings/gidMappings) are not implemented yet"
-            )));
-        }
-        crate::rootfs::mount::MountPlan::from_spec(m).map_err(|e| {
+        let bad = |e: &dyn std::fmt::Display| {
             Error::config(format!("mounts[{i}] ({}): {e}", m.destination().display()))
-        })?;
+        };
+        let plan = crate::rootfs::mount::MountPlan::from_spec(m).map_err(|e| bad(&e))?;
+        crate::rootfs::idmap::validate(spec, m, &plan).map_err(|e| bad(&e))?;
     }
     Ok(())
 }

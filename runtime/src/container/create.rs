@@ -16,6 +16,7 @@ use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
 use crate::process::{self, InitConfig};
 use crate::rootfs::cgroupfs::{self, Layout};
+use crate::rootfs::idmap::IdmappedMounts;
 use crate::spec::{self, Bundle};
 use crate::state::{ContainerDir, Root, Saved};
 use crate::sys::proc::{self, ProcHandle};
@@ -130,13 +131,14 @@ fn spawn_init(
     let new_pid_ns = plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid);
     let joins = plan.open_joins()?;
     let net_devices = crate::netdevices::prepare(linux)?;
+    let (proc, idmapped) = proc_and_idmapped(bundle)?;
     let cfg = InitConfig {
         id: o.id,
         bundle,
         plan: &plan,
         joins: &joins,
         fifo_fd: process::raw(&fifo),
-        proc: ProcHandle::open(Path::new("/proc")).ctx(|| "open /proc".into())?,
+        proc,
         cgroups: cgroup_layout(bundle, cgroup),
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
@@ -147,6 +149,7 @@ fn spawn_init(
         listen_fds: o.listen_fds,
         lock_fd: dir.lock_fd(),
         net_devices: net_devices.as_ref(),
+        idmapped: &idmapped,
         cgroup_fd: v2_fd.as_ref().map(process::raw),
         placement: &placement,
         console,
@@ -161,6 +164,7 @@ fn spawn_init(
         .ctx(|| "close_range".into())?;
     let spawned = process::spawn(&cfg, &own_ns)?;
     drop(cfg);
+    drop(idmapped);
     // The init sent the master before it reported ready.
     let master = relay.as_ref().map(tty::receive_master).transpose();
     let master = master.and_then(|m| match &pidfd_socket {
@@ -184,6 +188,14 @@ fn spawn_init(
             Err(e)
         }
     }
+}
+
+/// A handle on the host's /proc, and the idmapped mounts' trees, made
+/// before the clone: the init may be unable to idmap (`rootfs::idmap`).
+fn proc_and_idmapped(bundle: &Bundle) -> Result<(ProcHandle, IdmappedMounts)> {
+    let proc = ProcHandle::open(Path::new("/proc")).ctx(|| "open /proc".into())?;
+    let idmapped = IdmappedMounts::prepare(&bundle.spec, &bundle.dir, &proc)?;
+    Ok((proc, idmapped))
 }
 
 /// The cgroup hierarchies a cgroup mount in the config shows (none without one).

@@ -173,6 +173,7 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
         cgroups: &cfg.cgroups,
         mount_ns,
         userns: cfg.plan.has(LinuxNamespaceType::User),
+        idmapped: cfg.idmapped,
     })?;
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(s, &cfg.proc)?;

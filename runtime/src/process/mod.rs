@@ -62,6 +62,8 @@ pub struct InitConfig<'a> {
     pub lock_fd: i32,
     /// linux.netDevices: the devices to move into the container's netns.
     pub net_devices: Option<&'a crate::netdevices::Devices>,
+    /// The idmapped bind mounts' trees, prepared by the runtime.
+    pub idmapped: &'a crate::rootfs::idmap::IdmappedMounts,
 }
 
 impl InitConfig<'_> {

@@ -11,6 +11,7 @@ pub mod cgroupfs;
 mod copyup;
 pub mod devices;
 mod error;
+pub mod idmap;
 pub mod mount;
 pub mod paths;
 pub mod resolve;
@@ -53,6 +54,8 @@ pub struct Setup<'a> {
     /// The container has a new user namespace: device nodes are bound from
     /// the host, and a fresh sysfs may be refused.
     pub userns: bool,
+    /// The idmapped trees the runtime prepared, by index in `mounts`.
+    pub idmapped: &'a idmap::IdmappedMounts,
 }
 
 fn requested_propagation(spec: &Spec) -> Option<u64> {
@@ -85,14 +88,18 @@ pub fn prepare(s: &Setup) -> Result<()> {
         .ctx(|| format!("bind rootfs {}", s.rootfs.display()))?;
     let root = RootDir::open(s.rootfs)?;
     let mounts = s.spec.mounts().as_deref().unwrap_or(&[]);
-    for m in mounts {
+    for (i, m) in mounts.iter().enumerate() {
         let plan = MountPlan::from_spec(m)?;
         tracing::debug!(
             "mount {} type {}",
             m.destination().display(),
             m.typ().as_deref().unwrap_or("bind")
         );
-        mount_one(&root, &plan, s)?;
+        if plan.idmap.is_some() {
+            mount_idmapped(&root, &plan, s, i)?;
+        } else {
+            mount_one(&root, &plan, s)?;
+        }
     }
     populate(&root, s, mounts)?;
     let linux = s.spec.linux().as_ref();
@@ -208,6 +215,16 @@ fn devpts_without_unmapped_gid(plan: &MountPlan, s: &Setup) -> Option<MountPlan>
     let mut p = plan.clone();
     p.data.remove(i);
     Some(p)
+}
+
+/// An idmapped bind: the tree the runtime prepared (`idmap`) goes onto the
+/// destination, resolved inside the rootfs as for any bind.
+fn mount_idmapped(root: &RootDir, plan: &MountPlan, s: &Setup, index: usize) -> Result<()> {
+    let tree = s.idmapped.take(index).ok_or(RootfsError::Internal(
+        "an idmapped mount without a prepared tree",
+    ))?;
+    let target = root.ensure(&plan.destination, plan.target_kind(s.bundle))?;
+    plan.attach_idmapped(&tree, &target)
 }
 
 fn build_attach(

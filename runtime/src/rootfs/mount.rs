@@ -40,6 +40,16 @@ pub struct MountPlan {
     pub data: Vec<(String, Option<String>)>,
     /// `tmpcopyup`: copy the target directory's contents into the tmpfs.
     pub copy_up: bool,
+    /// An idmapped mount (`idmap`, `ridmap`, or mount `uidMappings` /
+    /// `gidMappings`): the runtime prepares its tree (`rootfs::idmap`).
+    pub idmap: Option<Idmap>,
+}
+
+/// How an idmapped mount's mapping is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Idmap {
+    /// `ridmap`: to every mount of an rbind, not only the top one.
+    pub recursive: bool,
 }
 
 /// Maps a flag option to (attribute to set, attribute to clear).
@@ -119,9 +129,14 @@ impl MountPlan {
             propagation: Vec::new(),
             data: Vec::new(),
             copy_up: false,
+            idmap: None,
         };
         for o in opts {
             plan.add_option(o)?;
+        }
+        if plan.idmap.is_none() && (m.uid_mappings().is_some() || m.gid_mappings().is_some()) {
+            // As runc: mappings alone make the mount idmapped (not recursively).
+            plan.idmap = Some(Idmap { recursive: false });
         }
         if matches!(plan.kind, Kind::Bind { .. }) && plan.source.is_none() {
             return Err(RootfsError::BindWithoutSource);
@@ -142,7 +157,11 @@ impl MountPlan {
         } else if o == "tmpcopyup" {
             // As runc: meaningful on a tmpfs only, ignored elsewhere.
             self.copy_up = self.kind == Kind::Fs("tmpfs".into());
-        } else if matches!(o, "idmap" | "ridmap" | "remount") {
+        } else if o == "idmap" || o == "ridmap" {
+            self.idmap = Some(Idmap {
+                recursive: o == "ridmap",
+            });
+        } else if o == "remount" {
             return Err(RootfsError::OptionUnsupported(o.to_string()));
         } else if matches!(self.kind, Kind::Bind { .. }) {
             tracing::warn!(
@@ -241,6 +260,23 @@ impl MountPlan {
     pub fn attach(&self, tree: &TreeFd, target: &OwnedFd) -> Result<()> {
         tree.move_to(target.as_raw_fd())
             .map_err(|e| self.error(MountStep::Mount, e))?;
+        self.set_propagation(tree)
+    }
+
+    /// Attaches the idmapped tree the runtime prepared for this bind
+    /// (`rootfs::idmap`) onto `target`, then gives it the bind's flags and
+    /// propagation, as `build` and `attach` do for any other bind. The
+    /// flags are set once the tree is in this mount namespace: the tree
+    /// was cloned in the runtime's.
+    pub fn attach_idmapped(&self, tree: &TreeFd, target: &OwnedFd) -> Result<()> {
+        let fail = |e| self.error(MountStep::Mount, e);
+        tree.move_to(target.as_raw_fd()).map_err(fail)?;
+        self.set_bind_flags(tree)?;
+        tree.set_attrs(&self.rattrs, true).map_err(fail)?;
+        self.set_propagation(tree)
+    }
+
+    fn set_propagation(&self, tree: &TreeFd) -> Result<()> {
         for (flag, recursive) in &self.propagation {
             let attrs = MountAttrs {
                 propagation: *flag,
@@ -389,17 +425,33 @@ mod tests {
     #[test]
     fn rejects_unsupported() {
         let m: Mount = serde_json::from_value(serde_json::json!({
-            "destination": "/x", "type": "bind", "source": "s", "options": ["idmap"]
+            "destination": "/x", "type": "bind", "source": "s", "options": ["remount"]
         }))
         .unwrap();
         let e = MountPlan::from_spec(&m).unwrap_err();
         assert!(
-            matches!(&e, RootfsError::OptionUnsupported(o) if o == "idmap"),
+            matches!(&e, RootfsError::OptionUnsupported(o) if o == "remount"),
             "{e}"
         );
         assert_eq!(
             e.to_string(),
-            "mount option \"idmap\" is not implemented yet"
+            "mount option \"remount\" is not implemented yet"
         );
+    }
+
+    #[test]
+    fn parses_idmap_options_and_mappings() {
+        assert_eq!(plan("bind", &["bind"]).idmap, None);
+        let idmap = Some(Idmap { recursive: false });
+        let ridmap = Some(Idmap { recursive: true });
+        assert_eq!(plan("bind", &["bind", "idmap"]).idmap, idmap);
+        assert_eq!(plan("bind", &["rbind", "ridmap", "ro"]).idmap, ridmap);
+        assert_eq!(plan("bind", &["ridmap", "idmap"]).idmap, idmap);
+        let m: Mount = serde_json::from_value(serde_json::json!({
+            "destination": "/x", "type": "bind", "source": "s", "options": ["bind"],
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
+        }))
+        .unwrap();
+        assert_eq!(MountPlan::from_spec(&m).unwrap().idmap, idmap);
     }
 }

@@ -10,6 +10,7 @@ mod events;
 mod exec;
 mod hooks;
 mod hooks_parity;
+mod idmap;
 mod lifecycle;
 mod mounts;
 mod mounts_parity;
@@ -42,6 +43,7 @@ pub fn all() -> Vec<Case> {
         ns_parity::CASES,
         mounts::CASES,
         mounts_parity::CASES,
+        idmap::CASES,
         devices::CASES,
         process::CASES,
         hooks::CASES,
