@@ -69,7 +69,7 @@ fn received(l: &UnixListener) -> Result<(String, OwnedFd), Fail> {
         .accept()
         .map_err(|e| format!("the runtime did not connect to the pidfd socket: {e}"))?;
     let (msg, fd) =
-        sys::recv_fd(conn.as_raw_fd()).map_err(|e| format!("receive the pidfd: {e}"))?;
+        spec_tests::recv_fd(conn.as_raw_fd()).map_err(|e| format!("receive the pidfd: {e}"))?;
     Ok((String::from_utf8_lossy(&msg).into_owned(), fd))
 }
 
