@@ -13,8 +13,14 @@
 //! NETLINK_ROUTE socket in its own namespace; the init, in the container's
 //! namespace, sends the requests over that socket.
 //!
-//! Unlike runc 1.3, addresses configured on the device on the host are not
-//! carried over (the kernel drops them on the move).
+//! The kernel drops a link's addresses when it changes namespace: as
+//! current runc (1.3+), the permanent global ones are listed on the host
+//! before the move and added again in the container's namespace over a
+//! socket the init opens there, and the link is then set up (`addr`). The
+//! messages are framed by hand (`netlink`).
+
+mod addr;
+mod netlink;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -23,6 +29,10 @@ use oci_spec::runtime::{Linux, LinuxNamespaceType};
 
 use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
+use netlink::{
+    attr, exchange, get_link_request, link_index, link_request, nul_terminated, IFLA_IFNAME,
+    IFLA_NET_NS_FD, RTM_NEWLINK,
+};
 
 /// One device to move: its index on the host and its name in the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,133 +128,92 @@ fn host_index(name: &str) -> Result<u32> {
 }
 
 impl Devices {
-    /// In the init, in the container's network namespace: sets each device
-    /// down and moves it here under its new name.
+    /// In the init, in the container's network namespace, for each device
+    /// in turn: sets it down, lists its addresses, moves it here under its
+    /// new name, adds the addresses that move again and sets it up (runc
+    /// sets every moved device up, whatever its state on the host).
     pub fn move_here(&self) -> Result<()> {
         let ns = std::fs::File::open("/proc/self/ns/net")
             .ctx(|| "linux.netDevices: open /proc/self/ns/net".into())?;
-        let ns_fd = ns.as_raw_fd() as u32;
-        for (seq, m) in (1u32..).step_by(2).zip(&self.moves) {
+        let here = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )
+        .ctx(|| "linux.netDevices: netlink socket in the container's namespace".into())?;
+        let mut seq = 0u32;
+        let mut next = || {
+            seq += 1;
+            seq
+        };
+        for m in &self.moves {
             let fail = |what: &str, e: std::io::Error| {
                 Error::msg(format!(
                     "linux.netDevices: {what} network device {} ({}): {e}",
                     m.host_name, m.name
                 ))
             };
-            let down = link_request(seq, m.index, Some(0), &[]);
-            self.ask(&down).map_err(|e| fail("set down", e))?;
+            tracing::debug!(
+                "linux.netDevices: moving {} into the container's network namespace as {}",
+                m.host_name,
+                m.name
+            );
+            let down = link_request(next(), m.index, Some(0), &[]);
+            exchange(&self.sock, &down, 0).map_err(|e| fail("set down", e))?;
+            let nets = self
+                .addresses(m, next())
+                .map_err(|e| fail("list the addresses of", e))?;
             let attrs = [
                 attr(IFLA_IFNAME, &nul_terminated(&m.name)),
-                attr(IFLA_NET_NS_FD, &ns_fd.to_ne_bytes()),
+                attr(IFLA_NET_NS_FD, &(ns.as_raw_fd() as u32).to_ne_bytes()),
             ];
-            let mv = link_request(seq + 1, m.index, None, &attrs);
-            self.ask(&mv).map_err(|e| fail("move", e))?;
+            let mv = link_request(next(), m.index, None, &attrs);
+            exchange(&self.sock, &mv, 0).map_err(|e| fail("move", e))?;
+            let index = index_here(&here, &m.name, next())
+                .map_err(|e| fail("find (in the container's namespace)", e))?;
+            for net in nets {
+                let add = addr::add_request(next(), index, net);
+                exchange(&here, &add, 0).map_err(|e| fail(&format!("add address {net} to"), e))?;
+                tracing::debug!("linux.netDevices: {}: address {net} added", m.name);
+            }
+            let up = link_request(next(), index, Some(libc::IFF_UP as u32), &[]);
+            exchange(&here, &up, 0).map_err(|e| fail("set up", e))?;
         }
         Ok(())
     }
 
-    /// Sends one request and waits for its acknowledgement.
-    fn ask(&self, msg: &[u8]) -> std::io::Result<()> {
-        use nix::sys::socket::{recv, send, MsgFlags};
-        send(self.sock.as_raw_fd(), msg, MsgFlags::empty())?;
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = recv(self.sock.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-            if let Some(r) = ack(&buf[..n], seq_of(msg)) {
-                return r;
+    /// The addresses of `m` on the host that move with it (addr.rs says
+    /// which), in the order the kernel lists them.
+    fn addresses(&self, m: &Move, seq: u32) -> std::io::Result<Vec<addr::Net>> {
+        let listed = exchange(&self.sock, &addr::dump_request(seq), addr::RTM_NEWADDR)?;
+        let mut nets = Vec::new();
+        for a in listed.iter().filter_map(|p| addr::parse(p)) {
+            if a.index != m.index {
+                continue;
+            }
+            match (a.left_behind(), a.net()) {
+                (None, Some(net)) => nets.push(net),
+                (why, net) => tracing::debug!(
+                    "linux.netDevices: {}: address {} left behind: {}",
+                    m.host_name,
+                    net.map_or("(none)".into(), |n| n.to_string()),
+                    why.unwrap_or("no address")
+                ),
             }
         }
+        Ok(nets)
     }
 }
 
-const RTM_NEWLINK: u16 = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_NET_NS_FD: u16 = 28;
-const NLMSG_HDRLEN: usize = 16;
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-fn nul_terminated(s: &str) -> Vec<u8> {
-    let mut v = s.as_bytes().to_vec();
-    v.push(0);
-    v
-}
-
-/// One route attribute (rtattr), padded to 4 bytes.
-fn attr(kind: u16, data: &[u8]) -> Vec<u8> {
-    let len = 4 + data.len();
-    let mut v = Vec::with_capacity(align4(len));
-    v.extend_from_slice(&(len as u16).to_ne_bytes());
-    v.extend_from_slice(&kind.to_ne_bytes());
-    v.extend_from_slice(data);
-    v.resize(align4(len), 0);
-    v
-}
-
-/// An RTM_NEWLINK request for interface `index`: `flags` Some(f) sets
-/// IFF_UP to f's IFF_UP bit (ifi_change = IFF_UP), None changes no flag.
-fn link_request(seq: u32, index: u32, flags: Option<u32>, attrs: &[Vec<u8>]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(16);
-    body.push(libc::AF_UNSPEC as u8);
-    body.push(0);
-    body.extend_from_slice(&0u16.to_ne_bytes());
-    body.extend_from_slice(&(index as i32).to_ne_bytes());
-    body.extend_from_slice(&flags.unwrap_or(0).to_ne_bytes());
-    let change = if flags.is_some() {
-        libc::IFF_UP as u32
-    } else {
-        0
-    };
-    body.extend_from_slice(&change.to_ne_bytes());
-    for a in attrs {
-        body.extend_from_slice(a);
-    }
-    let len = NLMSG_HDRLEN + body.len();
-    let mut msg = Vec::with_capacity(len);
-    msg.extend_from_slice(&(len as u32).to_ne_bytes());
-    msg.extend_from_slice(&RTM_NEWLINK.to_ne_bytes());
-    msg.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-    msg.extend_from_slice(&seq.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&body);
-    msg
-}
-
-fn seq_of(msg: &[u8]) -> u32 {
-    u32_at(msg, 8).unwrap_or(0)
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// The outcome of request `seq` in a received datagram: Some(Ok) for an
-/// acknowledgement, Some(Err) for an error reply, None when it holds
-/// neither (keep reading).
-fn ack(buf: &[u8], seq: u32) -> Option<std::io::Result<()>> {
-    let mut at = 0;
-    while at + NLMSG_HDRLEN <= buf.len() {
-        let len = u32_at(buf, at)? as usize;
-        let kind = u16::from_ne_bytes(buf.get(at + 4..at + 6)?.try_into().ok()?);
-        if len < NLMSG_HDRLEN {
-            return None;
-        }
-        if kind == NLMSG_ERROR && u32_at(buf, at + 8)? == seq {
-            let err = i32::from_ne_bytes(buf.get(at + 16..at + 20)?.try_into().ok()?);
-            return Some(if err == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::from_raw_os_error(-err))
-            });
-        }
-        at += align4(len);
-    }
-    None
+/// The index of link `name` in the namespace of socket `sock` (a moved
+/// link keeps its index unless that index is taken there).
+fn index_here(sock: &OwnedFd, name: &str, seq: u32) -> std::io::Result<u32> {
+    let replies = exchange(sock, &get_link_request(seq, name), RTM_NEWLINK)?;
+    replies
+        .iter()
+        .find_map(|p| link_index(p))
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENODEV))
 }
 
 #[cfg(test)]
@@ -259,30 +228,5 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a:b", "a b", &"x".repeat(16)] {
             assert!(!valid_name(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn request_layout() {
-        let a = attr(IFLA_IFNAME, &nul_terminated("eth7"));
-        assert_eq!(a, [9, 0, 3, 0, b'e', b't', b'h', b'7', 0, 0, 0, 0]);
-        let m = link_request(5, 9, Some(0), &[a]);
-        assert_eq!(m.len(), 16 + 16 + 12);
-        assert_eq!(u32_at(&m, 0), Some(44));
-        assert_eq!(seq_of(&m), 5);
-        assert_eq!(u32_at(&m, 20), Some(9));
-        assert_eq!(u32_at(&m, 28), Some(libc::IFF_UP as u32));
-    }
-
-    #[test]
-    fn acks() {
-        let mut reply = vec![0u8; 36];
-        reply[0..4].copy_from_slice(&36u32.to_ne_bytes());
-        reply[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
-        reply[8..12].copy_from_slice(&7u32.to_ne_bytes());
-        assert!(matches!(ack(&reply, 7), Some(Ok(()))));
-        assert!(ack(&reply, 8).is_none());
-        reply[16..20].copy_from_slice(&(-libc::ENODEV).to_ne_bytes());
-        let e = ack(&reply, 7).unwrap().unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENODEV));
     }
 }

@@ -1,7 +1,8 @@
 //! More features of current runc (1.2+) that runc 1.1 does not have:
 //! `--pidfd-socket` on create, run and exec; `linux.memoryPolicy` (runc
 //! 1.3+) for the init and exec'd processes; `linux.netDevices` (runc 1.3+),
-//! host links moved, and renamed, into the container's network namespace.
+//! host links moved, and renamed, into the container's network namespace
+//! with their permanent global addresses.
 //! Also the time namespace with `linux.timeOffsets` (runc 1.2+).
 //! On runc 1.1.x each case is a
 //! documented skip ("runc 1.1 predates …" for a flag runc 1.1 refuses,
@@ -25,6 +26,7 @@ pub const CASES: &[Case] = &[
     case("runc_feat_memory_policy", memory_policy),
     case("runc_feat_memory_policy_bad_input", memory_policy_bad_input),
     case("runc_feat_net_devices", net_devices),
+    case("runc_feat_net_devices_addresses", net_devices_addresses),
     case("runc_feat_net_devices_bad_input", net_devices_bad_input),
     case("runc_feat_time_offsets", time_offsets),
     case("runc_feat_time_offsets_bad_input", time_offsets_bad_input),
@@ -67,7 +69,7 @@ fn received(l: &UnixListener) -> Result<(String, OwnedFd), Fail> {
         .accept()
         .map_err(|e| format!("the runtime did not connect to the pidfd socket: {e}"))?;
     let (msg, fd) =
-        sys::recv_fd(conn.as_raw_fd()).map_err(|e| format!("receive the pidfd: {e}"))?;
+        spec_tests::recv_fd(conn.as_raw_fd()).map_err(|e| format!("receive the pidfd: {e}"))?;
     Ok((String::from_utf8_lossy(&msg).into_owned(), fd))
 }
 
@@ -391,6 +393,60 @@ fn features_net_devices(ctx: &Ctx) -> TestResult {
         "features linux.netDevices.enabled: {got}"
     );
     Ok(())
+}
+
+/// Addresses on berthtest0 before the move: (`ip addr add` arguments,
+/// whether current runc carries it into the container). runc carries
+/// permanent addresses with global scope, IPv4 and IPv6; it leaves dynamic
+/// ones (a lifetime) and link- or host-scope ones behind.
+const ADDRESSES: [(&str, bool); 6] = [
+    ("192.0.2.10/24", true),
+    ("2001:db8::10/64", true),
+    ("198.51.100.7/24 valid_lft 300 preferred_lft 300", false),
+    ("2001:db8:1::5/64 valid_lft 300 preferred_lft 300", false),
+    ("192.0.2.33/32 scope link", false),
+    ("fe80::1234/64", false),
+];
+
+/// A veth end with IPv4 and IPv6 addresses, moved in and renamed to eth7:
+/// `ip addr` in the container shows the permanent global addresses (the
+/// kernel dropped them on the move; the runtime adds them again), not the
+/// others, and the link is up (runc sets it up).
+fn net_devices_addresses(ctx: &Ctx) -> TestResult {
+    skip_on_runc_1_1(ctx, "linux.netDevices")?;
+    veth("berthtest0", "berthtest1")?;
+    let res = (|| {
+        for (a, _) in ADDRESSES {
+            let mut args = vec!["addr", "add"];
+            args.extend(a.split(' '));
+            ip(&[&args[..], &["dev", "berthtest0"]].concat())?;
+        }
+        let mut b = bundle(ctx)?;
+        config::set_args(&mut b.spec, &["ip", "addr", "show", "dev", "eth7"]);
+        let devs = json!({"berthtest0": {"name": "eth7"}});
+        write_patched(&b, &[("/linux/netDevices", devs)])?;
+        let out = ctx.rt(&["run", "--bundle", b.path(), "c1"])?.ok()?;
+        for (a, carried) in ADDRESSES {
+            let addr = a.split(' ').next().unwrap_or(a);
+            let shown = out.stdout.contains(&format!(" {addr} "));
+            ensure!(
+                shown == carried,
+                "{addr} shown in the container: {shown}, want {carried}: {}",
+                out.stdout
+            );
+        }
+        let flags = out.stdout.split(['<', '>']).nth(1).unwrap_or("");
+        ensure!(
+            flags.split(',').any(|f| f == "UP"),
+            "eth7 not up in the container: {}",
+            out.stdout
+        );
+        Ok(())
+    })();
+    if host_has_link("berthtest0") {
+        let _ = ip(&["link", "del", "berthtest0"]);
+    }
+    res
 }
 
 /// A device that does not exist, bad names, no network namespace: exit 1,
