@@ -51,16 +51,7 @@ pub fn exec(
         .ok_or_else(|| Error::config("process: missing"))?;
     let process = &build(base)?;
     validate(process)?;
-    let linux = spec.linux().as_ref();
-    let userns = linux.is_some_and(|l| {
-        l.namespaces()
-            .iter()
-            .flatten()
-            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
-    });
-    if let Some(l) = linux.filter(|_| userns) {
-        crate::userns::check_process(l, process)?;
-    }
+    let userns = user_namespace(&spec, process)?;
     let cpu_affinity = cpu_affinity(process, base)?;
     let console = crate::tty::mode(process, o.console_socket, o.detach)?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
@@ -123,6 +114,23 @@ pub fn exec(
         super::create::write_pid_file(p, pid)?;
     }
     Ok(Execd { pidfd, master })
+}
+
+/// Whether the container has a user namespace of its own (the process
+/// then joins it first); its ids must be mapped there.
+fn user_namespace(spec: &oci_spec::runtime::Spec, process: &Process) -> Result<bool> {
+    let Some(l) = spec.linux().as_ref() else {
+        return Ok(false);
+    };
+    let userns = l
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User);
+    if userns {
+        crate::userns::check_process(l, process)?;
+    }
+    Ok(userns)
 }
 
 /// The pty master the process sent before it exec'd (when berth relays

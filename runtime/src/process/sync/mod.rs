@@ -20,8 +20,15 @@
 //!  console: connect to --console-socket,
 //!    or a socketpair to relay (run)
 //!  socketpair (sync channel)
-//!  clone3 into the cgroup ────────────────────────▶ PDEATHSIG=SIGKILL, join cgroups,
-//!  until_ready: recv (blocks)                       namespaces, mounts, sysctl
+//!  clone3 into the cgroup ────────────────────────▶ PDEATHSIG=SIGKILL, oom_score_adj
+//!                                                   │ joined user namespace + new pid ns:
+//!       ◀──────────────────── Reborn + pidfd ────── join, unshare, clone3 the real init
+//!  reap the child, serve the init                   (CLONE_PARENT), exit
+//!  until_ready: recv (blocks)                       │ if a new user namespace:
+//!       ◀──────────────────── Mappings ──────────── send; recv (blocks)
+//!  write gid_map, uid_map                           │
+//!       ───────────────────── Mapped ─────────────▶ become root there; join cgroups,
+//!                                                   namespaces, mounts, sysctl
 //!                                                   │ if prestart/createRuntime hooks:
 //!       ◀──────────────────── Hooks ─────────────── send; recv (blocks)
 //!  prestart, createRuntime hooks                    │
@@ -45,9 +52,10 @@
 //!                                                   blocks until `start`
 //! ```
 //!
-//! Hooks comes exactly when there are prestart or createRuntime hooks (both
-//! sides read the same config), before anything else; Seccomp at most once,
-//! after it; anything else out of order is an error ("expected Ready, got
+//! Reborn comes first, exactly when a user namespace is joined by path and
+//! the pid namespace is new; then Mappings, exactly when the user namespace
+//! is new; Hooks exactly when there are prestart or createRuntime hooks
+//! (both sides read the same config); Seccomp at most once, after them; anything else out of order is an error ("expected Ready, got
 //! Hooks"), and so is an unknown tag.
 //!
 //! Failures. The init sends `Error(text)` and exits 1; the runtime kills
