@@ -36,6 +36,7 @@ pub(crate) mod notify;
 pub(crate) mod process;
 pub(crate) mod rlimits;
 pub(crate) mod rootfs;
+pub(crate) mod rootless;
 pub(crate) mod seccomp;
 pub(crate) mod spec;
 pub(crate) mod state;

@@ -21,6 +21,7 @@ mod parity_errors;
 mod pause;
 mod process;
 mod robustness;
+mod rootless;
 mod runc_features;
 mod runc_features2;
 mod seccomp;
@@ -61,6 +62,7 @@ pub fn all() -> Vec<Case> {
         cli_parity::CASES,
         debug_log::CASES,
         events::CASES,
+        rootless::CASES,
     ]
     .concat()
 }
