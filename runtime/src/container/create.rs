@@ -62,6 +62,8 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let mut bundle = spec::load(o.bundle)?;
     // After the config, as runc: a bad value fails create and run only.
     let rootless_flag = crate::rootless::parse_flag(o.rootless)?;
+    let rootless = || crate::rootless::detect(rootless_flag, o.systemd_cgroup);
+    crate::rootless::check_config(&bundle.spec, crate::sys::exec_euid() == 0, rootless)?;
     tracing::debug!(
         "create {}: config loaded from {}",
         o.id,
@@ -98,7 +100,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     if let Err(e) = cgroup.make(&cfg) {
         // Rootless without the permission to make the default cgroup: runc's
         // rules (`cgroups::rootless`) may let it run without one.
-        let rootless = || crate::rootless::detect(rootless_flag, o.systemd_cgroup);
         let explicit = cfg.cgroups_path.is_some();
         cgroups_mod::rootless::after_failure(e, explicit, cfg.resources, cgroup.mode(), rootless)?;
         warn_without_cgroup(linux);

@@ -23,6 +23,7 @@ pub const CASES: &[Case] = &[
     case("rootless_flag_bad_value", flag_bad_value),
     case("rootless_spec_output", spec_output),
     case("rootless_default_root_xdg", default_root_xdg),
+    case("rootless_requires_user_namespace", requires_user_namespace),
     case("rootless_runs_without_cgroup", runs_without_cgroup).tagged(&[CGROUP]),
     case("rootless_limit_without_cgroup_refused", limit_refused).tagged(&[CGROUP]),
 ];
@@ -176,6 +177,43 @@ fn default_root_in(ctx: &Ctx, xdg: &Path) -> TestResult {
     );
     ensure_eq!((m.uid(), m.gid()), (NOBODY, NOBODY), "owner");
     Ok(())
+}
+
+/// A non-root caller's config without a user namespace is refused with
+/// runc's text before anything is made.
+fn requires_user_namespace(ctx: &Ctx) -> TestResult {
+    let root = std::env::temp_dir().join(format!("spec-nobody-root-{}", std::process::id()));
+    std::fs::create_dir(&root).map_err(|e| format!("mkdir {root:?}: {e}"))?;
+    let res = requires_user_namespace_in(ctx, &root);
+    let _ = std::fs::remove_dir_all(&root);
+    res
+}
+
+fn requires_user_namespace_in(ctx: &Ctx, root: &Path) -> TestResult {
+    std::os::unix::fs::chown(root, Some(NOBODY), Some(NOBODY))
+        .map_err(|e| format!("chown: {e}"))?;
+    let b = ctx.bundle("b")?;
+    b.write()?;
+    let mut c = Command::new(&ctx.env.runtime);
+    c.arg("--root")
+        .arg(root)
+        .args(["create", "--bundle", b.path(), "c1"]);
+    c.uid(NOBODY).gid(NOBODY);
+    let out = cmd::spawn(c, &ctx.dir, "create-as-nobody")?.wait(CMD_TIMEOUT)?;
+    ensure!(
+        out.code == 1
+            && out
+                .stderr
+                .contains("rootless container requires user namespaces"),
+        "exit {}, stderr {:?}",
+        out.code,
+        out.stderr.trim()
+    );
+    let left: Vec<_> = std::fs::read_dir(root)
+        .map_err(|e| format!("{e}"))?
+        .collect();
+    ensure!(left.is_empty(), "state left in {root:?}: {left:?}");
+    expect_nothing_left(ctx, "c1", &b)
 }
 
 /// The wrapper: the runtime in a private mount namespace where every cgroup

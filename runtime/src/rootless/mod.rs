@@ -7,7 +7,9 @@
 //!   `/run/berth`; the XDG directory is created 0700 with the sticky bit
 //!   (`prepare_xdg_root`) so the session's cleaner leaves it alone;
 //! - whether cgroup permission errors may be ignored (`detect`, the global
-//!   `--rootless true|false|auto` flag).
+//!   `--rootless true|false|auto` flag);
+//!
+//! and `validate` checks a config against what a non-root caller can do.
 
 use std::ffi::OsString;
 use std::io;
@@ -15,6 +17,9 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+mod validate;
+pub(crate) use validate::check as check_config;
 
 /// The inode number of the initial user namespace's nsfs entry
 /// (PROC_USER_INIT_INO in the kernel's include/uapi/linux/nsfs.h).
@@ -223,6 +228,11 @@ mod tests {
         if nix::unistd::geteuid().is_root() && !running_in_user_ns() {
             assert!(!detect(None, false));
         }
+    }
+
+    #[test]
+    fn exec_euid_is_the_euid() {
+        assert_eq!(crate::sys::exec_euid(), nix::unistd::geteuid().as_raw());
     }
 
     #[test]
