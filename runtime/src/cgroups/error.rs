@@ -75,6 +75,10 @@ pub enum CgroupError {
     /// A leaf outside the hierarchy it was computed for.
     #[error("cgroup {} is not under {}", leaf.display(), mount.display())]
     NotUnder { leaf: PathBuf, mount: PathBuf },
+    /// Pause/resume of a rootless container that runs without a cgroup
+    /// (runc's text).
+    #[error("cannot toggle freezer: cgroups not configured for container")]
+    NoCgroup,
     /// Pause/resume or OOM events without the controller they need.
     #[error("the {controller} cgroup is not available on this host")]
     Unavailable { controller: &'static str },

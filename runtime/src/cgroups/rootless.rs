@@ -254,5 +254,9 @@ mod tests {
         assert!(m.v2_dir_fd().unwrap().is_none());
         assert!(m.placement(false).unwrap().files.is_empty());
         assert!(m.pids().unwrap().is_empty());
+        assert_eq!(
+            m.freeze().unwrap_err().to_string(),
+            "cannot toggle freezer: cgroups not configured for container"
+        );
     }
 }

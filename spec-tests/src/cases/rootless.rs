@@ -243,7 +243,8 @@ fn run_ro(ctx: &Ctx, tag: &str, args: &[&str]) -> Result<Out, Fail> {
 
 /// No limit asked and no cgroup possible: with `--rootless true` the
 /// container runs without one (its init stays in the runtime's cgroup),
-/// and state, kill and delete work from outside; without `--rootless`
+/// and state, start, exec, kill and delete work from outside (pause is
+/// refused with runc's text); without `--rootless`
 /// (root: auto is false) the cgroup error stands, as before.
 fn runs_without_cgroup(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
@@ -266,6 +267,22 @@ fn runs_without_cgroup(ctx: &Ctx) -> TestResult {
     ensure!(pid > 0, "no pid");
     let init = read(Path::new(&format!("/proc/{pid}/cgroup")))?;
     ensure_eq!(init, own, "the init's /proc/PID/cgroup (the runtime's)");
+    // Nothing to freeze: runc's text.
+    let out = ctx.rt(&["pause", "c1"])?;
+    ensure!(
+        out.code == 1
+            && out
+                .stderr
+                .contains("cannot toggle freezer: cgroups not configured for container"),
+        "pause: exit {}, stderr {:?}",
+        out.code,
+        out.stderr.trim()
+    );
+    ctx.rt(&["start", "c1"])?.ok()?;
+    let out = ctx
+        .rt(&["exec", "c1", "/bin/sh", "-c", "echo exec-ok"])?
+        .ok()?;
+    ensure!(out.stdout.contains("exec-ok"), "exec: {:?}", out.stdout);
     ctx.rt(&["kill", "c1", "KILL"])?.ok()?;
     ctx.wait_status("c1", "stopped", Duration::from_secs(5))?;
     ctx.rt(&["delete", "c1"])?.ok()?;
