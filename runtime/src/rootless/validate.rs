@@ -2,7 +2,8 @@
 //! checks, same order and wording after the field prefix, so a client
 //! matching runc's text still finds it): a user namespace, with uid and gid
 //! mappings unless it is joined by path; `uid=`/`gid=` mount options only
-//! for ids the mappings cover; no idmapped mounts; and, also for root with
+//! for ids the mappings cover; no idmapped mounts; no additional gids (an
+//! unprivileged user namespace cannot setgroups); and, also for root with
 //! `--rootless` in effect, no `linux.netDevices`.
 
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
@@ -53,7 +54,18 @@ pub(crate) fn check(
             ));
         }
     }
-    check_mounts(spec, uids, gids)
+    check_mounts(spec, uids, gids)?;
+    let extra_gids = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.user().additional_gids().as_ref())
+        .is_some_and(|g| !g.is_empty());
+    if extra_gids {
+        return Err(Error::config(
+            "process.user.additionalGids: cannot set any additional groups in a rootless container",
+        ));
+    }
+    Ok(())
 }
 
 /// `uid=N`/`gid=N` options must name mapped ids (other spellings are not
@@ -212,6 +224,18 @@ mod tests {
             "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]);
         assert!(err(&spec(userns_linux(), m))
             .ends_with("id-mapped mounts are not supported for rootless containers"));
+    }
+
+    #[test]
+    fn additional_gids_are_refused() {
+        let mut s = spec(userns_linux(), serde_json::json!([]));
+        let mut v = serde_json::to_value(&s).unwrap();
+        v["process"]["user"]["additionalGids"] = serde_json::json!([5]);
+        s = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            err(&s),
+            "process.user.additionalGids: cannot set any additional groups in a rootless container"
+        );
     }
 
     #[test]
