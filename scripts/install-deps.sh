@@ -9,6 +9,8 @@ packages=(
     runc crun       # reference runtimes (spec-tests, bench)
     hyperfine       # ad-hoc latency measurements
     time            # /usr/bin/time: peak RSS in the bench
+    uidmap          # newuidmap/newgidmap: multi-range maps for a non-root berth
+    slirp4netns     # network of podman rootless (e2e)
     "$@"
 )
 

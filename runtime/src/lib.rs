@@ -25,6 +25,9 @@ pub(crate) mod container;
 pub(crate) mod error;
 pub(crate) mod go_text;
 pub(crate) mod hooks;
+// Called by the user-namespace core (issue 13) when berth is not root.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod idmap_helpers;
 pub(crate) mod intel_rdt;
 pub(crate) mod log;
 pub(crate) mod namespaces;
@@ -33,6 +36,7 @@ pub(crate) mod notify;
 pub(crate) mod process;
 pub(crate) mod rlimits;
 pub(crate) mod rootfs;
+pub(crate) mod rootless;
 pub(crate) mod seccomp;
 pub(crate) mod spec;
 pub(crate) mod state;

@@ -31,6 +31,16 @@ pub enum CgroupError {
         controller: &'static str,
         mount: PathBuf,
     },
+    /// Rootless, the default cgroup could not be made (`source`), and
+    /// `field` asks for a limit: runc's text first (its v2 wording on a
+    /// pure v2 host), then why.
+    #[error("{}", rootless_limit_text(field, controller, *v2, source))]
+    RootlessLimit {
+        field: String,
+        controller: &'static str,
+        v2: bool,
+        source: Box<CgroupError>,
+    },
     /// A `unified` key whose controller the cgroup v2 root does not offer.
     #[error("linux.resources.unified.{key}: the {controller} controller is not available in the cgroup v2 hierarchy of this host")]
     NoUnifiedController { key: String, controller: String },
@@ -65,6 +75,10 @@ pub enum CgroupError {
     /// A leaf outside the hierarchy it was computed for.
     #[error("cgroup {} is not under {}", leaf.display(), mount.display())]
     NotUnder { leaf: PathBuf, mount: PathBuf },
+    /// Pause/resume of a rootless container that runs without a cgroup
+    /// (runc's text).
+    #[error("cannot toggle freezer: cgroups not configured for container")]
+    NoCgroup,
     /// Pause/resume or OOM events without the controller they need.
     #[error("the {controller} cgroup is not available on this host")]
     Unavailable { controller: &'static str },
@@ -120,6 +134,14 @@ pub enum CgroupError {
 }
 
 pub type Result<T, E = CgroupError> = std::result::Result<T, E>;
+
+fn rootless_limit_text(field: &str, controller: &str, v2: bool, source: &CgroupError) -> String {
+    if v2 {
+        format!("rootless needs no limits + no cgrouppath when no permission is granted for cgroups: {field} (the {controller} controller): {source}")
+    } else {
+        format!("{field}: cannot set {controller} limit: container could not join or create cgroup (rootless: {source}; request no limits, or give this user a delegated cgroup and name it in linux.cgroupsPath)")
+    }
+}
 
 impl CgroupError {
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> CgroupError {

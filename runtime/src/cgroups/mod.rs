@@ -20,6 +20,7 @@ mod manager;
 pub mod oom;
 pub mod path;
 mod procs;
+pub(crate) mod rootless;
 pub mod stats;
 mod sub;
 pub mod v1;

@@ -109,6 +109,10 @@ impl Manager {
     }
 
     fn need_freezer(&self) -> Result<Freezer<'_>> {
+        if self.v1.is_empty() && self.v2.is_none() {
+            // A rootless container without a cgroup (`super::rootless`).
+            return Err(CgroupError::NoCgroup);
+        }
         self.freezer().ok_or(CgroupError::Unavailable {
             controller: "freezer",
         })

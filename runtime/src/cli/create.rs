@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 impl CreateFlags {
-    pub fn opts<'a>(&'a self, id: &'a str, g: &super::Global) -> Result<CreateOpts<'a>> {
+    pub fn opts<'a>(&'a self, id: &'a str, g: &'a super::Global) -> Result<CreateOpts<'a>> {
         Ok(CreateOpts {
             id,
             bundle: &self.bundle,
@@ -54,6 +54,7 @@ impl CreateFlags {
             notify_socket: crate::notify::host_socket().is_some(),
             detach: true,
             systemd_cgroup: g.systemd_cgroup,
+            rootless: &g.rootless,
             sigmask: None,
         })
     }

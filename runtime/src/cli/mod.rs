@@ -101,6 +101,9 @@ enum Cmd {
 pub struct Global {
     pub root: Root,
     pub systemd_cgroup: bool,
+    /// `--rootless` as given (`auto` when absent); create and run parse it
+    /// (`rootless::parse_flag`), as runc does.
+    pub rootless: String,
     /// Whether records go to a --log file (then errors also go to stderr).
     pub log_to_file: bool,
 }
@@ -111,16 +114,6 @@ pub fn report(e: &crate::error::Error, g: &Global) {
     tracing::error!("{e}");
     if g.log_to_file {
         eprintln!("{e}");
-    }
-}
-
-fn default_root() -> PathBuf {
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/run/berth");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) => PathBuf::from(d).join("berth"),
-        None => PathBuf::from("/run/berth"),
     }
 }
 
@@ -210,9 +203,17 @@ pub fn main() -> i32 {
             return 1;
         }
     };
+    let root = match cli.root.clone() {
+        Some(r) => r,
+        None => match default_root(to_file) {
+            Ok(r) => r,
+            Err(code) => return code,
+        },
+    };
     let g = Global {
-        root: Root::new(cli.root.clone().unwrap_or_else(default_root)),
+        root: Root::new(root),
         systemd_cgroup: cli.systemd_cgroup,
+        rootless: cli.rootless.clone().unwrap_or_else(|| "auto".into()),
         log_to_file: to_file,
     };
     let Some(cmd) = cli.cmd else {
@@ -226,6 +227,24 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// The state directory without --root (`rootless::default_root`); one
+/// under XDG_RUNTIME_DIR is created private and sticky first, as runc does
+/// for every command. Err: the exit status, the failure reported.
+fn default_root(log_to_file: bool) -> std::result::Result<PathBuf, i32> {
+    let d = crate::rootless::default_root();
+    if d.xdg {
+        if let Err((hint, e)) = crate::rootless::prepare_xdg_root(&d.path) {
+            eprintln!("{hint}");
+            tracing::error!("{e}");
+            if log_to_file {
+                eprintln!("{e}");
+            }
+            return Err(1);
+        }
+    }
+    Ok(d.path)
 }
 
 fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {

@@ -42,6 +42,8 @@ pub struct CreateOpts<'a> {
     pub notify_socket: bool,
     /// --systemd-cgroup
     pub systemd_cgroup: bool,
+    /// `--rootless` as given (`crate::rootless::parse_flag`).
+    pub rootless: &'a str,
     /// Whether the caller returns once the container runs (create, run -d).
     pub detach: bool,
     /// The mask to give back to the payload (run blocks signals first).
@@ -59,6 +61,10 @@ pub struct Created {
 
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let mut bundle = spec::load(o.bundle)?;
+    // After the config, as runc: a bad value fails create and run only.
+    let rootless_flag = crate::rootless::parse_flag(o.rootless)?;
+    let rootless = || crate::rootless::detect(rootless_flag, o.systemd_cgroup);
+    crate::rootless::check_config(&bundle.spec, crate::sys::exec_euid() == 0, rootless)?;
     tracing::debug!(
         "create {}: config loaded from {}",
         o.id,
@@ -92,7 +98,14 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let mut cgroup = Manager::plan(&cfg)?;
     // Recorded first, so a create killed from here on is still removable.
     dir.save_creating(&cgroup.planned())?;
-    cgroup.make(&cfg)?;
+    if let Err(e) = cgroup.make(&cfg) {
+        // Rootless without the permission to make the default cgroup: runc's
+        // rules (`cgroups::rootless`) may let it run without one.
+        let explicit = cfg.cgroups_path.is_some();
+        cgroups_mod::rootless::after_failure(e, explicit, cfg.resources, cgroup.mode(), rootless)?;
+        warn_without_cgroup(linux);
+        cgroup = Manager::without_cgroup(cgroup.mode());
+    }
     match spawn_init(root, o, &bundle, dir, &cgroup, console) {
         Ok(created) => {
             tracing::debug!("create {}: created, init pid {}", o.id, created.saved.pid);
@@ -105,6 +118,19 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
             }
             Err(e)
         }
+    }
+}
+
+/// runc's warning for a container without a cgroup that shares the host's
+/// pid namespace: nothing can find all its processes to kill them.
+fn warn_without_cgroup(linux: &oci_spec::runtime::Linux) {
+    let own_pid_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none());
+    if !own_pid_ns {
+        tracing::warn!("creating a rootless container with no cgroup and no private pid namespace: its processes cannot all be found and killed (only the init is signalled)");
     }
 }
 

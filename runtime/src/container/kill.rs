@@ -23,7 +23,9 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 
 pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     let v = super::view(root, id)?;
-    if sig == libc::SIGKILL && v.saved.pid_ns.is_none() {
+    // A rootless container may have no cgroup (`cgroups::rootless`): then
+    // only its init can be signalled, as runc does.
+    if sig == libc::SIGKILL && v.saved.pid_ns.is_none() && !v.saved.cgroup.dirs.is_empty() {
         return kill_cgroup(&v);
     }
     if !matches!(v.status, Status::Created | Status::Running | Status::Paused) {

@@ -32,6 +32,19 @@ pub use pidfd::PidFd;
 
 use std::io;
 
+/// The effective uid this process was started with (the auxiliary
+/// vector's AT_EUID), read without a system call; it is the euid as long as
+/// the process has not changed its ids, which berth's own process never
+/// does (only its children do).
+pub fn exec_euid() -> u32 {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel placed
+    // in this process's memory at exec (never changed afterwards); it takes
+    // and returns plain integers, and AT_EUID is always present on Linux
+    // (0, root, would only mean the checks for non-root are skipped).
+    let v = unsafe { libc::getauxval(libc::AT_EUID) };
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
 /// `poll(2)` over `fds`, retried on EINTR; returns how many are ready.
 /// `timeout_ms` of -1 waits forever.
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {

@@ -22,6 +22,7 @@ mod parity_errors;
 mod pause;
 mod process;
 mod robustness;
+mod rootless;
 mod runc_features;
 mod runc_features2;
 mod seccomp;
@@ -67,6 +68,7 @@ pub fn all() -> Vec<Case> {
         events::CASES,
         userns::CASES,
         userns_security::CASES,
+        rootless::CASES,
     ]
     .concat()
 }

@@ -1,0 +1,320 @@
+//! Rootless mode (issue 13 §4), the parts that need no user namespace of
+//! the runtime's own: `--rootless` parsed as runc parses it, `spec
+//! --rootless` as current runc writes it, the default `--root` under
+//! `$XDG_RUNTIME_DIR` for a non-root caller (run as nobody), and runc's
+//! cgroup rules for a rootless container whose cgroup cannot be made (the
+//! runtime runs with `--rootless true` in a private mount namespace where
+//! every cgroup hierarchy is read-only: mkdir fails with EROFS, one of the
+//! errors runc ignores when rootless).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use super::util::{expect_nothing_left, host_cgroup_v2, until_go};
+use crate::harness::case::{case, Case, CGROUP};
+use crate::harness::cmd::{self, Out};
+use crate::harness::{read, write_script, Bundle, Ctx, Fail, TestResult, CMD_TIMEOUT};
+use crate::{ensure, ensure_eq};
+
+pub const CASES: &[Case] = &[
+    case("rootless_flag_bad_value", flag_bad_value),
+    case("rootless_spec_output", spec_output),
+    case("rootless_default_root_xdg", default_root_xdg),
+    case("rootless_requires_user_namespace", requires_user_namespace),
+    case("rootless_runs_without_cgroup", runs_without_cgroup).tagged(&[CGROUP]),
+    case("rootless_limit_without_cgroup_refused", limit_refused).tagged(&[CGROUP]),
+];
+
+/// `--rootless` takes Go's boolean spellings or `auto`; anything else fails
+/// create and run with Go's ParseBool text, and is ignored by other verbs.
+fn flag_bad_value(ctx: &Ctx) -> TestResult {
+    let b = ctx.bundle("b")?;
+    b.write()?;
+    for verb in ["run", "create"] {
+        let out = ctx.rt(&["--rootless", "xyz", verb, "--bundle", b.path(), "c1"])?;
+        // Plain, or quoted in a logfmt msg="..." field.
+        let plain = out
+            .stderr
+            .contains(r#"strconv.ParseBool: parsing "xyz": invalid syntax"#);
+        let quoted = out
+            .stderr
+            .contains(r#"strconv.ParseBool: parsing \"xyz\": invalid syntax"#);
+        ensure!(
+            out.code == 1 && (plain || quoted),
+            "--rootless xyz {verb}: exit {}, stderr {:?}",
+            out.code,
+            out.stderr.trim()
+        );
+    }
+    ctx.rt(&["--rootless", "xyz", "list"])?.ok()?;
+    ctx.rt(&["--rootless", "TRUE", "list"])?.ok()?;
+    expect_nothing_left(ctx, "c1", &b)
+}
+
+/// `spec --rootless`: runc's ToRootless edits of the starter config.
+fn spec_output(ctx: &Ctx) -> TestResult {
+    let dir = ctx.path("spec");
+    std::fs::create_dir(&dir).map_err(|e| format!("mkdir: {e}"))?;
+    let d = dir.to_str().ok_or("utf-8")?;
+    ctx.rt(&["spec", "--rootless", "--bundle", d])?.ok()?;
+    let v: serde_json::Value = serde_json::from_str(&read(&dir.join("config.json"))?)
+        .map_err(|e| format!("config.json: {e}"))?;
+    let linux = &v["linux"];
+    let types: Vec<&str> = linux["namespaces"]
+        .as_array()
+        .ok_or("no namespaces")?
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
+    // runc adds a cgroup namespace to its starter config on a cgroup v2 host.
+    let want: &[&str] = if types.contains(&"cgroup") {
+        &["pid", "ipc", "uts", "mount", "cgroup", "user"]
+    } else {
+        &["pid", "ipc", "uts", "mount", "user"]
+    };
+    ensure_eq!(types, want, "namespace types");
+    let id = |f: &str, own: u32| {
+        serde_json::json!([{"containerID": 0, "hostID": own, "size": 1}]) == linux[f]
+    };
+    let (euid, egid) = own_effective_ids();
+    ensure!(
+        id("uidMappings", euid),
+        "uidMappings {}",
+        linux["uidMappings"]
+    );
+    ensure!(
+        id("gidMappings", egid),
+        "gidMappings {}",
+        linux["gidMappings"]
+    );
+    ensure!(
+        linux.get("resources").is_none(),
+        "resources kept: {}",
+        linux["resources"]
+    );
+    let mounts = v["mounts"].as_array().ok_or("no mounts")?;
+    let by = |d: &str| mounts.iter().find(|m| m["destination"] == d);
+    ensure_eq!(
+        by("/sys").cloned(),
+        Some(
+            serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+        ),
+        "the /sys mount"
+    );
+    let pts = by("/dev/pts").ok_or("no /dev/pts")?;
+    ensure_eq!(
+        pts["options"],
+        serde_json::json!([
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620"
+        ]),
+        "/dev/pts options"
+    );
+    ensure!(
+        by("/sys/fs/cgroup").is_some(),
+        "the cgroup mount was dropped"
+    );
+    Ok(())
+}
+
+/// The harness's effective uid and gid (/proc/self/status).
+fn own_effective_ids() -> (u32, u32) {
+    let s = read(Path::new("/proc/self/status")).unwrap_or_default();
+    let field = |k: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(u32::MAX)
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+const NOBODY: u32 = 65534;
+
+/// Without --root, a non-root caller's state goes to
+/// `$XDG_RUNTIME_DIR/<runtime name>`, created 0700 with the sticky bit.
+fn default_root_xdg(ctx: &Ctx) -> TestResult {
+    let xdg = std::env::temp_dir().join(format!("spec-xdg-{}", std::process::id()));
+    std::fs::create_dir(&xdg).map_err(|e| format!("mkdir {xdg:?}: {e}"))?;
+    let res = default_root_in(ctx, &xdg);
+    let _ = std::fs::remove_dir_all(&xdg);
+    res
+}
+
+fn default_root_in(ctx: &Ctx, xdg: &Path) -> TestResult {
+    std::os::unix::fs::chown(xdg, Some(NOBODY), Some(NOBODY)).map_err(|e| format!("chown: {e}"))?;
+    std::fs::set_permissions(xdg, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("chmod: {e}"))?;
+    let name = ctx
+        .env
+        .runtime
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("runtime name")?;
+    let mut c = Command::new(&ctx.env.runtime);
+    c.arg("list")
+        .env("XDG_RUNTIME_DIR", xdg)
+        .uid(NOBODY)
+        .gid(NOBODY);
+    let out = cmd::spawn(c, &ctx.dir, "list-as-nobody")?
+        .wait(CMD_TIMEOUT)?
+        .ok()?;
+    ensure!(out.stdout.starts_with("ID "), "list: {:?}", out.stdout);
+    let root = xdg.join(name);
+    let m = std::fs::metadata(&root).map_err(|e| format!("{root:?} not made: {e}"))?;
+    ensure_eq!(
+        format!("{:o}", m.permissions().mode() & 0o7777),
+        "1700",
+        "mode"
+    );
+    ensure_eq!((m.uid(), m.gid()), (NOBODY, NOBODY), "owner");
+    Ok(())
+}
+
+/// A non-root caller's config without a user namespace is refused with
+/// runc's text before anything is made.
+fn requires_user_namespace(ctx: &Ctx) -> TestResult {
+    let root = std::env::temp_dir().join(format!("spec-nobody-root-{}", std::process::id()));
+    std::fs::create_dir(&root).map_err(|e| format!("mkdir {root:?}: {e}"))?;
+    let res = requires_user_namespace_in(ctx, &root);
+    let _ = std::fs::remove_dir_all(&root);
+    res
+}
+
+fn requires_user_namespace_in(ctx: &Ctx, root: &Path) -> TestResult {
+    std::os::unix::fs::chown(root, Some(NOBODY), Some(NOBODY))
+        .map_err(|e| format!("chown: {e}"))?;
+    let b = ctx.bundle("b")?;
+    b.write()?;
+    let mut c = Command::new(&ctx.env.runtime);
+    c.arg("--root")
+        .arg(root)
+        .args(["create", "--bundle", b.path(), "c1"]);
+    c.uid(NOBODY).gid(NOBODY);
+    let out = cmd::spawn(c, &ctx.dir, "create-as-nobody")?.wait(CMD_TIMEOUT)?;
+    ensure!(
+        out.code == 1
+            && out
+                .stderr
+                .contains("rootless container requires user namespaces"),
+        "exit {}, stderr {:?}",
+        out.code,
+        out.stderr.trim()
+    );
+    let left: Vec<_> = std::fs::read_dir(root)
+        .map_err(|e| format!("{e}"))?
+        .collect();
+    ensure!(left.is_empty(), "state left in {root:?}: {left:?}");
+    expect_nothing_left(ctx, "c1", &b)
+}
+
+/// The wrapper: the runtime in a private mount namespace where every cgroup
+/// hierarchy is remounted read-only.
+fn ro_cgroups_command(ctx: &Ctx, args: &[&str]) -> Result<Command, Fail> {
+    let script = ctx.path("ro-cgroups.sh");
+    write_script(
+        &script,
+        "set -e\n\
+         for m in $(grep -E ' - cgroup2? ' /proc/self/mountinfo | cut -d' ' -f5); do\n\
+         \x20 mount -o remount,bind,ro \"$m\"\n\
+         done\n\
+         exec \"$@\"",
+    )?;
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private"]).arg(&script);
+    c.arg(&ctx.env.runtime)
+        .arg("--root")
+        .arg(&ctx.root)
+        .args(args);
+    Ok(c)
+}
+
+fn run_ro(ctx: &Ctx, tag: &str, args: &[&str]) -> Result<Out, Fail> {
+    cmd::spawn(ro_cgroups_command(ctx, args)?, &ctx.dir, tag)?.wait(CMD_TIMEOUT)
+}
+
+/// No limit asked and no cgroup possible: with `--rootless true` the
+/// container runs without one (its init stays in the runtime's cgroup),
+/// and state, start, exec, kill and delete work from outside (pause is
+/// refused with runc's text); without `--rootless`
+/// (root: auto is false) the cgroup error stands, as before.
+fn runs_without_cgroup(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    until_go(&mut b);
+    b.write()?;
+    let out = run_ro(ctx, "create-root", &["create", "--bundle", b.path(), "c1"])?;
+    ensure!(
+        out.code != 0,
+        "create as root without a writable cgroup succeeded"
+    );
+    expect_nothing_left(ctx, "c1", &b)?;
+    let own = read(Path::new("/proc/self/cgroup"))?;
+    run_ro(
+        ctx,
+        "create",
+        &["--rootless", "true", "create", "--bundle", b.path(), "c1"],
+    )?
+    .ok()?;
+    let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
+    ensure!(pid > 0, "no pid");
+    let init = read(Path::new(&format!("/proc/{pid}/cgroup")))?;
+    ensure_eq!(init, own, "the init's /proc/PID/cgroup (the runtime's)");
+    // Nothing to freeze: runc's text.
+    let out = ctx.rt(&["pause", "c1"])?;
+    ensure!(
+        out.code == 1
+            && out
+                .stderr
+                .contains("cannot toggle freezer: cgroups not configured for container"),
+        "pause: exit {}, stderr {:?}",
+        out.code,
+        out.stderr.trim()
+    );
+    ctx.rt(&["start", "c1"])?.ok()?;
+    let out = ctx
+        .rt(&["exec", "c1", "/bin/sh", "-c", "echo exec-ok"])?
+        .ok()?;
+    ensure!(out.stdout.contains("exec-ok"), "exec: {:?}", out.stdout);
+    ctx.rt(&["kill", "c1", "KILL"])?.ok()?;
+    ctx.wait_status("c1", "stopped", Duration::from_secs(5))?;
+    ctx.rt(&["delete", "c1"])?.ok()?;
+    expect_nothing_left(ctx, "c1", &b)
+}
+
+/// A limit asked and no cgroup possible: exit 1 naming the controller
+/// (runc's text), nothing left.
+fn limit_refused(ctx: &Ctx) -> TestResult {
+    let b: Bundle = ctx.bundle("b")?;
+    super::util::write_patched(
+        &b,
+        &[(
+            "/linux/resources",
+            serde_json::json!({"pids": {"limit": 10}}),
+        )],
+    )?;
+    let out = run_ro(
+        ctx,
+        "create",
+        &["--rootless", "true", "create", "--bundle", b.path(), "c1"],
+    )?;
+    let want = if host_cgroup_v2() {
+        "rootless needs no limits + no cgrouppath when no permission is granted for cgroups"
+    } else {
+        "cannot set pids limit: container could not join or create cgroup"
+    };
+    ensure!(
+        out.code == 1 && out.stderr.contains(want),
+        "exit {}, stderr {:?}, want {want:?}",
+        out.code,
+        out.stderr.trim()
+    );
+    expect_nothing_left(ctx, "c1", &b)
+}
