@@ -61,6 +61,9 @@ pub enum Error {
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Userns(#[from] crate::userns::UsernsError),
+    /// Writing a rootless container's maps (directly or by newuidmap).
+    #[error(transparent)]
+    IdMap(#[from] crate::idmap_helpers::IdMapError),
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
     /// The create/exec sync channel (runc's "unable to start container

@@ -16,7 +16,7 @@ use oci_spec::runtime::LinuxIdMapping;
 
 /// A map that could not be written.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum IdMapError {
+pub enum IdMapError {
     #[error("write /proc/{pid}/{file}: {source}")]
     Write {
         pid: i32,
@@ -119,13 +119,7 @@ fn write_map(
     }
 }
 
-/// The kernel's map format: one `container host size` line per range,
-/// written in one write(2).
-fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
-}
+use crate::userns::map_text;
 
 fn write_proc(pid: i32, file: &'static str, text: &str) -> Result<(), IdMapError> {
     let werr = |source| IdMapError::Write { pid, file, source };

@@ -25,8 +25,6 @@ pub(crate) mod container;
 pub(crate) mod error;
 pub(crate) mod go_text;
 pub(crate) mod hooks;
-// Called by the user-namespace core (issue 13) when berth is not root.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod idmap_helpers;
 pub(crate) mod intel_rdt;
 pub(crate) mod log;

@@ -85,11 +85,28 @@ pub fn container_user_info(uid: u32) -> UserInfo {
 /// PR_SET_KEEPCAPS set if capabilities must survive the switch.
 pub fn switch(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     let gids: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    setgroups(&gids).ctx(|| format!("setgroups {groups:?}"))?;
+    match setgroups(&gids) {
+        Ok(()) => {}
+        // A user namespace whose setgroups is "deny" (rootless, a single
+        // self-map): no supplementary groups at all, as runc's
+        // allowSupGroups (rootless configs with additionalGids are refused
+        // before).
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {
+            tracing::debug!(
+                "setgroups is denied in this user namespace; groups {groups:?} not set"
+            );
+        }
+        Err(e) => return Err(e).ctx(|| format!("setgroups {groups:?}")),
+    }
     let g = Gid::from_raw(gid);
     setresgid(g, g, g).ctx(|| format!("setresgid {gid}"))?;
     let u = Uid::from_raw(uid);
     setresuid(u, u, u).ctx(|| format!("setresuid {uid}"))
+}
+
+/// /proc/self/setgroups reads "deny".
+fn setgroups_denied() -> bool {
+    fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 #[cfg(test)]

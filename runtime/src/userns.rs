@@ -30,10 +30,10 @@ pub enum UsernsError {
     #[error("{field}: a user namespace needs both uid and gid mappings")]
     OneSided { field: &'static str },
     #[error("{field}[{index}]: size must be greater than zero")]
-    Empty { field: &'static str, index: usize },
-    #[error("{field}[{index}]: {side} ID range {start}+{size} runs past 4294967295")]
+    Empty { field: String, index: usize },
+    #[error("{field}[{index}]: {side} ID range {start}+{size} runs past 4294967294, the last ID")]
     Overflow {
-        field: &'static str,
+        field: String,
         index: usize,
         side: &'static str,
         start: u32,
@@ -41,7 +41,7 @@ pub enum UsernsError {
     },
     #[error("{field}[{index}]: {side} IDs {start}-{end} overlap {field}[{other}]")]
     Overlap {
-        field: &'static str,
+        field: String,
         index: usize,
         other: usize,
         side: &'static str,
@@ -49,7 +49,7 @@ pub enum UsernsError {
         end: u64,
     },
     #[error("{field}: {count} ranges; the kernel takes at most {MAX_RANGES}")]
-    TooMany { field: &'static str, count: usize },
+    TooMany { field: String, count: usize },
     #[error(
         "{field}: container ID 0 is not mapped; the container's root must be mapped to build it"
     )]
@@ -166,21 +166,28 @@ pub fn maps_id(m: &[LinuxIdMapping], id: u32) -> bool {
     })
 }
 
-fn check_ranges(field: &'static str, m: &[LinuxIdMapping]) -> Result<()> {
+/// The kernel's rules for one map (user_namespaces(7)); `field` names it
+/// in errors (also for idmapped mounts' maps, `rootfs::idmap`).
+pub fn check_ranges(field: &str, m: &[LinuxIdMapping]) -> Result<()> {
+    let field = || field.to_string();
     if m.len() > MAX_RANGES {
         return Err(UsernsError::TooMany {
-            field,
+            field: field(),
             count: m.len(),
         });
     }
     for (index, r) in m.iter().enumerate() {
         if r.size() == 0 {
-            return Err(UsernsError::Empty { field, index });
+            return Err(UsernsError::Empty {
+                field: field(),
+                index,
+            });
         }
+        // (u32)-1 is no ID: a range may end at 4294967294.
         for (side, start) in [("container", r.container_id()), ("host", r.host_id())] {
-            if u64::from(start) + u64::from(r.size()) > 1 << 32 {
+            if u64::from(start) + u64::from(r.size()) > u64::from(u32::MAX) {
                 return Err(UsernsError::Overflow {
-                    field,
+                    field: field(),
                     index,
                     side,
                     start,
@@ -199,7 +206,7 @@ fn check_ranges(field: &'static str, m: &[LinuxIdMapping]) -> Result<()> {
                 let (ea, eb) = (a + u64::from(r.size()), b + u64::from(o.size()));
                 if a < eb && b < ea {
                     return Err(UsernsError::Overlap {
-                        field,
+                        field: field(),
                         index,
                         other,
                         side,
@@ -298,7 +305,7 @@ mod tests {
             "linux.uidMappings[1]: host IDs 100009-100009 overlap linux.uidMappings[0]"
         );
         assert!(both(serde_json::json!([m(0, 4294967295, 2)]))
-            .contains("range 4294967295+2 runs past 4294967295"));
+            .contains("range 4294967295+2 runs past 4294967294"));
         assert!(
             both(serde_json::json!([m(1, 100000, 10)])).contains("container ID 0 is not mapped")
         );

@@ -116,6 +116,15 @@ fn tie_to_runtime(cfg: &InitConfig) -> Result<()> {
 /// change resets the parent-death signal (the kernel clears it on any
 /// credential change): set it again.
 fn become_mapped_root(chan: &InitEnd) -> Result<()> {
+    // A rootless runtime may open this process's uid_map, and later its
+    // ns/pid, only while it is dumpable (else its /proc files are the host
+    // root's). Rootless, the init has the runtime's own unprivileged ids
+    // and holds nothing the runtime's user could not reach anyway, so it
+    // stays dumpable (runc's nsexec: non-dumpable "only breaks things"
+    // there); a privileged runtime's init never is (§5).
+    if crate::sys::exec_euid() != 0 {
+        prctl(libc::PR_SET_DUMPABLE, 1, "PR_SET_DUMPABLE")?;
+    }
     chan.request(super::sync::FromInit::Mappings)?;
     user::switch(0, 0, &[])
         .map_err(|e| Error::msg(format!("failed to become root in user namespace: {e}")))?;

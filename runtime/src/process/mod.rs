@@ -190,6 +190,16 @@ impl sync::Host for CreateHost<'_> {
     fn write_mappings(&mut self) -> Result<()> {
         let linux = self.cfg.bundle.spec.linux().as_ref();
         let linux = linux.ok_or_else(|| crate::error::Error::config("linux: missing"))?;
+        if crate::sys::exec_euid() != 0 {
+            // Rootless: directly where the kernel lets an unprivileged
+            // writer, else through newuidmap/newgidmap.
+            let maps = |m: &Option<Vec<_>>| m.clone().unwrap_or_default();
+            return Ok(crate::idmap_helpers::write_maps_as_unprivileged(
+                self.pid,
+                &maps(linux.uid_mappings()),
+                &maps(linux.gid_mappings()),
+            )?);
+        }
         Ok(crate::userns::write_maps(&self.cfg.proc, self.pid, linux)?)
     }
 

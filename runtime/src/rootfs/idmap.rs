@@ -32,15 +32,7 @@ use crate::sys::proc::ProcHandle;
 use crate::sys::spawn::{clone3, exit_now, Forked};
 use crate::sys::{MountAttrs, TreeFd};
 
-/// The kernel's limit on the lines of a `uid_map` / `gid_map`.
-const MAX_RANGES: usize = 340;
-
-/// `uid_map` / `gid_map` text of `maps`: "containerID hostID size" lines.
-pub fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
-}
+pub use crate::userns::map_text;
 
 /// Whether `m` asks for an idmapped mount (runc: either option, or mappings
 /// of its own). Pure: decides whether `prepare` does anything at all.
@@ -112,50 +104,10 @@ pub fn validate(spec: &Spec, m: &Mount, plan: &MountPlan) -> std::result::Result
     }
 }
 
-/// The kernel's rules for a map (user_namespaces(7)): at most 340 ranges,
-/// none empty, none past the last id (4294967294), no two overlapping on
-/// either side. `field` names the list in messages.
+/// The kernel's rules for a map, as for the container's
+/// (`userns::check_ranges`); `field` names the list in messages.
 pub fn check_ranges(maps: &[LinuxIdMapping], field: &str) -> std::result::Result<(), String> {
-    if maps.len() > MAX_RANGES {
-        return Err(format!(
-            "{field}: {} ranges, more than the kernel's limit of {MAX_RANGES}",
-            maps.len()
-        ));
-    }
-    let last = u64::from(u32::MAX);
-    for (j, m) in maps.iter().enumerate() {
-        if m.size() == 0 {
-            return Err(format!("{field}[{j}]: size must be greater than 0"));
-        }
-        for (name, first) in [("containerID", m.container_id()), ("hostID", m.host_id())] {
-            if u64::from(first) + u64::from(m.size()) > last {
-                return Err(format!(
-                    "{field}[{j}]: {name} {first} + size {} overflows the id range (the last id is {})",
-                    m.size(),
-                    last - 1
-                ));
-            }
-        }
-    }
-    for (j, a) in maps.iter().enumerate() {
-        for (k, b) in maps.iter().enumerate().skip(j + 1) {
-            let overlap = |x: u32, y: u32| {
-                let (x, y) = (u64::from(x), u64::from(y));
-                x < y + u64::from(b.size()) && y < x + u64::from(a.size())
-            };
-            for (name, x, y) in [
-                ("containerID", a.container_id(), b.container_id()),
-                ("hostID", a.host_id(), b.host_id()),
-            ] {
-                if overlap(x, y) {
-                    return Err(format!(
-                        "{field}[{j}] and {field}[{k}]: {name} ranges overlap"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
+    crate::userns::check_ranges(field, maps).map_err(|e| e.to_string())
 }
 
 /// The idmapped trees of one create, by index in `mounts`. The init takes
@@ -405,20 +357,20 @@ mod tests {
         let err = |v: &[(u32, u32, u32)]| check_ranges(&maps(v), "uidMappings").unwrap_err();
         assert_eq!(
             err(&[(0, 1, 0)]),
-            "uidMappings[0]: size must be greater than 0"
+            "uidMappings[0]: size must be greater than zero"
         );
-        assert!(err(&[(1, 0, u32::MAX)]).starts_with("uidMappings[0]: containerID 1 + size"));
-        assert!(err(&[(0, 5, u32::MAX - 4)]).starts_with("uidMappings[0]: hostID 5 + size"));
+        assert!(err(&[(1, 0, u32::MAX)]).starts_with("uidMappings[0]: container ID range 1+"));
+        assert!(err(&[(0, 5, u32::MAX - 4)]).starts_with("uidMappings[0]: host ID range 5+"));
         assert_eq!(
             err(&[(0, 1000, 10), (5, 5000, 1)]),
-            "uidMappings[0] and uidMappings[1]: containerID ranges overlap"
+            "uidMappings[1]: container IDs 5-5 overlap uidMappings[0]"
         );
         assert_eq!(
             err(&[(0, 1000, 10), (10, 1009, 1)]),
-            "uidMappings[0] and uidMappings[1]: hostID ranges overlap"
+            "uidMappings[1]: host IDs 1009-1009 overlap uidMappings[0]"
         );
         let many: Vec<(u32, u32, u32)> = (0..341).map(|i| (i, i, 1)).collect();
-        assert!(err(&many).contains("limit of 340"));
+        assert!(err(&many).contains("at most 340"));
     }
 
     /// `validate` of the one mount of a config with `linux` (tests run as root).

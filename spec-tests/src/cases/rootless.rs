@@ -24,6 +24,7 @@ pub const CASES: &[Case] = &[
     case("rootless_spec_output", spec_output),
     case("rootless_default_root_xdg", default_root_xdg),
     case("rootless_requires_user_namespace", requires_user_namespace),
+    case("rootless_run_as_nobody", run_as_nobody),
     case("rootless_runs_without_cgroup", runs_without_cgroup).tagged(&[CGROUP]),
     case("rootless_limit_without_cgroup_refused", limit_refused).tagged(&[CGROUP]),
 ];
@@ -208,6 +209,60 @@ fn requires_user_namespace_in(ctx: &Ctx, root: &Path) -> TestResult {
         "exit {}, stderr {:?}",
         out.code,
         out.stderr.trim()
+    );
+    let left: Vec<_> = std::fs::read_dir(root)
+        .map_err(|e| format!("{e}"))?
+        .collect();
+    ensure!(left.is_empty(), "state left in {root:?}: {left:?}");
+    expect_nothing_left(ctx, "c1", &b)
+}
+
+/// `spec --rootless`, then `run` of busybox as nobody: root inside, the
+/// single self-map, no cgroup (nobody cannot make one; no limit asked),
+/// nothing left.
+fn run_as_nobody(ctx: &Ctx) -> TestResult {
+    let root = std::env::temp_dir().join(format!("spec-nobody-run-{}", std::process::id()));
+    std::fs::create_dir(&root).map_err(|e| format!("mkdir {root:?}: {e}"))?;
+    let res = run_as_nobody_in(ctx, &root);
+    let _ = std::fs::remove_dir_all(&root);
+    res
+}
+
+fn run_as_nobody_in(ctx: &Ctx, root: &Path) -> TestResult {
+    std::os::unix::fs::chown(root, Some(NOBODY), Some(NOBODY))
+        .map_err(|e| format!("chown: {e}"))?;
+    let b = ctx.bundle("b")?;
+    b.write()?;
+    let dir = ctx.path("rootless-spec");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir:?}: {e}"))?;
+    let d = dir.to_str().ok_or("path")?;
+    ctx.rt(&["spec", "--rootless", "--bundle", d])?.ok()?;
+    let text = read(&dir.join("config.json"))?;
+    let mut v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("spec output: {e}"))?;
+    v["process"]["terminal"] = false.into();
+    v["process"]["args"] = serde_json::json!([
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map /proc/self/gid_map"
+    ]);
+    v["root"]["path"] = b.rootfs().display().to_string().into();
+    // Written by root here: map nobody, the user that runs it.
+    let me = serde_json::json!([{"containerID": 0, "hostID": NOBODY, "size": 1}]);
+    v["linux"]["uidMappings"] = me.clone();
+    v["linux"]["gidMappings"] = me;
+    std::fs::write(dir.join("config.json"), v.to_string()).map_err(|e| format!("write: {e}"))?;
+    let mut c = Command::new(&ctx.env.runtime);
+    c.arg("--root").arg(root).args(["run", "--bundle", d, "c1"]);
+    c.uid(NOBODY).gid(NOBODY);
+    let out = cmd::spawn(c, &ctx.dir, "run-as-nobody")?
+        .wait(CMD_TIMEOUT)?
+        .ok()?;
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    ensure_eq!(
+        words,
+        ["0", "0", "65534", "1", "0", "65534", "1"],
+        "id -u, uid_map, gid_map inside"
     );
     let left: Vec<_> = std::fs::read_dir(root)
         .map_err(|e| format!("{e}"))?
