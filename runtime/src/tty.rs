@@ -101,6 +101,27 @@ fn own_peer(peer: &OwnedFd, uid: u32) -> Result<()> {
     }
 }
 
+/// The mount target for the pty at /dev/console (made if missing).
+///
+/// CVE-2025-52565: the image's /dev/console may be a symlink, and binding
+/// the pty through it would cover whatever it leads to in the container
+/// (a file of the image, a procfs file the masks or read-only paths have
+/// already dealt with). The last component is therefore never followed (a
+/// symlink in /dev's own path still resolves inside the rootfs), and a link
+/// there refuses the config, as current runc does (it opens the target
+/// with O_NOFOLLOW: ELOOP; runc 1.1 followed the link, truncating and
+/// covering its target).
+fn console_target(root: &RootDir) -> Result<OwnedFd> {
+    let target = root.ensure_nofollow(Path::new("/dev/console"), Kind::File)?;
+    let st = nix::sys::stat::fstat(&target).ctx(|| "stat /dev/console".into())?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return Err(Error::msg(
+            "create /dev/console mount target: open /dev/console: too many levels of symbolic links",
+        ));
+    }
+    Ok(target)
+}
+
 /// Sets up the terminal of the calling process, already inside the
 /// container's root. `console` also mounts it on /dev/console.
 pub fn setup(socket: &ConsoleSocket, p: &Process, console: bool) -> Result<()> {
@@ -119,7 +140,7 @@ pub fn setup(socket: &ConsoleSocket, p: &Process, console: bool) -> Result<()> {
             .ctx(|| "set consoleSize".into())?;
     }
     if console {
-        let target = root.ensure(Path::new("/dev/console"), Kind::File)?;
+        let target = console_target(&root)?;
         let tree = TreeFd::clone_fd(peer.as_raw_fd(), false)
             .ctx(|| "bind the pty to /dev/console".into())?;
         tree.move_to(target.as_raw_fd())
@@ -132,4 +153,29 @@ pub fn setup(socket: &ConsoleSocket, p: &Process, console: bool) -> Result<()> {
         .ctx(|| "send the pty master to the console socket".into())?;
     drop(master);
     tty::make_controlling_stdio(&peer).ctx(|| "make the pty the controlling terminal".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_target_refuses_a_symlink() {
+        let base = std::env::temp_dir().join(format!("berth-console-{}", std::process::id()));
+        let (linked, plain) = (base.join("linked"), base.join("plain"));
+        std::fs::create_dir_all(linked.join("dev")).unwrap();
+        std::fs::create_dir_all(plain.join("dev")).unwrap();
+        std::fs::write(linked.join("decoy"), "x").unwrap();
+        std::os::unix::fs::symlink("/decoy", linked.join("dev/console")).unwrap();
+        let e = console_target(&RootDir::open(&linked).unwrap()).unwrap_err();
+        assert!(
+            e.to_string().contains("create /dev/console mount target"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(linked.join("decoy")).unwrap(), "x");
+        // A missing /dev/console is made, as a file.
+        console_target(&RootDir::open(&plain).unwrap()).unwrap();
+        assert!(plain.join("dev/console").is_file());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -423,10 +423,11 @@ fn chdir_checked(cwd: &Path) -> Result<()> {
 /// procfs to reopen the fifo through — the container's own /proc when it has
 /// one (it shows only the container's pid namespace), else the host's.
 fn close_host_fds(cfg: &InitConfig, chan: &InitEnd) -> Result<Option<ProcHandle>> {
-    let own = ProcHandle::open(Path::new("/proc")).ok().filter(|p| {
-        p.reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_PATH)
-            .is_ok()
-    });
+    // Only if its self/fd/N really is the fifo (CVE-2025-52881: a mount
+    // over /proc/1/fd would send the start byte elsewhere); else the host's.
+    let own = ProcHandle::open(Path::new("/proc"))
+        .ok()
+        .filter(|p| p.reopen_own(cfg.fifo_fd, libc::O_PATH).is_ok());
     let proc_fd = own.as_ref().unwrap_or(&cfg.proc).as_raw_fd();
     let keep = [chan.as_raw_fd(), cfg.fifo_fd, proc_fd];
     // Every fd the init uses from here on is in `keep` or below the range
@@ -449,8 +450,10 @@ fn handoff(cfg: &InitConfig, chan: &InitEnd, proc: &ProcHandle) -> Result<File> 
     // Nobody reads the channel after Detached.
     crate::log::silence();
     chan.send(FromInit::Detached)?;
+    // Checked again: a process exec'd into the created container may have
+    // mounted over /proc/1/fd since (nothing is written to a wrong file).
     let fifo = proc
-        .reopen(&format!("self/fd/{}", cfg.fifo_fd), libc::O_WRONLY)
+        .reopen_own(cfg.fifo_fd, libc::O_WRONLY)
         .ctx(|| "open exec fifo".into())?;
     Ok(File::from(fifo))
 }

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
@@ -52,9 +52,41 @@ impl ProcHandle {
         .map_err(io::Error::from)
     }
 
+    /// Reopens `fd`, one of the caller's own fds, through `self/fd/N` of
+    /// this procfs with `flags`, and checks that what opened is that very
+    /// file (same device and inode).
+    ///
+    /// CVE-2025-52881: on the container's own /proc, a mount over
+    /// /proc/PID/fd (a config bind, or one made later by a process exec'd
+    /// into the created container) puts some other file at `self/fd/N`, and
+    /// a write meant for the fd (the exec fifo's start byte) would land in
+    /// it. The check costs two fstat calls.
+    pub fn reopen_own(&self, fd: RawFd, flags: libc::c_int) -> io::Result<OwnedFd> {
+        let new = self.reopen(&format!("self/fd/{fd}"), flags)?;
+        let (want, got) = (file_id(fd)?, file_id(new.as_raw_fd())?);
+        if want != got {
+            return Err(io::Error::other(format!(
+                "self/fd/{fd} on this procfs is not the runtime's fd {fd} (a mount covers it)"
+            )));
+        }
+        Ok(new)
+    }
+
     pub fn as_raw_fd(&self) -> i32 {
         self.0.as_raw_fd()
     }
+}
+
+/// Device and inode of the file `fd` refers to.
+fn file_id(fd: RawFd) -> io::Result<(u64, u64)> {
+    // SAFETY: fstat only writes into `st`, a zeroed stat we own and that
+    // outlives the call; a closed or invalid fd is reported as EBADF.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.st_dev, st.st_ino))
 }
 
 fn ensure_procfs(fd: &OwnedFd) -> io::Result<()> {
@@ -108,6 +140,18 @@ mod tests {
         let st = parse_stat(line).unwrap();
         assert_eq!(st.state, 'S');
         assert_eq!(st.start_time, 987654);
+    }
+
+    #[test]
+    fn reopen_own_gives_the_same_file() {
+        let proc = ProcHandle::open(Path::new("/proc")).unwrap();
+        let f = File::open("/proc/self/exe").unwrap();
+        let again = proc.reopen_own(f.as_raw_fd(), libc::O_RDONLY).unwrap();
+        assert_eq!(
+            file_id(again.as_raw_fd()).unwrap(),
+            file_id(f.as_raw_fd()).unwrap()
+        );
+        assert!(proc.reopen_own(-1, libc::O_RDONLY).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod cgroups;
 mod cgroups_parity;
 mod cli_parity;
+mod cve_2025;
 mod debug_log;
 mod devices;
 mod errors;
@@ -69,6 +70,7 @@ pub fn all() -> Vec<Case> {
         userns::CASES,
         userns_security::CASES,
         rootless::CASES,
+        cve_2025::CASES,
     ]
     .concat()
 }
