@@ -127,7 +127,10 @@ fn frozen_parent_refused(ctx: &Ctx) -> TestResult {
 
 /// Writes "w-ok" or "w-denied" to /tmp/res: whether /dev/kmsg opens for
 /// writing.
-const PROBE: &str = "( : >/dev/kmsg ) 2>/dev/null && r=w-ok || r=w-denied; echo $r >/tmp/res";
+/// Written to a temporary name and renamed, so that a reader waiting for
+/// /tmp/res never sees it empty.
+const PROBE: &str =
+    "( : >/dev/kmsg ) 2>/dev/null && r=w-ok || r=w-denied; echo $r >/tmp/res.new; mv /tmp/res.new /tmp/res";
 
 fn kmsg_bundle(ctx: &Ctx, rules: serde_json::Value) -> Result<Bundle, Fail> {
     let mut b = ctx.bundle("b")?;
