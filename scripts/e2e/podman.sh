@@ -63,6 +63,16 @@ expect_out "podman exec" "exec-ok" pm exec life echo exec-ok
 expect_status "podman exec exit status 5" 5 pm exec life sh -c 'exit 5'
 expect_match "podman exec -it" 'tty=/dev/pts/[0-9]+' in_pty exec -it life sh -c "'echo tty=\$(tty)'"
 expect_match "podman ran it with berth" "berth" pm inspect -f '{{.OCIRuntime}}' life
+# User namespaces (issue 13): podman's --uidmap gives berth linux.uidMappings
+# and gidMappings; root inside is 100000 on the host, on a volume too.
+vol=$E2E_TMP/uvol
+mkdir -p "$vol" && chown 100000:100000 "$vol"
+expect_out "podman run --uidmap: root inside, the map" "0 0 100000 65536" \
+    run --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 -v "$vol:/data" busybox \
+    sh -c 'touch /data/f; echo $(id -u) $(cat /proc/self/uid_map)'
+expect_out "a file made through --uidmap is 100000's on the host" "100000:100000" \
+    stat -c %u:%g "$vol/f"
+
 ok "podman stop" pm stop -t 10 life
 expect_out "state exited after stop" exited state_of life
 ok "podman rm" pm rm life
