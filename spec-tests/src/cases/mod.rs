@@ -24,6 +24,7 @@ mod pause;
 mod process;
 mod robustness;
 mod rootless;
+mod rootless_user;
 mod runc_features;
 mod runc_features2;
 mod seccomp;
@@ -70,6 +71,7 @@ pub fn all() -> Vec<Case> {
         userns::CASES,
         userns_security::CASES,
         rootless::CASES,
+        rootless_user::CASES,
         cve_2025::CASES,
     ]
     .concat()
