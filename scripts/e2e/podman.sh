@@ -73,6 +73,24 @@ expect_out "podman run --uidmap: root inside, the map" "0 0 100000 65536" \
 expect_out "a file made through --uidmap is 100000's on the host" "100000:100000" \
     stat -c %u:%g "$vol/f"
 
+# --userns=auto takes its ranges from the "containers" entries of
+# /etc/subuid and /etc/subgid: added for this run, the files restored after.
+add_sub_range() {  # add_sub_range FILE LINE
+    local f=$1 saved=$E2E_TMP/${1##*/}.orig
+    if [[ -e $f ]]; then
+        cp -p "$f" "$saved"
+        E2E_CLEANUPS+=("cp -p '$saved' '$f'")
+    else
+        E2E_CLEANUPS+=("rm -f '$f'")
+    fi
+    echo "$2" >>"$f"
+}
+add_sub_range /etc/subuid "containers:2000000:1000000"
+add_sub_range /etc/subgid "containers:2000000:1000000"
+expect_match "podman run --userns=auto: root inside, a map from the containers range" \
+    '^0 0 2[0-9]{6} [0-9]+$' \
+    run --rm --userns=auto busybox sh -c 'echo $(id -u) $(cat /proc/self/uid_map)'
+
 ok "podman stop" pm stop -t 10 life
 expect_out "state exited after stop" exited state_of life
 ok "podman rm" pm rm life
