@@ -60,6 +60,14 @@ pub enum UsernsError {
         id: u32,
         field: &'static str,
     },
+    /// Current runc's text: a joined namespace's maps differ from the config's.
+    #[error("user namespaces enabled, but both namespace path and non-matching mapping specified -- you may only provide one")]
+    JoinedMismatch,
+    #[error("read {file} of the joined user namespace: {source}")]
+    ReadJoined {
+        file: &'static str,
+        source: std::io::Error,
+    },
     #[error("{field}: write /proc/{pid}/{file}: {source}")]
     Write {
         field: &'static str,
@@ -220,6 +228,44 @@ pub fn check_ranges(field: &str, m: &[LinuxIdMapping]) -> Result<()> {
     Ok(())
 }
 
+/// In a process that has just joined a user namespace by path: the config's
+/// maps, if it gives any, must be the namespace's own (current runc: an
+/// error if they differ, a warning if they match, since only one may be
+/// given). Compared as sets of ranges, as runc does.
+pub fn check_joined(linux: &Linux) -> Result<()> {
+    let (uids, gids) = (maps(linux.uid_mappings()), maps(linux.gid_mappings()));
+    if uids.is_empty() && gids.is_empty() {
+        return Ok(());
+    }
+    for (file, m) in [("uid_map", uids), ("gid_map", gids)] {
+        let path = format!("/proc/self/{file}");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| UsernsError::ReadJoined { file, source })?;
+        if ranges(&text) != ranges(&map_text(m)) {
+            return Err(UsernsError::JoinedMismatch);
+        }
+    }
+    tracing::warn!(
+        "config.json has both a user namespace path to join and its mappings; only one may be given"
+    );
+    Ok(())
+}
+
+/// The ranges of a map file's text, sorted.
+fn ranges(text: &str) -> Vec<Vec<u64>> {
+    let mut v: Vec<Vec<u64>> = text
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
+        .filter(|r: &Vec<u64>| !r.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
 /// A map file's text: one "container host size" line per range.
 pub fn map_text(m: &[LinuxIdMapping]) -> String {
     m.iter()
@@ -314,6 +360,15 @@ mod tests {
             one,
             "linux.gidMappings: a user namespace needs both uid and gid mappings"
         );
+    }
+
+    #[test]
+    fn map_texts_compare_as_sets_of_ranges() {
+        assert_eq!(
+            ranges("         0     100000      65536\n     65536 5 1\n"),
+            ranges("65536 5 1\n0 100000 65536\n")
+        );
+        assert_ne!(ranges("0 100000 65536\n"), ranges("0 200000 65536\n"));
     }
 
     #[test]

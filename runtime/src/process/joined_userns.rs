@@ -28,6 +28,9 @@ pub(super) fn enter(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     // Placed first: the init forked below inherits the cgroups.
     cfg.placement.enter()?;
     crate::namespaces::join_user(cfg.joins)?;
+    if let Some(linux) = cfg.bundle.spec.linux() {
+        crate::userns::check_joined(linux)?;
+    }
     crate::user::switch(0, 0, &[])
         .map_err(|e| Error::msg(format!("failed to become root in user namespace: {e}")))?;
     let own = cfg.plan.clone_flags()

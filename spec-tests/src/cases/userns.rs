@@ -33,6 +33,7 @@ pub const CASES: &[Case] = &[
     case("userns_exec_ids_caps", exec_ids_caps),
     case("userns_setgroups", setgroups),
     case("userns_join_by_path", join_by_path),
+    case("userns_join_by_path_other_maps", join_by_path_other_maps),
 ];
 
 /// The container's mapping, for uids and gids alike: container ids
@@ -499,6 +500,40 @@ fn join_by_path(ctx: &Ctx) -> TestResult {
         Ok(())
     })?;
     gap
+}
+
+/// Joining by path with maps that are not the namespace's: current runc's
+/// "…both namespace path and non-matching mapping specified…", exit 1,
+/// nothing left. runc 1.1 uses the namespace and ignores them.
+fn join_by_path_other_maps(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b1")?;
+    let mut res = Ok(());
+    running(ctx, &mut b, "true", &[], |pid| {
+        let path = format!("/proc/{pid}/ns/user");
+        let b2 = ctx.bundle("b2")?;
+        let other = json!([{"containerID": 0, "hostID": 200_000, "size": 65_536}]);
+        write_patched(
+            &b2,
+            &[
+                ("/linux/namespaces", namespaces_with_user(&b2, Some(&path))?),
+                ("/linux/uidMappings", other.clone()),
+                ("/linux/gidMappings", other),
+            ],
+        )?;
+        let (out, log) = ctx.rt_logged(&["run", "--bundle", b2.path(), "c2"])?;
+        res = expect_error(&out, &log, &["non-matching mapping"])
+            .and_then(|()| expect_nothing_left(ctx, "c2", &b2));
+        if out.code == 0 {
+            let _ = ctx.delete_force("c2");
+        }
+        if let (Err(Fail::Fail(m)), true) = (&res, is_runc_1_1(ctx)) {
+            res = Err(Fail::Skip(format!(
+                "runc 1.1 predates the check of a joined namespace's maps (1.2+): {m}"
+            )));
+        }
+        Ok(())
+    })?;
+    res
 }
 
 /// `run c2` of a bundle joining the user namespace at `path` (with `MAP`
