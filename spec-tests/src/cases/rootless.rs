@@ -229,7 +229,43 @@ fn run_as_nobody(ctx: &Ctx) -> TestResult {
 }
 
 fn run_as_nobody_in(ctx: &Ctx, root: &Path) -> TestResult {
-    std::os::unix::fs::chown(root, Some(NOBODY), Some(NOBODY))
+    // Written by root here: map nobody, the user that runs it.
+    let me = serde_json::json!([{"containerID": 0, "hostID": NOBODY, "size": 1}]);
+    let ids = Ids {
+        uid: NOBODY,
+        gid: NOBODY,
+        uid_maps: me.clone(),
+        gid_maps: me,
+    };
+    let script = "id -u; cat /proc/self/uid_map /proc/self/gid_map";
+    let out = run_rootless_as(ctx, root, &ids, script)?;
+    let words: Vec<&str> = out.split_whitespace().collect();
+    ensure_eq!(
+        words,
+        ["0", "0", "65534", "1", "0", "65534", "1"],
+        "id -u, uid_map, gid_map inside"
+    );
+    Ok(())
+}
+
+/// Who runs a rootless container, and its maps.
+pub(super) struct Ids {
+    pub uid: u32,
+    pub gid: u32,
+    pub uid_maps: serde_json::Value,
+    pub gid_maps: serde_json::Value,
+}
+
+/// `spec --rootless` output with `ids`' maps, running `script` on the
+/// busybox rootfs, then `run c1` of it as `ids` with its state in `root`
+/// (made theirs): the payload's stdout, once nothing is left behind.
+pub(super) fn run_rootless_as(
+    ctx: &Ctx,
+    root: &Path,
+    ids: &Ids,
+    script: &str,
+) -> Result<String, Fail> {
+    std::os::unix::fs::chown(root, Some(ids.uid), Some(ids.gid))
         .map_err(|e| format!("chown: {e}"))?;
     let b = ctx.bundle("b")?;
     b.write()?;
@@ -241,34 +277,23 @@ fn run_as_nobody_in(ctx: &Ctx, root: &Path) -> TestResult {
     let mut v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("spec output: {e}"))?;
     v["process"]["terminal"] = false.into();
-    v["process"]["args"] = serde_json::json!([
-        "sh",
-        "-c",
-        "id -u; cat /proc/self/uid_map /proc/self/gid_map"
-    ]);
+    v["process"]["args"] = serde_json::json!(["sh", "-c", script]);
     v["root"]["path"] = b.rootfs().display().to_string().into();
-    // Written by root here: map nobody, the user that runs it.
-    let me = serde_json::json!([{"containerID": 0, "hostID": NOBODY, "size": 1}]);
-    v["linux"]["uidMappings"] = me.clone();
-    v["linux"]["gidMappings"] = me;
+    v["linux"]["uidMappings"] = ids.uid_maps.clone();
+    v["linux"]["gidMappings"] = ids.gid_maps.clone();
     std::fs::write(dir.join("config.json"), v.to_string()).map_err(|e| format!("write: {e}"))?;
     let mut c = Command::new(&ctx.env.runtime);
     c.arg("--root").arg(root).args(["run", "--bundle", d, "c1"]);
-    c.uid(NOBODY).gid(NOBODY);
-    let out = cmd::spawn(c, &ctx.dir, "run-as-nobody")?
+    c.uid(ids.uid).gid(ids.gid);
+    let out = cmd::spawn(c, &ctx.dir, "run-rootless")?
         .wait(CMD_TIMEOUT)?
         .ok()?;
-    let words: Vec<&str> = out.stdout.split_whitespace().collect();
-    ensure_eq!(
-        words,
-        ["0", "0", "65534", "1", "0", "65534", "1"],
-        "id -u, uid_map, gid_map inside"
-    );
     let left: Vec<_> = std::fs::read_dir(root)
         .map_err(|e| format!("{e}"))?
         .collect();
     ensure!(left.is_empty(), "state left in {root:?}: {left:?}");
-    expect_nothing_left(ctx, "c1", &b)
+    expect_nothing_left(ctx, "c1", &b)?;
+    Ok(out.stdout)
 }
 
 /// The wrapper: the runtime in a private mount namespace where every cgroup

@@ -5,14 +5,12 @@
 //! newuidmap/newgidmap may write for it. The user and the ranges are
 //! removed afterwards, and the two files restored byte for byte.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use super::util::expect_nothing_left;
+use super::rootless::{run_rootless_as, Ids};
 use crate::harness::case::{case, Case};
-use crate::harness::cmd;
-use crate::harness::{read, Ctx, Fail, TestResult, CMD_TIMEOUT};
+use crate::harness::{Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
 
 pub const CASES: &[Case] = &[case("rootless_user_subordinate_ids", subordinate_ids)];
@@ -103,36 +101,19 @@ fn subordinate_ids(ctx: &Ctx) -> TestResult {
 }
 
 fn run_as(ctx: &Ctx, u: &TestUser, root: &Path) -> TestResult {
-    std::os::unix::fs::chown(root, Some(u.uid), Some(u.gid)).map_err(|e| format!("chown: {e}"))?;
-    let b = ctx.bundle("b")?;
-    b.write()?;
-    let dir = ctx.path("rootless-user");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir:?}: {e}"))?;
-    let d = dir.to_str().ok_or("path")?;
-    ctx.rt(&["spec", "--rootless", "--bundle", d])?.ok()?;
-    let mut v: serde_json::Value = serde_json::from_str(&read(&dir.join("config.json"))?)
-        .map_err(|e| format!("spec output: {e}"))?;
-    v["process"]["terminal"] = false.into();
-    v["process"]["args"] = serde_json::json!([
-        "sh",
-        "-c",
-        "echo $(id -u) $(cat /proc/self/uid_map) / $(cat /proc/self/gid_map)"
-    ]);
-    v["root"]["path"] = b.rootfs().display().to_string().into();
     let map = |own: u32| {
         serde_json::json!([{"containerID": 0, "hostID": own, "size": 1},
             {"containerID": 1, "hostID": SUB, "size": 65536}])
     };
-    v["linux"]["uidMappings"] = map(u.uid);
-    v["linux"]["gidMappings"] = map(u.gid);
-    std::fs::write(dir.join("config.json"), v.to_string()).map_err(|e| format!("write: {e}"))?;
-    let mut c = Command::new(&ctx.env.runtime);
-    c.arg("--root").arg(root).args(["run", "--bundle", d, "c1"]);
-    c.uid(u.uid).gid(u.gid);
-    let out = cmd::spawn(c, &ctx.dir, "run-as-user")?
-        .wait(CMD_TIMEOUT)?
-        .ok()?;
-    let words: Vec<String> = out.stdout.split_whitespace().map(String::from).collect();
+    let ids = Ids {
+        uid: u.uid,
+        gid: u.gid,
+        uid_maps: map(u.uid),
+        gid_maps: map(u.gid),
+    };
+    let script = "echo $(id -u) $(cat /proc/self/uid_map) / $(cat /proc/self/gid_map)";
+    let out = run_rootless_as(ctx, root, &ids, script)?;
+    let words: Vec<String> = out.split_whitespace().map(String::from).collect();
     let want: Vec<String> = format!(
         "0 0 {} 1 1 {SUB} 65536 / 0 {} 1 1 {SUB} 65536",
         u.uid, u.gid
@@ -141,9 +122,5 @@ fn run_as(ctx: &Ctx, u: &TestUser, root: &Path) -> TestResult {
     .map(String::from)
     .collect();
     ensure_eq!(words, want, "id -u, uid_map / gid_map inside");
-    let left: Vec<_> = std::fs::read_dir(root)
-        .map_err(|e| format!("{e}"))?
-        .collect();
-    ensure!(left.is_empty(), "state left in {root:?}: {left:?}");
-    expect_nothing_left(ctx, "c1", &b)
+    Ok(())
 }
