@@ -104,6 +104,15 @@ pub fn switch(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     setresuid(u, u, u).ctx(|| format!("setresuid {uid}"))
 }
 
+/// Becomes root of the user namespace the caller has just entered (its ids
+/// are still the parent namespace's, unmapped there), with no groups:
+/// the init and exec'd processes, before they build or join the container.
+pub fn become_userns_root() -> Result<()> {
+    switch(0, 0, &[]).map_err(|e| {
+        crate::error::Error::msg(format!("failed to become root in user namespace: {e}"))
+    })
+}
+
 /// /proc/self/setgroups reads "deny".
 fn setgroups_denied() -> bool {
     fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")

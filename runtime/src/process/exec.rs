@@ -143,8 +143,7 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         // become its root (the ids are still the host's, unmapped there).
         setns(cfg.init.as_fd(), rest | CloneFlags::CLONE_NEWUSER)
             .ctx(|| "setns into the container's namespaces".into())?;
-        crate::user::switch(0, 0, &[])
-            .map_err(|e| Error::msg(format!("failed to become root in user namespace: {e}")))?;
+        crate::user::become_userns_root()?;
     } else {
         setns(cfg.init.as_fd(), rest).ctx(|| "setns into the container's namespaces".into())?;
     }

@@ -126,8 +126,7 @@ fn become_mapped_root(chan: &InitEnd) -> Result<()> {
         prctl(libc::PR_SET_DUMPABLE, 1, "PR_SET_DUMPABLE")?;
     }
     chan.request(super::sync::FromInit::Mappings)?;
-    user::switch(0, 0, &[])
-        .map_err(|e| Error::msg(format!("failed to become root in user namespace: {e}")))?;
+    user::become_userns_root()?;
     prctl(
         libc::PR_SET_PDEATHSIG,
         libc::SIGKILL as libc::c_ulong,

@@ -19,7 +19,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 use super::init::prctl;
 use super::sync::{FromInit, InitEnd};
 use super::InitConfig;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::sys::spawn::{clone3, exit_now, Forked};
 
 /// In the runtime's child: returns in the process that goes on as the
@@ -31,8 +31,7 @@ pub(super) fn enter(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     if let Some(linux) = cfg.bundle.spec.linux() {
         crate::userns::check_joined(linux)?;
     }
-    crate::user::switch(0, 0, &[])
-        .map_err(|e| Error::msg(format!("failed to become root in user namespace: {e}")))?;
+    crate::user::become_userns_root()?;
     let own = cfg.plan.clone_flags()
         & !((libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP | libc::CLONE_NEWUSER) as u64);
     unshare(CloneFlags::from_bits_retain(own as libc::c_int))
