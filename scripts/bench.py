@@ -28,6 +28,7 @@ SEQ_N, PAR_N = 100, 10
 SLEEP_BUNDLE = os.environ.get("BENCH_SLEEP_BUNDLE", "")
 LIMITS_BUNDLE = os.environ.get("BENCH_LIMITS_BUNDLE", "")
 SECCOMP_BUNDLE = os.environ.get("BENCH_SECCOMP_BUNDLE", "")
+USERNS_BUNDLE = os.environ.get("BENCH_USERNS_BUNDLE", "")
 TIME = "/usr/bin/time"  # Debian package `time`
 
 
@@ -140,12 +141,14 @@ def op_run(rt):
 
 
 def op_variants(rt):
-    """run `true` with memory+pids limits and with Docker's seccomp profile."""
+    """run `true` with memory+pids limits, Docker's seccomp profile, a userns."""
     out = {}
     if LIMITS_BUNDLE:
         out["run_limits"] = rt.timed("run", "--bundle", LIMITS_BUNDLE, rt.new_id("lim"))
     if SECCOMP_BUNDLE:
         out["run_seccomp"] = rt.timed("run", "--bundle", SECCOMP_BUNDLE, rt.new_id("sec"))
+    if USERNS_BUNDLE:
+        out["run_userns"] = rt.timed("run", "--bundle", USERNS_BUNDLE, rt.new_id("usr"))
     return out
 
 
@@ -204,6 +207,7 @@ METRICS = [  # key, label, unit
     ("run", "run `true`", "ms"),
     ("run_limits", "run `true`, memory 64M + pids 20", "ms"),
     ("run_seccomp", "run `true`, Docker's seccomp profile", "ms"),
+    ("run_userns", "run `true`, user namespace 0:100000:65536", "ms"),
     ("create", "create", "ms"),
     ("start", "start", "ms"),
     ("delete", "delete", "ms"),
@@ -311,7 +315,7 @@ def main():
 
         samples = {rt.name: {} for rt in active}
         plan = [(op_run, iters, "run"),
-                (op_variants, iters, "run with limits / seccomp"),
+                (op_variants, iters, "run with limits / seccomp / userns"),
                 (op_lifecycle, iters, "create/start/delete"),
                 (op_exec, iters, "exec"),
                 (op_seq, seq_iters, f"{SEQ_N} sequential"),

@@ -10,23 +10,34 @@ cd "$repo"
 
 bundle=$repo/build/bench-bundle
 bash bundles/busybox.sh "$bundle" true
-# The same `true` bundle with memory+pids limits, and with Docker's seccomp
-# profile (the one Docker 20.10 passed, spec-tests/fixtures/).
+# The same `true` bundle with memory+pids limits, with Docker's seccomp
+# profile (the one Docker 20.10 passed, spec-tests/fixtures/), and in a new
+# user namespace mapping 0..65535 to 100000.. (the rootfs stays root-owned
+# on disk; `true` only needs it world-readable).
 export BENCH_LIMITS_BUNDLE=$repo/build/bench-bundle-limits
 export BENCH_SECCOMP_BUNDLE=$repo/build/bench-bundle-seccomp
+export BENCH_USERNS_BUNDLE=$repo/build/bench-bundle-userns
 docker_config=$repo/spec-tests/fixtures/configs/docker-20.10-busybox.json
 [[ -f $docker_config ]] || { echo "bench.sh: no $docker_config (make fixtures)" >&2; exit 1; }
 bash bundles/busybox.sh "$BENCH_LIMITS_BUNDLE" true
 bash bundles/busybox.sh "$BENCH_SECCOMP_BUNDLE" true
-python3 - "$BENCH_LIMITS_BUNDLE/config.json" "$BENCH_SECCOMP_BUNDLE/config.json" "$docker_config" <<'PY'
+bash bundles/busybox.sh "$BENCH_USERNS_BUNDLE" true
+python3 - "$BENCH_LIMITS_BUNDLE/config.json" "$BENCH_SECCOMP_BUNDLE/config.json" "$docker_config" \
+    "$BENCH_USERNS_BUNDLE/config.json" <<'PY'
 import json, sys
-limits, seccomp, docker = sys.argv[1:4]
+limits, seccomp, docker, userns = sys.argv[1:5]
 c = json.load(open(limits))
 c["linux"]["resources"] = {"memory": {"limit": 67108864}, "pids": {"limit": 20}}
 json.dump(c, open(limits, "w"), indent=1)
 c = json.load(open(seccomp))
 c["linux"]["seccomp"] = json.load(open(docker))["linux"]["seccomp"]
 json.dump(c, open(seccomp, "w"), indent=1)
+c = json.load(open(userns))
+c["linux"]["namespaces"].append({"type": "user"})
+ids = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+c["linux"]["uidMappings"] = ids
+c["linux"]["gidMappings"] = ids
+json.dump(c, open(userns, "w"), indent=1)
 PY
 # A long-running container for `exec true`.
 export BENCH_SLEEP_BUNDLE=$repo/build/bench-bundle-sleep
