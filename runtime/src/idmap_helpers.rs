@@ -14,10 +14,18 @@ use std::process::{Command, Stdio};
 
 use oci_spec::runtime::LinuxIdMapping;
 
-/// A map that could not be written.
+/// A map that could not be written, with the config field it came from.
 #[derive(Debug, thiserror::Error)]
-pub enum IdMapError {
-    #[error("write /proc/{pid}/{file}: {source}")]
+#[error("{}: {cause}", kind.field())]
+pub struct IdMapError {
+    kind: Kind,
+    cause: Cause,
+}
+
+/// Why a map could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    #[error("write /proc/{pid}/{file}: {}", crate::go_text::io(source))]
     Write {
         pid: i32,
         file: &'static str,
@@ -25,9 +33,9 @@ pub enum IdMapError {
     },
     #[error("{tool} not found in $PATH: install Debian's uidmap package (it provides newuidmap and newgidmap), or use a single mapping of your own id")]
     ToolMissing { tool: &'static str },
-    #[error("run {}: {source}", path.display())]
+    #[error("run {}: {}", path.display(), crate::go_text::io(source))]
     ToolSpawn { path: PathBuf, source: io::Error },
-    #[error("{} {}: {status}: {}", path.display(), args.join(" "), stderr.trim())]
+    #[error("{} {}: {}: {}", path.display(), args.join(" "), crate::go_text::exit_status(*status), stderr.trim())]
     ToolFailed {
         path: PathBuf,
         args: Vec<String>,
@@ -48,6 +56,14 @@ impl Kind {
         match self {
             Kind::Uid => "uid_map",
             Kind::Gid => "gid_map",
+        }
+    }
+
+    /// The config field a map of this kind comes from.
+    fn field(self) -> &'static str {
+        match self {
+            Kind::Uid => "linux.uidMappings",
+            Kind::Gid => "linux.gidMappings",
         }
     }
 
@@ -81,12 +97,13 @@ fn write_maps_with_path(
     gid_maps: &[LinuxIdMapping],
     path: &std::ffi::OsStr,
 ) -> Result<(), IdMapError> {
+    let named = |kind| move |cause| IdMapError { kind, cause };
     let egid = nix::unistd::getegid().as_raw();
     if !gid_maps.is_empty() && is_self_map(gid_maps, egid) {
-        write_proc(pid, "setgroups", "deny")?;
+        write_proc(pid, "setgroups", "deny").map_err(named(Kind::Gid))?;
     }
-    write_map(pid, Kind::Uid, uid_maps, path)?;
-    write_map(pid, Kind::Gid, gid_maps, path)
+    write_map(pid, Kind::Uid, uid_maps, path).map_err(named(Kind::Uid))?;
+    write_map(pid, Kind::Gid, gid_maps, path).map_err(named(Kind::Gid))
 }
 
 /// runc's test (requiresRootOrMappingTool, inverted): one line, 0 → `own`,
@@ -100,12 +117,12 @@ fn write_map(
     kind: Kind,
     maps: &[LinuxIdMapping],
     path_var: &std::ffi::OsStr,
-) -> Result<(), IdMapError> {
+) -> Result<(), Cause> {
     if maps.is_empty() {
         return Ok(());
     }
     match write_proc(pid, kind.file(), &map_text(maps)) {
-        Err(IdMapError::Write { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
+        Err(Cause::Write { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
             tracing::debug!(
                 pid,
                 "{} refused (EPERM): using {}",
@@ -121,8 +138,8 @@ fn write_map(
 
 use crate::userns::map_text;
 
-fn write_proc(pid: i32, file: &'static str, text: &str) -> Result<(), IdMapError> {
-    let werr = |source| IdMapError::Write { pid, file, source };
+fn write_proc(pid: i32, file: &'static str, text: &str) -> Result<(), Cause> {
+    let werr = |source| Cause::Write { pid, file, source };
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/proc/{pid}/{file}"))
@@ -132,14 +149,14 @@ fn write_proc(pid: i32, file: &'static str, text: &str) -> Result<(), IdMapError
 
 /// `tool` in the directories of `path_var` (runc looks the helpers up in
 /// its own $PATH), as an executable file.
-fn find_tool(tool: &'static str, path_var: &std::ffi::OsStr) -> Result<PathBuf, IdMapError> {
+fn find_tool(tool: &'static str, path_var: &std::ffi::OsStr) -> Result<PathBuf, Cause> {
     use std::os::unix::fs::PermissionsExt;
     std::env::split_paths(path_var)
         .map(|d| d.join(tool))
         .find(|p| {
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
-        .ok_or(IdMapError::ToolMissing { tool })
+        .ok_or(Cause::ToolMissing { tool })
 }
 
 /// `newuidmap PID cid hid size [cid hid size]...`
@@ -157,7 +174,7 @@ fn tool_args(pid: i32, maps: &[LinuxIdMapping]) -> Vec<String> {
 
 /// Runs a helper with an empty environment (as runc), its stderr kept for
 /// the error.
-fn run_tool(tool: &Path, pid: i32, maps: &[LinuxIdMapping]) -> Result<(), IdMapError> {
+fn run_tool(tool: &Path, pid: i32, maps: &[LinuxIdMapping]) -> Result<(), Cause> {
     let args = tool_args(pid, maps);
     let out = Command::new(tool)
         .args(&args)
@@ -166,14 +183,14 @@ fn run_tool(tool: &Path, pid: i32, maps: &[LinuxIdMapping]) -> Result<(), IdMapE
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|source| IdMapError::ToolSpawn {
+        .map_err(|source| Cause::ToolSpawn {
             path: tool.to_path_buf(),
             source,
         })?;
     if out.status.success() {
         return Ok(());
     }
-    Err(IdMapError::ToolFailed {
+    Err(Cause::ToolFailed {
         path: tool.to_path_buf(),
         args,
         status: out.status,

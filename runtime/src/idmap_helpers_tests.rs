@@ -247,12 +247,12 @@ fn child_refused() {
     let text = e.to_string();
     assert!(
         text.starts_with(&format!(
-            "/usr/bin/newuidmap {} 0 65534 1 1 200000 10: exit status: 1: newuidmap: ",
+            "linux.uidMappings: /usr/bin/newuidmap {} 0 65534 1 1 200000 10: exit status 1: newuidmap: ",
             t.pid()
         )),
         "{text}"
     );
-    assert!(matches!(e, IdMapError::ToolFailed { .. }), "{e:?}");
+    assert!(matches!(e.cause, Cause::ToolFailed { .. }), "{e:?}");
     // Nothing was written: the namespace is still unmapped.
     assert_eq!(t.read("uid_map"), "");
 }

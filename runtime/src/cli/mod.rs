@@ -18,7 +18,7 @@ mod start;
 mod state;
 mod update;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -199,7 +199,12 @@ pub fn main() -> i32 {
     let to_file = match log::init(cli.log.as_deref(), format, cli.debug) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("open log file: {e}");
+            // As runc: a record in the chosen format on stderr, Go's
+            // wording (`open <path>: permission denied`).
+            let path = cli.log.as_deref().unwrap_or(Path::new("")).display();
+            let msg = format!("open {path}: {}", crate::go_text::io(&e));
+            let now = std::time::SystemTime::now();
+            eprint!("{}", log::format_line(format, "error", &msg, now));
             return 1;
         }
     };

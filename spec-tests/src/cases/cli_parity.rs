@@ -26,6 +26,7 @@ pub const CASES: &[Case] = &[
     case("kill_signal_0_and_stopped", kill_signal_0),
     case("kill_host_pidns_kills_cgroup", kill_host_pidns).tagged(&[CGROUP]),
     case("help_runc_layout", help_layout),
+    case("log_file_open_error", log_open_error),
 ];
 
 /// Skips the case on runc 1.1, which predates the behaviour `what` of
@@ -456,6 +457,33 @@ fn help_layout(ctx: &Ctx) -> TestResult {
             "{args:?}: exit {}, stderr {:?}",
             out.code,
             out.stderr.trim()
+        );
+    }
+    Ok(())
+}
+
+/// A `--log` file that cannot be opened: exit 1 and one record in the
+/// chosen format on stderr with Go's wording, as runc.
+fn log_open_error(ctx: &Ctx) -> TestResult {
+    let log = ctx.path("no-such-dir").join("x.log");
+    let log = log.to_str().ok_or("path")?;
+    let want = format!("open {log}: no such file or directory");
+    for format in ["text", "json"] {
+        let out = ctx.rt(&["--log", log, "--log-format", format, "state", "c1"])?;
+        ensure_eq!(out.code, 1, format!("--log-format {format}: exit"));
+        let line = out.stderr.trim();
+        let ok = match format {
+            "json" => serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+                v["level"] == "error" && v["msg"] == want.as_str() && v["time"].is_string()
+            }),
+            _ => {
+                line.starts_with("time=\"")
+                    && line.ends_with(&format!("level=error msg=\"{want}\""))
+            }
+        };
+        ensure!(
+            ok,
+            "--log-format {format}: stderr {line:?}, want msg {want:?}"
         );
     }
     Ok(())

@@ -25,6 +25,7 @@ pub const CASES: &[Case] = &[
     case("rootless_default_root_xdg", default_root_xdg),
     case("rootless_requires_user_namespace", requires_user_namespace),
     case("rootless_run_as_nobody", run_as_nobody),
+    case("rootless_unpermitted_map_refused", unpermitted_map),
     case("rootless_runs_without_cgroup", runs_without_cgroup).tagged(&[CGROUP]),
     case("rootless_limit_without_cgroup_refused", limit_refused).tagged(&[CGROUP]),
 ];
@@ -265,6 +266,13 @@ pub(super) fn run_rootless_as(
     ids: &Ids,
     script: &str,
 ) -> Result<String, Fail> {
+    let out = try_rootless_as(ctx, root, ids, script)?;
+    Ok(out.ok()?.stdout)
+}
+
+/// `run_rootless_as` whatever the run's outcome: its output, once nothing
+/// is left behind.
+fn try_rootless_as(ctx: &Ctx, root: &Path, ids: &Ids, script: &str) -> Result<Out, Fail> {
     std::os::unix::fs::chown(root, Some(ids.uid), Some(ids.gid))
         .map_err(|e| format!("chown: {e}"))?;
     let b = ctx.bundle("b")?;
@@ -285,15 +293,47 @@ pub(super) fn run_rootless_as(
     let mut c = Command::new(&ctx.env.runtime);
     c.arg("--root").arg(root).args(["run", "--bundle", d, "c1"]);
     c.uid(ids.uid).gid(ids.gid);
-    let out = cmd::spawn(c, &ctx.dir, "run-rootless")?
-        .wait(CMD_TIMEOUT)?
-        .ok()?;
+    let out = cmd::spawn(c, &ctx.dir, "run-rootless")?.wait(CMD_TIMEOUT)?;
     let left: Vec<_> = std::fs::read_dir(root)
         .map_err(|e| format!("{e}"))?
         .collect();
     ensure!(left.is_empty(), "state left in {root:?}: {left:?}");
     expect_nothing_left(ctx, "c1", &b)?;
-    Ok(out.stdout)
+    Ok(out)
+}
+
+/// A map the caller may not set: nobody (no /etc/subuid range) asks for
+/// `0 100000 65536`. The kernel and newuidmap refuse; the run fails with
+/// exit 1 and nothing left. berth's error names the field and the helper's
+/// complaint; runc 1.1.5 fails earlier with an unrelated text (`fchown fd
+/// N: operation not permitted`), so only the outcome is checked there.
+fn unpermitted_map(ctx: &Ctx) -> TestResult {
+    let root = std::env::temp_dir().join(format!("spec-nobody-map-{}", std::process::id()));
+    std::fs::create_dir(&root).map_err(|e| format!("mkdir {root:?}: {e}"))?;
+    let maps = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let ids = Ids {
+        uid: NOBODY,
+        gid: NOBODY,
+        uid_maps: maps.clone(),
+        gid_maps: maps,
+    };
+    let res = try_rootless_as(ctx, &root, &ids, "id");
+    let _ = std::fs::remove_dir_all(&root);
+    let out = res?;
+    ensure!(
+        out.code == 1,
+        "exit {}, stderr {:?}",
+        out.code,
+        out.stderr.trim()
+    );
+    if !is_runc_1_1(ctx) {
+        ensure!(
+            out.stderr.contains("linux.uidMappings") && out.stderr.contains("newuidmap"),
+            "stderr does not name linux.uidMappings and newuidmap: {:?}",
+            out.stderr.trim()
+        );
+    }
+    Ok(())
 }
 
 /// The wrapper: the runtime in a private mount namespace where every cgroup
