@@ -10,25 +10,32 @@
 //!
 //! The runtime resolves the names to interface indexes at create (a device
 //! that does not exist is refused before anything starts) and opens a
-//! NETLINK_ROUTE socket in its own namespace; the init, in the container's
-//! namespace, sends the requests over that socket.
+//! NETLINK_ROUTE socket in its own namespace. Once the init is in the
+//! container's network namespace it asks (sync message `NetDevices`), and
+//! the runtime moves the devices there through `/proc/PID/ns/net`, as runc
+//! does from its parent process: only a process with CAP_NET_ADMIN in the
+//! host's user namespace may take a link out of the host's network
+//! namespace, and an init in a new user namespace has none there.
 //!
 //! The kernel drops a link's addresses when it changes namespace: as
 //! current runc (1.3+), the permanent global ones are listed on the host
 //! before the move and added again in the container's namespace over a
-//! socket the init opens there, and the link is then set up (`addr`). The
-//! messages are framed by hand (`netlink`).
+//! socket the runtime opens there (a thread's setns in and back), and the
+//! link is then set up (`addr`). The messages are framed by hand
+//! (`netlink`).
 
 mod addr;
 mod netlink;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use nix::sched::{setns, CloneFlags};
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
 use oci_spec::runtime::{Linux, LinuxNamespaceType};
 
 use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
+use crate::sys::proc::ProcHandle;
 use netlink::{
     attr, exchange, get_link_request, link_index, link_request, nul_terminated, IFLA_IFNAME,
     IFLA_NET_NS_FD, RTM_NEWLINK,
@@ -42,8 +49,7 @@ pub struct Move {
     pub name: String,
 }
 
-/// What the init needs: the moves and a netlink socket in the host's
-/// network namespace.
+/// The moves and a netlink socket in the host's network namespace.
 #[derive(Debug)]
 pub struct Devices {
     pub moves: Vec<Move>,
@@ -128,20 +134,16 @@ fn host_index(name: &str) -> Result<u32> {
 }
 
 impl Devices {
-    /// In the init, in the container's network namespace, for each device
-    /// in turn: sets it down, lists its addresses, moves it here under its
-    /// new name, adds the addresses that move again and sets it up (runc
-    /// sets every moved device up, whatever its state on the host).
-    pub fn move_here(&self) -> Result<()> {
-        let ns = std::fs::File::open("/proc/self/ns/net")
-            .ctx(|| "linux.netDevices: open /proc/self/ns/net".into())?;
-        let here = socket(
-            AddressFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkRoute,
-        )
-        .ctx(|| "linux.netDevices: netlink socket in the container's namespace".into())?;
+    /// In the runtime, once the init `pid` is in the container's network
+    /// namespace, for each device in turn: sets it down, lists its
+    /// addresses, moves it there under its new name, adds the addresses
+    /// that move again and sets it up (runc sets every moved device up,
+    /// whatever its state on the host).
+    pub fn move_into(&self, proc: &ProcHandle, pid: i32) -> Result<()> {
+        let ns = proc
+            .reopen(&format!("{pid}/ns/net"), libc::O_RDONLY)
+            .ctx(|| format!("linux.netDevices: open /proc/{pid}/ns/net"))?;
+        let there = socket_in(proc, &ns)?;
         let mut seq = 0u32;
         let mut next = || {
             seq += 1;
@@ -170,15 +172,15 @@ impl Devices {
             ];
             let mv = link_request(next(), m.index, None, &attrs);
             exchange(&self.sock, &mv, 0).map_err(|e| fail("move", e))?;
-            let index = index_here(&here, &m.name, next())
+            let index = index_here(&there, &m.name, next())
                 .map_err(|e| fail("find (in the container's namespace)", e))?;
             for net in nets {
                 let add = addr::add_request(next(), index, net);
-                exchange(&here, &add, 0).map_err(|e| fail(&format!("add address {net} to"), e))?;
+                exchange(&there, &add, 0).map_err(|e| fail(&format!("add address {net} to"), e))?;
                 tracing::debug!("linux.netDevices: {}: address {net} added", m.name);
             }
             let up = link_request(next(), index, Some(libc::IFF_UP as u32), &[]);
-            exchange(&here, &up, 0).map_err(|e| fail("set up", e))?;
+            exchange(&there, &up, 0).map_err(|e| fail("set up", e))?;
         }
         Ok(())
     }
@@ -204,6 +206,25 @@ impl Devices {
         }
         Ok(nets)
     }
+}
+
+/// A NETLINK_ROUTE socket in the network namespace `ns`: this thread
+/// enters it, opens the socket (which stays bound to it) and goes back.
+fn socket_in(proc: &ProcHandle, ns: &OwnedFd) -> Result<OwnedFd> {
+    let own = proc
+        .reopen("thread-self/ns/net", libc::O_RDONLY)
+        .ctx(|| "linux.netDevices: open /proc/thread-self/ns/net".into())?;
+    setns(ns, CloneFlags::CLONE_NEWNET)
+        .ctx(|| "linux.netDevices: setns into the container's network namespace".into())?;
+    let sock = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    );
+    setns(&own, CloneFlags::CLONE_NEWNET)
+        .ctx(|| "linux.netDevices: setns back into the runtime's network namespace".into())?;
+    sock.ctx(|| "linux.netDevices: netlink socket in the container's namespace".into())
 }
 
 /// The index of link `name` in the namespace of socket `sock` (a moved

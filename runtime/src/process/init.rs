@@ -66,7 +66,7 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     }
     enter_cgroup(cfg)?;
     umask(Mode::empty());
-    finish_namespaces(cfg)?;
+    finish_namespaces(cfg, chan)?;
     build_rootfs(cfg, chan)?;
     apply_process_settings(cfg, process)?;
     if cfg.plan.creates(LinuxNamespaceType::Mount) || cfg.plan.joins(LinuxNamespaceType::Mount) {
@@ -149,14 +149,15 @@ fn enter_cgroup(cfg: &InitConfig) -> Result<()> {
 }
 
 /// Joins the namespaces the config gives by path (those joined in the
-/// init), moves linux.netDevices into the network namespace, gives the container a new session keyring (unless
+/// init), has the runtime move linux.netDevices into the network namespace, gives the container a new session keyring (unless
 /// `--no-new-keyring`), brings up loopback in a new network namespace, and
 /// sets the hostname and domainname.
-fn finish_namespaces(cfg: &InitConfig) -> Result<()> {
+fn finish_namespaces(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     namespaces::join_in_child(cfg.plan, cfg.joins)?;
     tracing::debug!("init: joined {} namespace(s) by path", cfg.joins.len());
-    if let Some(d) = cfg.net_devices {
-        d.move_here()?;
+    if cfg.net_devices.is_some() {
+        // The runtime moves them (only it may take links from the host).
+        chan.request(super::sync::FromInit::NetDevices)?;
     }
     if !cfg.no_new_keyring {
         crate::sys::keyring::join_session(cfg.id)?;

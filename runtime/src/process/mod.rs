@@ -174,7 +174,8 @@ fn reborn(chan: &sync::RuntimeEnd, first: PidFd) -> Result<(i32, PidFd)> {
     Ok((pid, PidFd::from_owned(fd)))
 }
 
-/// The runtime's part in create: the hooks and the seccomp agent.
+/// The runtime's part in create: the maps, the network devices, the hooks
+/// and the seccomp agent.
 struct CreateHost<'a> {
     cfg: &'a InitConfig<'a>,
     pid: i32,
@@ -201,6 +202,17 @@ impl sync::Host for CreateHost<'_> {
             )?);
         }
         Ok(crate::userns::write_maps(&self.cfg.proc, self.pid, linux)?)
+    }
+
+    fn net_devices_wanted(&self) -> bool {
+        self.cfg.net_devices.is_some()
+    }
+
+    fn move_net_devices(&mut self) -> Result<()> {
+        match self.cfg.net_devices {
+            Some(d) => d.move_into(&self.cfg.proc, self.pid),
+            None => Ok(()),
+        }
     }
 
     fn hooks_wanted(&self) -> bool {

@@ -27,6 +27,7 @@ pub const CASES: &[Case] = &[
     case("runc_feat_memory_policy_bad_input", memory_policy_bad_input),
     case("runc_feat_net_devices", net_devices),
     case("runc_feat_net_devices_addresses", net_devices_addresses),
+    case("runc_feat_net_devices_userns", net_devices_userns),
     case("runc_feat_net_devices_bad_input", net_devices_bad_input),
     case("runc_feat_time_offsets", time_offsets),
     case("runc_feat_time_offsets_bad_input", time_offsets_bad_input),
@@ -442,6 +443,50 @@ fn net_devices_addresses(ctx: &Ctx) -> TestResult {
             out.stdout
         );
         Ok(())
+    })();
+    if host_has_link("berthtest0") {
+        let _ = ip(&["link", "del", "berthtest0"]);
+    }
+    res
+}
+
+/// A container with its own user namespace (`0 100000 65536`): the
+/// runtime, not the init (which has no capability over the host's network
+/// namespace), moves berthtest0 in as eth7 with its address; the payload
+/// is root there and sees eth7 up with 192.0.2.10.
+fn net_devices_userns(ctx: &Ctx) -> TestResult {
+    skip_on_runc_1_1(ctx, "linux.netDevices")?;
+    veth("berthtest0", "berthtest1")?;
+    let res = (|| {
+        ip(&["addr", "add", "192.0.2.10/24", "dev", "berthtest0"])?;
+        let mut b = bundle(ctx)?;
+        config::set_args(
+            &mut b.spec,
+            &[
+                "sh",
+                "-c",
+                "id -u; cat /proc/self/uid_map; ip addr show dev eth7",
+            ],
+        );
+        let mut patches = super::userns::userns_patches(&b)?;
+        patches.push(("/linux/netDevices", json!({"berthtest0": {"name": "eth7"}})));
+        write_patched(&b, &patches)?;
+        let out = ctx.rt(&["run", "--bundle", b.path(), "c1"])?.ok()?;
+        let mut lines = out.stdout.lines();
+        ensure!(
+            lines.next() == Some("0")
+                && lines.next().map(super::userns::normalised).as_deref()
+                    == Some(super::userns::MAP_LINE),
+            "not root in the user namespace: {}",
+            out.stdout
+        );
+        let flags = out.stdout.split(['<', '>']).nth(1).unwrap_or("");
+        ensure!(
+            out.stdout.contains(" 192.0.2.10/24 ") && flags.split(',').any(|f| f == "UP"),
+            "eth7 without its address or not up: {}",
+            out.stdout
+        );
+        expect_nothing_left(ctx, "c1", &b)
     })();
     if host_has_link("berthtest0") {
         let _ = ip(&["link", "del", "berthtest0"]);

@@ -52,6 +52,7 @@ impl RuntimeEnd {
     pub fn send(&self, m: ToInit) -> Result<(), SyncError> {
         let context = match m {
             ToInit::Mapped => "sync after writing the container's uid and gid maps",
+            ToInit::NetDevicesMoved => "sync after moving the network devices",
             ToInit::HooksDone => "sync with container init",
             ToInit::Ack => "release container init",
             ToInit::SeccompDone => "sync after handing the seccomp listener fd to the agent",

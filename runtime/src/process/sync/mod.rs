@@ -28,7 +28,11 @@
 //!       ◀──────────────────── Mappings ──────────── send; recv (blocks)
 //!  write gid_map, uid_map                           │
 //!       ───────────────────── Mapped ─────────────▶ become root there; join cgroups,
-//!                                                   namespaces, mounts, sysctl
+//!                                                   namespaces
+//!                                                   │ if linux.netDevices:
+//!       ◀──────────────────── NetDevices ────────── send; recv (blocks)
+//!  move them in through /proc/PID/ns/net            │
+//!       ───────────────────── NetDevicesMoved ────▶ mounts, sysctl
 //!                                                   │ if prestart/createRuntime hooks:
 //!       ◀──────────────────── Hooks ─────────────── send; recv (blocks)
 //!  prestart, createRuntime hooks                    │
@@ -54,7 +58,8 @@
 //!
 //! Reborn comes first, exactly when a user namespace is joined by path and
 //! the pid namespace is new; then Mappings, exactly when the user namespace
-//! is new; Hooks exactly when there are prestart or createRuntime hooks
+//! is new; NetDevices exactly when the config moves network devices; Hooks
+//! exactly when there are prestart or createRuntime hooks
 //! (both sides read the same config); Seccomp at most once, after them; anything else out of order is an error ("expected Ready, got
 //! Hooks"), and so is an unknown tag.
 //!

@@ -17,6 +17,8 @@ pub enum Kind {
     Reborn,
     Mappings,
     Mapped,
+    NetDevices,
+    NetDevicesMoved,
     Hooks,
     HooksDone,
     Ready,
@@ -29,10 +31,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 12] = [
+    const ALL: [Kind; 14] = [
         Kind::Reborn,
         Kind::Mappings,
         Kind::Mapped,
+        Kind::NetDevices,
+        Kind::NetDevicesMoved,
         Kind::Hooks,
         Kind::HooksDone,
         Kind::Ready,
@@ -49,6 +53,8 @@ impl Kind {
             Kind::Reborn => b'B',
             Kind::Mappings => b'M',
             Kind::Mapped => b'm',
+            Kind::NetDevices => b'N',
+            Kind::NetDevicesMoved => b'n',
             Kind::Hooks => b'H',
             Kind::HooksDone => b'h',
             Kind::Ready => b'R',
@@ -69,7 +75,7 @@ impl Kind {
     fn sent_by_init(self) -> bool {
         !matches!(
             self,
-            Kind::Mapped | Kind::HooksDone | Kind::Ack | Kind::SeccompDone
+            Kind::Mapped | Kind::NetDevicesMoved | Kind::HooksDone | Kind::Ack | Kind::SeccompDone
         )
     }
 }
@@ -80,6 +86,8 @@ impl Kind {
             Kind::Reborn => "Reborn",
             Kind::Mappings => "Mappings",
             Kind::Mapped => "Mapped",
+            Kind::NetDevices => "NetDevices",
+            Kind::NetDevicesMoved => "NetDevicesMoved",
             Kind::Hooks => "Hooks",
             Kind::HooksDone => "HooksDone",
             Kind::Ready => "Ready",
@@ -104,6 +112,8 @@ impl fmt::Display for Kind {
 pub enum ToInit {
     /// The user namespace's uid_map and gid_map are written.
     Mapped,
+    /// linux.netDevices are in the init's network namespace.
+    NetDevicesMoved,
     /// The prestart and createRuntime hooks ran.
     HooksDone,
     /// The state is saved: the init may outlive the runtime.
@@ -116,6 +126,7 @@ impl ToInit {
     pub fn kind(self) -> Kind {
         match self {
             ToInit::Mapped => Kind::Mapped,
+            ToInit::NetDevicesMoved => Kind::NetDevicesMoved,
             ToInit::HooksDone => Kind::HooksDone,
             ToInit::Ack => Kind::Ack,
             ToInit::SeccompDone => Kind::SeccompDone,
@@ -133,6 +144,7 @@ impl ToInit {
         let &tag = b.first().ok_or(SyncError::Empty { peer })?;
         match Kind::of_tag(tag) {
             Some(Kind::Mapped) => Ok(ToInit::Mapped),
+            Some(Kind::NetDevicesMoved) => Ok(ToInit::NetDevicesMoved),
             Some(Kind::HooksDone) => Ok(ToInit::HooksDone),
             Some(Kind::Ack) => Ok(ToInit::Ack),
             Some(Kind::SeccompDone) => Ok(ToInit::SeccompDone),
@@ -149,6 +161,9 @@ pub enum FromInit {
     Reborn(OwnedFd, i32),
     /// The init is in its new user namespace: write its uid and gid maps.
     Mappings,
+    /// The init is in the container's network namespace: move
+    /// linux.netDevices into it.
+    NetDevices,
     /// Mounts are done: run the prestart and createRuntime hooks.
     Hooks,
     /// A NOTIFY filter is loaded: hand its listener fd (attached) to the
@@ -169,6 +184,7 @@ impl FromInit {
         match self {
             FromInit::Reborn(..) => Kind::Reborn,
             FromInit::Mappings => Kind::Mappings,
+            FromInit::NetDevices => Kind::NetDevices,
             FromInit::Hooks => Kind::Hooks,
             FromInit::Seccomp(_) => Kind::Seccomp,
             FromInit::Ready => Kind::Ready,
@@ -183,6 +199,7 @@ impl FromInit {
         match self {
             FromInit::Reborn(..) => None,
             FromInit::Mappings => Some(ToInit::Mapped),
+            FromInit::NetDevices => Some(ToInit::NetDevicesMoved),
             FromInit::Hooks => Some(ToInit::HooksDone),
             FromInit::Seccomp(_) => Some(ToInit::SeccompDone),
             FromInit::Ready => Some(ToInit::Ack),
@@ -232,6 +249,7 @@ impl FromInit {
             }
             (_, Some(_)) => return Err(SyncError::StrayFds { peer, kind, count }),
             (Kind::Mappings, None) => FromInit::Mappings,
+            (Kind::NetDevices, None) => FromInit::NetDevices,
             (Kind::Hooks, None) => FromInit::Hooks,
             (Kind::Ready, None) => FromInit::Ready,
             (Kind::Detached, None) => FromInit::Detached,

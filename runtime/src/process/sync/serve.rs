@@ -21,6 +21,17 @@ pub trait Host {
         Ok(())
     }
 
+    /// Whether the init asks for linux.netDevices to be moved into its
+    /// network namespace (the config has some); it does so after Mappings.
+    fn net_devices_wanted(&self) -> bool {
+        false
+    }
+
+    /// Moves linux.netDevices into the init's network namespace.
+    fn move_net_devices(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Whether the init asks for the runtime's hooks (prestart,
     /// createRuntime); it does exactly when there are some.
     fn hooks_wanted(&self) -> bool {
@@ -65,11 +76,13 @@ impl From<Stopped> for Error {
 }
 
 /// Serves a new init until it reports `Ready`: first `Mappings` when it
-/// has a new user namespace (then, and only then), then `Hooks` when there
-/// are hooks (likewise), then at most one `Seccomp`, then `Ready`. The init
-/// blocks until the `Ack` of `release`.
+/// has a new user namespace (then, and only then), then `NetDevices` when
+/// the config moves some (likewise), then `Hooks` when there are hooks
+/// (likewise), then at most one `Seccomp`, then `Ready`. The init blocks
+/// until the `Ack` of `release`.
 pub fn until_ready(chan: &RuntimeEnd, host: &mut impl Host) -> Result<(), Stopped> {
     let mut mapping_due = host.mapping_wanted();
+    let mut devices_due = host.net_devices_wanted();
     let mut hooks_due = host.hooks_wanted();
     let mut listener_handed = false;
     loop {
@@ -85,6 +98,12 @@ pub fn until_ready(chan: &RuntimeEnd, host: &mut impl Host) -> Result<(), Stoppe
                 mapping_due = false;
             }
             _ if mapping_due => return Err(refused(chan.peer(), m, "Mappings").into()),
+            FromInit::NetDevices if devices_due => {
+                host.move_net_devices().map_err(Stopped::Host)?;
+                chan.send(ToInit::NetDevicesMoved)?;
+                devices_due = false;
+            }
+            _ if devices_due => return Err(refused(chan.peer(), m, "NetDevices").into()),
             FromInit::Hooks if hooks_due => {
                 host.run_hooks().map_err(Stopped::Host)?;
                 chan.send(ToInit::HooksDone)?;

@@ -15,6 +15,8 @@ use crate::error::Error;
 struct Script {
     userns: bool,
     mapped: usize,
+    devices: bool,
+    moved: usize,
     hooks: bool,
     hooks_fail: bool,
     agent_fails: bool,
@@ -29,6 +31,15 @@ impl Host for Script {
 
     fn write_mappings(&mut self) -> Result<(), Error> {
         self.mapped += 1;
+        Ok(())
+    }
+
+    fn net_devices_wanted(&self) -> bool {
+        self.devices
+    }
+
+    fn move_net_devices(&mut self) -> Result<(), Error> {
+        self.moved += 1;
         Ok(())
     }
 
@@ -65,6 +76,7 @@ fn with_hooks() -> Script {
 fn msg(k: Kind) -> FromInit {
     match k {
         Kind::Mappings => FromInit::Mappings,
+        Kind::NetDevices => FromInit::NetDevices,
         Kind::Hooks => FromInit::Hooks,
         Kind::Seccomp => FromInit::Seccomp(File::open("/dev/null").unwrap().into()),
         Kind::Ready => FromInit::Ready,
@@ -137,6 +149,35 @@ fn a_user_namespace_init_that_skips_its_mapping_is_refused() {
     let (rt, _init) = scripted(Peer::Init, &[Kind::Mappings]);
     let e = protocol_error(until_ready(&rt, &mut Script::default()));
     assert!(e.to_string().contains("got Mappings"), "{e}");
+}
+
+#[test]
+fn net_devices_come_after_the_maps_and_before_the_hooks() {
+    let script = [Kind::Mappings, Kind::NetDevices, Kind::Hooks, Kind::Ready];
+    let (rt, init) = scripted(Peer::Init, &script);
+    let mut host = Script {
+        userns: true,
+        devices: true,
+        ..with_hooks()
+    };
+    until_ready(&rt, &mut host).unwrap();
+    assert_eq!((host.mapped, host.moved, host.hooks_ran), (1, 1, 1));
+    use ToInit::*;
+    assert_eq!(replies(rt, &init), [Mapped, NetDevicesMoved, HooksDone]);
+    // Skipped when due, or sent when the config moves none: refused.
+    let devices = Script {
+        devices: true,
+        ..with_hooks()
+    };
+    let (rt, _init) = scripted(Peer::Init, &[Kind::Hooks]);
+    let e = protocol_error(until_ready(&rt, &mut { devices }));
+    assert!(
+        e.to_string().contains("expected NetDevices, got Hooks"),
+        "{e}"
+    );
+    let (rt, _init) = scripted(Peer::Init, &[Kind::NetDevices]);
+    let e = protocol_error(until_ready(&rt, &mut with_hooks()));
+    assert!(e.to_string().contains("got NetDevices"), "{e}");
 }
 
 #[test]
