@@ -27,6 +27,7 @@ pub const CASES: &[Case] = &[
     case("kill_host_pidns_kills_cgroup", kill_host_pidns).tagged(&[CGROUP]),
     case("help_runc_layout", help_layout),
     case("log_file_open_error", log_open_error),
+    case("exec_missing_binary_error_text", exec_missing_binary),
 ];
 
 /// Skips the case on runc 1.1, which predates the behaviour `what` of
@@ -486,5 +487,30 @@ fn log_open_error(ctx: &Ctx) -> TestResult {
             "--log-format {format}: stderr {line:?}, want msg {want:?}"
         );
     }
+    Ok(())
+}
+
+/// `exec` of a program that does not exist: exit 255 and runc's text,
+/// "exec failed: unable to start container process: exec: …", which
+/// clients match on (Docker turns "no such file or directory" into 127).
+fn exec_missing_binary(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    let (out, log) = ctx.rt_logged(&["exec", "c1", "/nonexistent"])?;
+    ctx.delete_force("c1")?;
+    ensure_eq!(out.code, 255, "exit of exec /nonexistent");
+    let want = "exec failed: unable to start container process: \
+                exec: \"/nonexistent\": stat /nonexistent: no such file or directory";
+    let text = std::fs::read_to_string(&log).map_err(|e| format!("{log:?}: {e}"))?;
+    let msgs: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["level"] == "error")
+        .filter_map(|v| v["msg"].as_str().map(str::to_string))
+        .collect();
+    ensure!(
+        msgs.iter().any(|m| m == want),
+        "error records {msgs:?}, want {want:?}"
+    );
     Ok(())
 }

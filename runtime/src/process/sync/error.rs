@@ -70,12 +70,13 @@ pub enum SyncError {
     Empty { peer: Peer },
 }
 
-/// A failed init is reported as runc does; an exec'd process's message (and
-/// the runtime's, seen by the init) stands alone.
+/// A failed init or exec'd process is reported as runc does (`exec` then
+/// adds "exec failed: " in front, as runc); the runtime's message, seen by
+/// the init, stands alone.
 fn reported_prefix(peer: &Peer) -> &'static str {
     match peer {
-        Peer::Init => "unable to start container process: ",
-        Peer::Exec | Peer::Runtime => "",
+        Peer::Init | Peer::Exec => "unable to start container process: ",
+        Peer::Runtime => "",
     }
 }
 

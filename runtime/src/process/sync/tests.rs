@@ -432,8 +432,11 @@ fn exec_errors_and_violations() {
     init.send(FromInit::Error(text.into())).unwrap();
     let r = until_exec(&rt, &mut Script::default());
     assert!(r.as_ref().is_err_and(Stopped::reported));
-    // An exec'd process's text stands alone ("exec failed: " comes later).
-    assert_eq!(Error::from(r.unwrap_err()).to_string(), text);
+    // As runc's ("exec failed: " comes later, at the CLI).
+    assert_eq!(
+        Error::from(r.unwrap_err()).to_string(),
+        format!("unable to start container process: {text}")
+    );
     for (script, expected) in [
         (&[Kind::Seccomp, Kind::Ready][..], "execve"),
         (&[Kind::Hooks], "Seccomp or execve"),
