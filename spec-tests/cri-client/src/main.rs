@@ -142,9 +142,9 @@ async fn connect(path: &str) -> Result<RuntimeServiceClient<Channel>> {
     let channel = Endpoint::from_static("http://[::]:0")
         .connect_with_connector(connector)
         .await
-        .map_err(|source| Error::Connect {
+        .map_err(|e| Error::Connect {
             path: path.to_string(),
-            source,
+            reason: error::chain(&e),
         })?;
     Ok(RuntimeServiceClient::new(channel))
 }
