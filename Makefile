@@ -13,9 +13,10 @@ all: build
 deps:
 	bash scripts/install-deps.sh
 
-# containerd, Docker and podman for the end-to-end tests (make e2e).
+# containerd, Docker and podman for the end-to-end tests (make e2e); the CNI
+# plugins for the CRI scenario's pod network.
 deps-e2e: deps
-	bash scripts/install-deps.sh containerd docker.io podman
+	bash scripts/install-deps.sh containerd docker.io podman containernetworking-plugins
 
 build:
 	cargo build --release --workspace

@@ -11,6 +11,7 @@ packages=(
     time            # /usr/bin/time: peak RSS in the bench
     uidmap          # newuidmap/newgidmap: multi-range maps for a non-root berth
     slirp4netns     # network of podman rootless (e2e)
+    protobuf-compiler  # protoc: k8s-cri's build script (spec-tests/cri-client)
     "$@"
 )
 

@@ -20,6 +20,7 @@ e2e_setup
 export PATH=$BIN_DIR:$PATH
 start_containerd
 forget_if_new /run/containerd/runc
+forget_if_new /run/containerd/berth   # our shim's default root
 E2E_CLEANUPS+=("cleanup_containers" "remove_ns_cgroups $NS")
 cleanup_containers() {
     local id

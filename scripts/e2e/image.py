@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write a Docker image archive (the `docker save` format) of a rootfs.
 
-    image.py ROOTFS_DIR OUT.tar NAME:TAG
+    image.py ROOTFS_DIR OUT.tar NAME:TAG [CMD...]
 
 The archive holds one layer (the rootfs as a tar), an image config and
 manifest.json, so `docker load`, `ctr images import` and `podman load` all
@@ -10,7 +10,9 @@ the e2e tests use a busybox rootfs built by bundles/busybox.sh from Debian's
 busybox-static, and never pull from a registry.
 
 The output is deterministic (fixed mtimes, sorted entries, numeric owners),
-so the same rootfs always gives the same image id.
+so the same rootfs always gives the same image id. CMD (default `sh`) is the
+image's command: the CRI e2e makes its pod sandbox ("pause") image with
+`sleep inf`.
 """
 
 import hashlib
@@ -50,14 +52,14 @@ def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(_normalise(info), io.BytesIO(data))
 
 
-def image_config(diff_id: str) -> bytes:
+def image_config(diff_id: str, cmd: list) -> bytes:
     config = {
         "architecture": "amd64",
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
         "config": {
             "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["sh"],
+            "Cmd": cmd,
         },
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [
@@ -71,17 +73,18 @@ def image_config(diff_id: str) -> bytes:
 
 
 def main() -> int:
-    if len(sys.argv) != 4:
-        print("usage: image.py ROOTFS_DIR OUT.tar NAME:TAG", file=sys.stderr)
+    if len(sys.argv) < 4:
+        print("usage: image.py ROOTFS_DIR OUT.tar NAME:TAG [CMD...]", file=sys.stderr)
         return 2
-    rootfs, out, ref = sys.argv[1:]
+    rootfs, out, ref = sys.argv[1:4]
+    cmd = sys.argv[4:] or ["sh"]
     if not os.path.isfile(os.path.join(rootfs, "bin", "busybox")):
         print(f"image.py: {rootfs} has no bin/busybox", file=sys.stderr)
         return 1
 
     layer = layer_tar(rootfs)
     layer_hex = hashlib.sha256(layer).hexdigest()
-    config = image_config("sha256:" + layer_hex)
+    config = image_config("sha256:" + layer_hex, cmd)
     config_hex = hashlib.sha256(config).hexdigest()
     manifest = [
         {

@@ -162,9 +162,11 @@ stop_pid() {
 }
 
 # Start a private containerd with every path under $E2E_TMP/containerd.
-# Sets CTRD_SOCK; `ctrd` runs ctr against it.
+# Sets CTRD_SOCK; `ctrd` runs ctr against it. The CRI plugin is disabled
+# unless CTRD_CRI_CONFIG holds its config (TOML appended to the file).
 start_containerd() {
-    local d=$E2E_TMP/containerd
+    local d=$E2E_TMP/containerd cri='"io.containerd.grpc.v1.cri",'
+    [[ -n ${CTRD_CRI_CONFIG:-} ]] && cri=""
     mkdir -p "$d"
     forget_if_new /run/containerd   # ctr's fifos and the shims' sockets live there
     CTRD_SOCK=$d/containerd.sock
@@ -173,7 +175,7 @@ version = 2
 root = "$d/root"
 state = "$d/state"
 disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
+  $cri
   "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper",
@@ -188,6 +190,7 @@ disabled_plugins = [
   address = ""
 [metrics]
   address = ""
+${CTRD_CRI_CONFIG:-}
 EOF
     start_daemon containerd "$d/containerd.log" containerd --config "$d/config.toml"
     wait_for "containerd comes up" 30 ctr --address "$CTRD_SOCK" version || {

@@ -31,8 +31,8 @@ BinaryName = "$RUNC"
 Root = "$RUNC_ROOT"
 EOF
 # One run uses the default root, as a plain `--runtime` user would.
-DEFAULT_ROOT=/run/containerd/runc/$NS
-forget_if_new /run/containerd/runc
+DEFAULT_ROOT=/run/containerd/berth/$NS
+forget_if_new /run/containerd/berth
 E2E_CLEANUPS+=("ctr_cleanup_containers" "remove_ns_cgroups $NS")
 
 # ctr run through our shim, berth with a private root.

@@ -24,8 +24,13 @@ use serde::Deserialize;
 
 use crate::error::{Error, IoContext, Result};
 
-/// containerd's runc shim default root.
-pub const DEFAULT_ROOT: &str = "/run/containerd/runc";
+/// The runtime's state root when the options give none (the namespace is
+/// appended). containerd 1.6's CRI hands a non-runc runtime type no options
+/// at all unless its config names a `ConfigPath`, so these defaults are what
+/// a plain `runtime_type = "io.containerd.berth.v2"` handler runs with: our
+/// own root beside containerd's runc one (/run/containerd/runc), and berth
+/// found next to the shim binary (`runtime::find_binary`).
+pub const DEFAULT_ROOT: &str = "/run/containerd/berth";
 pub const DEFAULT_BINARY: &str = "berth";
 
 /// The options the shim honours; as deserialised, the options file.
@@ -261,5 +266,12 @@ mod tests {
         assert!(o.no_new_keyring);
         assert_eq!(from_any(None).unwrap().binary_or_default(), "berth");
         assert_eq!(from_any(None).unwrap().root_or_default(), DEFAULT_ROOT);
+        assert_eq!(DEFAULT_ROOT, "/run/containerd/berth");
+        // CRI's ConfigPath without a path, or an empty Any: the defaults.
+        let empty = Any {
+            type_url: "runtimeoptions.v1.Options".into(),
+            ..Default::default()
+        };
+        assert_eq!(from_any(Some(&empty)).unwrap(), Options::default());
     }
 }
