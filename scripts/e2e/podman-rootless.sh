@@ -214,6 +214,9 @@ podman_checks() {  # podman_checks RUNTIME
     else
         echo "skip $n: podman run (slirp4netns) reaches the host: no global IPv4 address here"
     fi
+    # No cgroup of its own: the cgroup mount shows the ones it stays in.
+    expect_match "$n: /sys/fs/cgroup shows the cgroup hierarchies" '(^| )(pids|cgroup\.procs)( |$)' \
+        "${run[@]}" --network none busybox sh -c 'echo $(ls /sys/fs/cgroup)'
     vol=$RL_HOME/vol-$n
     u mkdir -p "$vol"
     expect_out "$n: podman run -v: write as root inside" "0" \

@@ -5,13 +5,15 @@
 //! default devices are bind-mounted from the host, as runc does), no cgroup
 //! can be made (the container runs without one), and exec may not enter a
 //! namespace owned by the host's user namespace, such as the host's cgroup
-//! namespace the container shares (runc enters only the config's).
+//! namespace the container shares (runc enters only the config's). On a
+//! v1 or hybrid host its cgroup mount shows the cgroups it stays in, the
+//! runtime's (runc binds the init's own).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use super::util::expect_nothing_left;
+use super::util::{expect_nothing_left, host_cgroup_v2};
 use crate::ensure;
 use crate::harness::case::{case, Case};
 use crate::harness::cmd;
@@ -33,6 +35,7 @@ fi
 r start c1; echo "start=$?"
 echo "exec=$(r exec c1 sh -c 'echo $(id -u) $(stat -c %t:%T /dev/null)' 2>&1 | tr '\n' ' ')"
 r exec c1 sh -c 'exit 5'; echo "exec_status=$?"
+echo "cgroup=$(r exec c1 sh -c 'test -e /sys/fs/cgroup/pids/cgroup.procs && echo pids' 2>&1)"
 r delete -f c1; echo "delete=$?""#;
 
 fn runtime_in_userns(ctx: &Ctx) -> TestResult {
@@ -48,6 +51,7 @@ fn run_in(ctx: &Ctx, root: &Path) -> TestResult {
         std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY)).map_err(|e| format!("chown: {e}"))
     };
     chown(root)?;
+    let v2 = host_cgroup_v2();
     let mut b = ctx.bundle("b")?;
     config::set_args(&mut b.spec, &["sleep", "1000"]);
     // No gid=5: only nobody's ids are mapped, and an unmapped devpts gid
@@ -59,6 +63,14 @@ fn run_in(ctx: &Ctx, root: &Path) -> TestResult {
     {
         let opts = m.options().clone().unwrap_or_default();
         m.set_options(Some(opts.into_iter().filter(|o| o != "gid=5").collect()));
+    }
+    if !v2 {
+        mounts.push(config::mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ));
     }
     b.spec.set_mounts(Some(mounts));
     b.write()?;
@@ -89,6 +101,11 @@ fn run_in(ctx: &Ctx, root: &Path) -> TestResult {
     // Root inside; /dev/null is the host's char device 1:3 (bound).
     facts.expect("exec", "0 1:3 ")?;
     facts.expect("exec_status", "5")?;
+    if !v2 {
+        // The container has no cgroup; its cgroup mount shows the
+        // runtime's own in each hierarchy, as runc binds them.
+        facts.expect("cgroup", "pids")?;
+    }
     facts.expect("delete", "0")?;
     let left: Vec<_> = std::fs::read_dir(root)
         .map_err(|e| format!("{e}"))?
