@@ -8,8 +8,10 @@
 
 use oci_spec::runtime::LinuxResources;
 
-use super::error::CgroupError;
-use super::hierarchy::Mode;
+use std::path::PathBuf;
+
+use super::error::{CgroupError, Context};
+use super::hierarchy::{own_path, Hierarchies, Hierarchy, Mode};
 use super::manager::Manager;
 
 /// After a failed `Manager::make`: run without a cgroup (Ok), or the error
@@ -58,6 +60,24 @@ impl Manager {
             fresh: false,
         }
     }
+}
+
+/// Where the init of a container without a cgroup stays: the runtime's own
+/// cgroup in every hierarchy, as (mount point, directory), v1 ones first.
+pub(crate) fn own_mounts_and_dirs() -> Result<Vec<(PathBuf, PathBuf)>, CgroupError> {
+    let hs = Hierarchies::detect()?;
+    let own =
+        std::fs::read_to_string("/proc/self/cgroup").ctx(|| "read /proc/self/cgroup".into())?;
+    let pair = |h: &Hierarchy, unified: bool| {
+        let rel = own_path(h, unified, &own)?;
+        Some((h.mount.clone(), h.mount.join(rel.trim_start_matches('/'))))
+    };
+    Ok(hs
+        .v1
+        .iter()
+        .filter_map(|h| pair(h, false))
+        .chain(hs.unified.iter().filter_map(|h| pair(h, true)))
+        .collect())
 }
 
 /// The first `linux.resources` entry that needs a controller (spec field,
@@ -244,6 +264,16 @@ mod tests {
         ];
         for j in none {
             assert_eq!(first_requested(&res(j.clone())), None, "{j}");
+        }
+    }
+
+    #[test]
+    fn own_cgroups_are_existing_dirs_under_their_mounts() {
+        let own = own_mounts_and_dirs().unwrap();
+        assert!(!own.is_empty());
+        for (mount, dir) in own {
+            assert!(dir.starts_with(&mount), "{dir:?} not under {mount:?}");
+            assert!(dir.is_dir(), "{dir:?}");
         }
     }
 

@@ -165,7 +165,7 @@ fn spawn_init(
         joins: &joins,
         fifo_fd: process::raw(&fifo),
         proc,
-        cgroups: cgroup_layout(bundle, cgroup),
+        cgroups: cgroup_layout(bundle, cgroup)?,
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         sigmask: o
@@ -224,19 +224,25 @@ fn proc_and_idmapped(bundle: &Bundle) -> Result<(ProcHandle, IdmappedMounts)> {
     Ok((proc, idmapped))
 }
 
-/// The cgroup hierarchies a cgroup mount in the config shows (none without one).
-fn cgroup_layout(bundle: &Bundle, cgroup: &Manager) -> Layout {
+/// The cgroup hierarchies a cgroup mount in the config shows (none without
+/// one). A rootless container without a cgroup of its own on a v1 or
+/// hybrid host stays in the runtime's cgroups: those are shown, as runc
+/// binds the init's own.
+fn cgroup_layout(bundle: &Bundle, cgroup: &Manager) -> Result<Layout> {
     let has_cgroup_mount = bundle
         .spec
         .mounts()
         .iter()
         .flatten()
         .any(|m| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")));
-    if has_cgroup_mount {
-        cgroupfs::layout(cgroup)
-    } else {
-        Layout::Legacy(Vec::new())
+    if !has_cgroup_mount {
+        return Ok(Layout::Legacy(Vec::new()));
     }
+    if cgroup.dirs().is_empty() && cgroup.mode() != cgroups_mod::Mode::V2 {
+        let own = cgroups_mod::rootless::own_mounts_and_dirs()?;
+        return Ok(cgroupfs::legacy(own));
+    }
+    Ok(cgroupfs::layout(cgroup))
 }
 
 /// The exec fifo: the init blocks opening it for writing until `start`

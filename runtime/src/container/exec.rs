@@ -8,7 +8,7 @@ use nix::sys::signal::SigSet;
 use oci_spec::runtime::Process;
 
 use crate::error::{Context, Error, Result};
-use crate::process::exec::{spawn, ExecConfig};
+use crate::process::exec::{joined_namespaces, spawn, ExecConfig};
 use crate::state::{Root, Status, CONFIG_FILE};
 use crate::sys::PidFd;
 
@@ -98,6 +98,7 @@ pub fn exec(
             .and_then(|l| l.memory_policy().as_ref()),
         cpu_affinity,
         userns,
+        join: namespaces_to_join(&spec),
     };
     let (pid, pidfd) = spawn(&cfg)?;
     tracing::debug!("exec: the process (pid {pid}) was exec'd");
@@ -114,6 +115,15 @@ pub fn exec(
         super::create::write_pid_file(p, pid)?;
     }
     Ok(Execd { pidfd, master })
+}
+
+/// The namespaces the config lists that exec enters (`joined_namespaces`).
+fn namespaces_to_join(spec: &oci_spec::runtime::Spec) -> nix::sched::CloneFlags {
+    let listed = spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.namespaces().iter().flatten());
+    joined_namespaces(listed.map(|n| n.typ()))
 }
 
 /// Whether the container has a user namespace of its own (the process

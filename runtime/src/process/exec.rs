@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::init::{become_user, exec_target, prctl, prepare_user};
 use super::seccomp::{hand_to_agent, load_seccomp, Before};
@@ -50,17 +50,37 @@ pub struct ExecConfig<'a> {
     pub cpu_affinity: super::cpu_affinity::Masks,
     /// The container has a user namespace of its own: join it first.
     pub userns: bool,
+    /// The other namespaces to join (`joined_namespaces`).
+    pub join: CloneFlags,
+}
+
+/// The namespaces exec enters besides the user namespace: the mount
+/// namespace always (by pidfd that also puts the process under the init's
+/// root, chrooted or pivoted), and of pid, ipc, uts, network and cgroup
+/// those the config lists, as runc: a namespace the container shares with
+/// the runtime that created it is not entered. Root of a user namespace
+/// (a runtime under rootless podman) may not enter one owned by an
+/// ancestor namespace, such as the host's cgroup namespace.
+pub fn joined_namespaces(listed: impl IntoIterator<Item = LinuxNamespaceType>) -> CloneFlags {
+    listed
+        .into_iter()
+        .filter(|t| !matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Time))
+        .fold(CloneFlags::CLONE_NEWNS, |f, t| {
+            f | crate::namespaces::clone_flag(t)
+        })
 }
 
 /// Starts the process; returns its pid and pidfd once it has exec'd.
 pub fn spawn(cfg: &ExecConfig) -> Result<(i32, PidFd)> {
-    match setns(cfg.init.as_fd(), CloneFlags::CLONE_NEWPID) {
-        Ok(()) => {}
-        // The init exited since the status check.
-        Err(nix::errno::Errno::ESRCH) => {
-            return Err(Error::msg("cannot exec in a stopped container"))
+    if cfg.join.contains(CloneFlags::CLONE_NEWPID) {
+        match setns(cfg.init.as_fd(), CloneFlags::CLONE_NEWPID) {
+            Ok(()) => {}
+            // The init exited since the status check.
+            Err(nix::errno::Errno::ESRCH) => {
+                return Err(Error::msg("cannot exec in a stopped container"))
+            }
+            Err(e) => return Err(e).ctx(|| "setns into the container's pid namespace".into()),
         }
-        Err(e) => return Err(e).ctx(|| "setns into the container's pid namespace".into()),
     }
     let (ours, theirs) = sync::pair(Peer::Exec).ctx(|| "create sync socketpair".into())?;
     let v2_fd = cfg.cgroup.v2_dir_fd()?;
@@ -132,11 +152,8 @@ impl sync::Host for ExecHost<'_> {
 }
 
 fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
-    let rest = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWCGROUP;
+    // The pid namespace was entered by the runtime (it applies to children).
+    let rest = cfg.join - CloneFlags::CLONE_NEWPID;
     if cfg.userns {
         // setns with several flags enters the user namespace first, so the
         // rest is joined with the privilege it gives. Then, as the init,
@@ -184,4 +201,32 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         Err(e) => e,
     };
     Err(super::init::exec_failed(&exe, err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LinuxNamespaceType::*;
+
+    #[test]
+    fn joins_the_mount_namespace_and_the_listed_ones_only() {
+        assert_eq!(joined_namespaces([]), CloneFlags::CLONE_NEWNS);
+        // As podman rootless lists them: no cgroup namespace, so the
+        // host's (which root of a user namespace may not enter) is kept.
+        let podman = joined_namespaces([Pid, Network, Ipc, Uts, Mount]);
+        assert_eq!(
+            podman,
+            CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWPID
+                | CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWUTS
+        );
+        assert!(!podman.contains(CloneFlags::CLONE_NEWCGROUP));
+        // The user namespace is joined on its own; time is not entered.
+        assert_eq!(
+            joined_namespaces([User, Time, Cgroup]),
+            CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWCGROUP
+        );
+    }
 }

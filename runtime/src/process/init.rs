@@ -181,7 +181,9 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
         rootfs: &cfg.bundle.rootfs,
         cgroups: &cfg.cgroups,
         mount_ns,
-        userns: cfg.plan.has(LinuxNamespaceType::User),
+        // A runtime that is itself in a user namespace (podman rootless
+        // runs it as root of its own) cannot mknod either: as runc.
+        userns: cfg.plan.has(LinuxNamespaceType::User) || crate::rootless::running_in_user_ns(),
         idmapped: cfg.idmapped,
     })?;
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {

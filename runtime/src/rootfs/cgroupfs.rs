@@ -34,8 +34,13 @@ pub fn layout(cgroup: &Manager) -> Layout {
     if cgroup.mode() == Mode::V2 {
         return Layout::Unified;
     }
-    let hs = cgroup
-        .mounts_and_dirs()
+    legacy(cgroup.mounts_and_dirs())
+}
+
+/// A v1 or hybrid layout of `(mount point, directory)` pairs: each
+/// hierarchy by its mount point's name, with that directory bound.
+pub fn legacy(mounts_and_dirs: Vec<(PathBuf, PathBuf)>) -> Layout {
+    let hs = mounts_and_dirs
         .into_iter()
         .filter_map(|(mount, dir)| {
             let name = mount

@@ -51,8 +51,8 @@ pub struct Setup<'a> {
     /// Without one it is the runtime's: nothing is mounted (`spec` has
     /// refused what would need a mount) and the rootfs is entered by chroot.
     pub mount_ns: bool,
-    /// The container has a new user namespace: device nodes are bound from
-    /// the host, and a fresh sysfs may be refused.
+    /// The container has a new user namespace, or the runtime runs in one:
+    /// device nodes are bound from the host, and a fresh sysfs may be refused.
     pub userns: bool,
     /// The idmapped trees the runtime prepared, by index in `mounts`.
     pub idmapped: &'a idmap::IdmappedMounts,

@@ -24,6 +24,7 @@ mod pause;
 mod process;
 mod robustness;
 mod rootless;
+mod rootless_in_userns;
 mod rootless_user;
 mod runc_features;
 mod runc_features2;
@@ -72,6 +73,7 @@ pub fn all() -> Vec<Case> {
         userns_security::CASES,
         rootless::CASES,
         rootless_user::CASES,
+        rootless_in_userns::CASES,
         cve_2025::CASES,
     ]
     .concat()
