@@ -21,6 +21,8 @@ cgroupns = "private"
 netns = "none"
 [engine]
 runtime = "berth"
+# As README.md documents: podman passes --log-format json only to these.
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "berth"]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$p/events.log"
