@@ -56,15 +56,15 @@ pub struct ExecConfig<'a> {
 
 /// The namespaces exec enters besides the user namespace: the mount
 /// namespace always (by pidfd that also puts the process under the init's
-/// root, chrooted or pivoted), and of pid, ipc, uts, network and cgroup
-/// those the config lists, as runc: a namespace the container shares with
+/// root, chrooted or pivoted), and of pid, ipc, uts, network, cgroup and
+/// time those the config lists, as runc: a namespace the container shares with
 /// the runtime that created it is not entered. Root of a user namespace
 /// (a runtime under rootless podman) may not enter one owned by an
 /// ancestor namespace, such as the host's cgroup namespace.
 pub fn joined_namespaces(listed: impl IntoIterator<Item = LinuxNamespaceType>) -> CloneFlags {
     listed
         .into_iter()
-        .filter(|t| !matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Time))
+        .filter(|t| *t != LinuxNamespaceType::User)
         .fold(CloneFlags::CLONE_NEWNS, |f, t| {
             f | crate::namespaces::clone_flag(t)
         })
@@ -223,10 +223,13 @@ mod tests {
                 | CloneFlags::CLONE_NEWUTS
         );
         assert!(!podman.contains(CloneFlags::CLONE_NEWCGROUP));
-        // The user namespace is joined on its own; time is not entered.
+        // The user namespace is joined on its own; a time namespace is
+        // entered (as runc), effective at the process's execve.
         assert_eq!(
             joined_namespaces([User, Time, Cgroup]),
-            CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWCGROUP
+            CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWCGROUP
+                | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)
         );
     }
 }

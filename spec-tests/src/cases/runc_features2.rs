@@ -549,7 +549,7 @@ fn with_time_ns(b: &crate::harness::Bundle) -> Value {
 
 /// A year of boottime and 1000 s + 5 ns of monotonic time: the payload's
 /// /proc/self/timens_offsets shows both, and its /proc/uptime (boottime)
-/// is at least a year.
+/// is at least a year; so is an exec'd process's.
 fn time_offsets(ctx: &Ctx) -> TestResult {
     skip_on_runc_1_1(ctx, "the time namespace (runc 1.2+)")?;
     const YEAR: u64 = 365 * 24 * 3600;
@@ -589,7 +589,25 @@ fn time_offsets(ctx: &Ctx) -> TestResult {
         listed.is_some_and(|a| a.iter().any(|n| n == "time")),
         "features does not list the time namespace"
     );
-    Ok(())
+    // exec enters the container's time namespace too (as runc).
+    let patches = [
+        ("/linux/namespaces", with_time_ns(&b)),
+        ("/linux/timeOffsets", json!({"boottime": {"secs": YEAR}})),
+    ];
+    with_running(ctx, &patches, |ctx| {
+        let out = ctx.rt(&["exec", "c1", "cat", "/proc/uptime"])?.ok()?;
+        let uptime: u64 = out
+            .stdout
+            .split('.')
+            .next()
+            .and_then(|u| u.trim().parse().ok())
+            .unwrap_or(0);
+        ensure!(
+            uptime >= YEAR,
+            "exec: /proc/uptime {uptime} is not shifted by a year"
+        );
+        Ok(())
+    })
 }
 
 /// An unknown clock, and offsets without a new time namespace.
