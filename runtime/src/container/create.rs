@@ -106,7 +106,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         warn_without_cgroup(linux);
         cgroup = Manager::without_cgroup(cgroup.mode());
     }
-    match spawn_init(root, o, &bundle, dir, &cgroup, console) {
+    match spawn_init(root, o, &bundle, dir, &cgroup, &cfg, console) {
         Ok(created) => {
             tracing::debug!("create {}: created, init pid {}", o.id, created.saved.pid);
             Ok(created)
@@ -141,6 +141,7 @@ fn spawn_init(
     bundle: &Bundle,
     dir: ContainerDir,
     cgroup: &Manager,
+    cgroup_cfg: &CgroupConfig,
     console: tty::Mode,
 ) -> Result<Created> {
     let linux = bundle
@@ -151,8 +152,12 @@ fn spawn_init(
     let fifo = make_fifo(&dir)?;
     let (console, relay) = tty::sockets(console)?;
     let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
-    let v2_fd = cgroup.v2_dir_fd()?;
-    let placement = cgroup.placement(v2_fd.is_some())?;
+    // --systemd-cgroup: systemd moves the init into the scope's cgroup,
+    // which exists only once the init does (`systemd_scope` below).
+    let systemd = cgroup.unit().is_some();
+    let v2_fd = if systemd { None } else { cgroup.v2_dir_fd()? };
+    let placement = cgroup.placement(v2_fd.is_some() || systemd)?;
+    let start_unit = |pid: i32| Ok(cgroup.start_unit(pid, cgroup_cfg)?);
     let plan = Plan::from_spec(linux)?;
     let new_pid_ns = plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid);
     let joins = plan.open_joins()?;
@@ -176,6 +181,7 @@ fn spawn_init(
         lock_fd: dir.lock_fd(),
         net_devices: net_devices.as_ref(),
         idmapped: &idmapped,
+        systemd_scope: if systemd { Some(&start_unit) } else { None },
         cgroup_fd: v2_fd.as_ref().map(process::raw),
         placement: &placement,
         console,

@@ -14,6 +14,7 @@ use super::{Peer, SyncError};
 /// name in errors ("expected Ready, got Hooks").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    Placed,
     Reborn,
     Mappings,
     Mapped,
@@ -29,7 +30,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 12] = [
+    const ALL: [Kind; 13] = [
+        Kind::Placed,
         Kind::Reborn,
         Kind::Mappings,
         Kind::Mapped,
@@ -46,6 +48,7 @@ impl Kind {
 
     fn tag(self) -> u8 {
         match self {
+            Kind::Placed => b'P',
             Kind::Reborn => b'B',
             Kind::Mappings => b'M',
             Kind::Mapped => b'm',
@@ -69,7 +72,7 @@ impl Kind {
     fn sent_by_init(self) -> bool {
         !matches!(
             self,
-            Kind::Mapped | Kind::HooksDone | Kind::Ack | Kind::SeccompDone
+            Kind::Placed | Kind::Mapped | Kind::HooksDone | Kind::Ack | Kind::SeccompDone
         )
     }
 }
@@ -77,6 +80,7 @@ impl Kind {
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Placed => "Placed",
             Kind::Reborn => "Reborn",
             Kind::Mappings => "Mappings",
             Kind::Mapped => "Mapped",
@@ -102,6 +106,9 @@ impl fmt::Display for Kind {
 /// runtime → init (or the exec'd process): replies, each to one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ToInit {
+    /// systemd made the container's scope with the init in it
+    /// (`--systemd-cgroup`); sent unasked, first, right after the clone.
+    Placed,
     /// The user namespace's uid_map and gid_map are written.
     Mapped,
     /// The prestart and createRuntime hooks ran.
@@ -115,6 +122,7 @@ pub enum ToInit {
 impl ToInit {
     pub fn kind(self) -> Kind {
         match self {
+            ToInit::Placed => Kind::Placed,
             ToInit::Mapped => Kind::Mapped,
             ToInit::HooksDone => Kind::HooksDone,
             ToInit::Ack => Kind::Ack,
@@ -132,6 +140,7 @@ impl ToInit {
         let peer = Peer::Runtime;
         let &tag = b.first().ok_or(SyncError::Empty { peer })?;
         match Kind::of_tag(tag) {
+            Some(Kind::Placed) => Ok(ToInit::Placed),
             Some(Kind::Mapped) => Ok(ToInit::Mapped),
             Some(Kind::HooksDone) => Ok(ToInit::HooksDone),
             Some(Kind::Ack) => Ok(ToInit::Ack),
