@@ -53,6 +53,7 @@ impl Cgroup {
         let record = CgroupRecord {
             dirs,
             created: Vec::new(),
+            unit: None,
         };
         Ok(Cgroup {
             manager: Manager::open(&record)?,

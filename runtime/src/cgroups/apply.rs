@@ -38,7 +38,8 @@ impl Manager {
             Some(d) => Some(devices::from_spec(d)?),
             None => None,
         };
-        self.apply_inner(Some(r), rules.as_deref())
+        let r = self.set_unit(r)?;
+        self.apply_inner(Some(&r), rules.as_deref())
     }
 
     /// Replaces the device rules (applied in order from deny-all).

@@ -56,13 +56,31 @@ pub enum CgroupError {
     /// `--systemd-cgroup` with a cgroupsPath not of the systemd form.
     #[error("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {0:?} instead")]
     SystemdPath(String),
-    /// `--systemd-cgroup`, which berth has no driver for.
-    #[error("--systemd-cgroup: {}; run without --systemd-cgroup", if *systemd_running {
-        "the systemd cgroup driver is not implemented in berth yet"
+    /// `--systemd-cgroup` on a host whose init is not systemd (runc's text).
+    #[error("systemd not running on this host, cannot use systemd cgroups manager")]
+    SystemdNotRunning,
+    /// `--systemd-cgroup` for a rootless container: that needs the user's
+    /// systemd instance, which berth's driver does not drive.
+    #[error("--systemd-cgroup: rootless containers are not supported by the systemd cgroup driver (it needs root and the system instance of systemd); run without --systemd-cgroup")]
+    SystemdRootless,
+    /// A parent slice that is not a systemd slice name (runc's text).
+    #[error("invalid slice name: {0}")]
+    SystemdSlice(String),
+    /// A D-Bus call to systemd failed: what was asked, and systemd's (or
+    /// the bus's) answer.
+    #[error("{what}: {reason}")]
+    Bus { what: String, reason: String },
+    /// The job starting a unit ended other than "done" (runc's text).
+    #[error("error creating systemd unit `{unit}`: got `{result}`")]
+    UnitJob { unit: String, result: String },
+    /// systemd did not finish a unit's start or stop job in time (runc's
+    /// texts).
+    #[error("{}", if verb == "create" {
+        format!("Timeout waiting for systemd to create {unit}")
     } else {
-        "the systemd cgroup driver needs systemd, which is not running on this host (no /run/systemd/system)"
+        format!("Timed out while waiting for systemd to {verb} {unit}")
     })]
-    Systemd { systemd_running: bool },
+    UnitTimeout { unit: String, verb: String },
     /// A relative cgroupsPath where the runtime's own cgroup is unknown.
     #[error("linux.cgroupsPath: relative path {}: cannot find the runtime's own cgroup in {} (/proc/self/cgroup)", path.display(), mount.display())]
     NoOwnCgroup { path: PathBuf, mount: PathBuf },
@@ -217,7 +235,7 @@ mod tests {
         ]);
     }
 
-    /// `unified` on cgroup v1 and the systemd driver.
+    /// `unified` on cgroup v1 and the systemd driver (runc's texts).
     #[test]
     fn config_refusals_keep_their_wording() {
         assert_wording(vec![
@@ -227,16 +245,29 @@ mod tests {
                     .into(),
             ),
             (
-                CgroupError::Systemd {
-                    systemd_running: false,
-                },
-                "--systemd-cgroup: the systemd cgroup driver needs systemd, which is not running on this host (no /run/systemd/system); run without --systemd-cgroup".into(),
+                CgroupError::SystemdNotRunning,
+                "systemd not running on this host, cannot use systemd cgroups manager".into(),
             ),
             (
-                CgroupError::Systemd {
-                    systemd_running: true,
+                CgroupError::UnitJob {
+                    unit: "berth-c1.scope".into(),
+                    result: "failed".into(),
                 },
-                "--systemd-cgroup: the systemd cgroup driver is not implemented in berth yet; run without --systemd-cgroup".into(),
+                "error creating systemd unit `berth-c1.scope`: got `failed`".into(),
+            ),
+            (
+                CgroupError::UnitTimeout {
+                    unit: "berth-c1.scope".into(),
+                    verb: "create".into(),
+                },
+                "Timeout waiting for systemd to create berth-c1.scope".into(),
+            ),
+            (
+                CgroupError::UnitTimeout {
+                    unit: "berth-c1.scope".into(),
+                    verb: "remove".into(),
+                },
+                "Timed out while waiting for systemd to remove berth-c1.scope".into(),
             ),
         ]);
     }

@@ -14,6 +14,7 @@ use super::devices::{self, Rule};
 use super::error::{CgroupError, Context, Result};
 use super::hierarchy::{self, Hierarchies, Mode};
 use super::path::CgroupsPath;
+use super::systemd::Unit;
 use super::{fs, v2};
 
 /// What `Manager::create` needs from config.json and the command line.
@@ -42,6 +43,9 @@ pub struct CgroupRecord {
     /// these are ever removed.
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// `--systemd-cgroup`: the container's scope unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Unit>,
 }
 
 /// The leaf in one hierarchy.
@@ -69,6 +73,8 @@ pub struct Manager {
     pub(crate) created: Vec<PathBuf>,
     /// True while the leaves are new and hold no process (create).
     pub(crate) fresh: bool,
+    /// `--systemd-cgroup`: the scope unit systemd makes the cgroup for.
+    pub(crate) unit: Option<Unit>,
 }
 
 impl Manager {
@@ -98,6 +104,9 @@ impl Manager {
     /// way to them (top-down). Recorded before `make`, it lets `delete`
     /// remove the cgroup of a create that was killed half-way.
     pub fn planned(&self) -> CgroupRecord {
+        if self.unit.is_some() {
+            return self.planned_systemd();
+        }
         let mut created = Vec::new();
         for l in self.v1.iter().chain(self.v2.iter()) {
             let mut missing: Vec<PathBuf> = l
@@ -112,6 +121,7 @@ impl Manager {
         CgroupRecord {
             dirs: self.dirs(),
             created,
+            unit: None,
         }
     }
 
@@ -140,6 +150,7 @@ impl Manager {
             v2: None,
             created: rec.created.clone(),
             fresh: false,
+            unit: rec.unit.clone(),
         };
         for d in &rec.dirs {
             let Some((h, unified)) = hierarchy::owner_of(&hs, d) else {
@@ -164,6 +175,7 @@ impl Manager {
         CgroupRecord {
             dirs: self.dirs(),
             created: self.created.clone(),
+            unit: self.unit.clone(),
         }
     }
 
@@ -230,7 +242,7 @@ impl Manager {
                 std::fs::read_to_string("/proc/self/cgroup")
                     .ctx(|| "read /proc/self/cgroup".into())?,
             ),
-            CgroupsPath::Absolute(_) => None,
+            CgroupsPath::Absolute(_) | CgroupsPath::Systemd(_) => None,
         };
         let own_in = |h: &hierarchy::Hierarchy, unified: bool| {
             own.as_deref()
@@ -242,8 +254,16 @@ impl Manager {
             v2: None,
             created: Vec::new(),
             fresh: true,
+            unit: None,
         };
+        if let CgroupsPath::Systemd(u) = path {
+            m.unit = Some(u.clone());
+        }
         for h in &hs.v1 {
+            if m.unit.is_some() && h.controllers.iter().any(|c| c == "name=systemd") {
+                // systemd's own hierarchy: it places the init there itself.
+                continue;
+            }
             m.v1.push(Leaf {
                 dir: path.dir_in(&h.mount, own_in(h, false).as_deref())?,
                 mount: h.mount.clone(),
@@ -261,6 +281,9 @@ impl Manager {
     }
 
     fn setup(&mut self, cfg: &CgroupConfig) -> Result<()> {
+        if self.unit.is_some() {
+            return self.setup_systemd();
+        }
         let mut all_new = true;
         for i in 0..self.v1.len() {
             let (mount, leaf) = (self.v1[i].mount.clone(), self.v1[i].dir.clone());
@@ -346,7 +369,7 @@ impl Manager {
 /// mkdir. Returns the directories it created (top-down), also appended to
 /// `all` as they are made, so a failure half-way leaks nothing. A parent
 /// removed under us by a concurrent destroy (an empty /berth) is recreated.
-fn mkdir_p(mount: &Path, leaf: &Path, all: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+pub(super) fn mkdir_p(mount: &Path, leaf: &Path, all: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
     let mut created = Vec::new();
     let mut attempt = 0;
     loop {
@@ -402,7 +425,7 @@ fn mkdir_p_once(
 /// empty ancestor on the way too (a concurrent create may have made /berth
 /// a moment ago and not filled it yet; the kernel refuses a child's cpus
 /// outside its parent's).
-fn init_cpuset(mount: &Path, created: &[PathBuf]) -> Result<()> {
+pub(super) fn init_cpuset(mount: &Path, created: &[PathBuf]) -> Result<()> {
     let Some(first) = created.first() else {
         return Ok(());
     };

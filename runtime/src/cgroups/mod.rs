@@ -23,6 +23,7 @@ mod procs;
 pub(crate) mod rootless;
 pub mod stats;
 mod sub;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 

@@ -1,11 +1,12 @@
 //! `linux.cgroupsPath`: absolute (relative to each hierarchy's root),
 //! relative (relative to the caller's own cgroup in each hierarchy), the
-//! default `/berth/<id>`, and the systemd `slice:prefix:name` form, which
-//! needs a systemd that this kind of host does not run.
+//! default `/berth/<id>`, and with `--systemd-cgroup` the systemd
+//! `slice:prefix:name` form (`super::systemd::Unit`).
 
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{CgroupError, Result};
+use super::systemd::{self, Unit};
 
 /// Where a container's cgroup goes, before it is placed in a hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +15,9 @@ pub enum CgroupsPath {
     Absolute(PathBuf),
     /// Relative to the caller's own cgroup in each hierarchy.
     Relative(PathBuf),
+    /// `--systemd-cgroup`: a transient scope, whose cgroup systemd makes
+    /// at `unit.cgroup` below each hierarchy's root.
+    Systemd(Unit),
 }
 
 /// The parent berth uses when config.json names no cgroupsPath.
@@ -25,7 +29,7 @@ impl CgroupsPath {
     pub fn parse(path: Option<&str>, id: &str, systemd: bool) -> Result<CgroupsPath> {
         let path = path.filter(|p| !p.is_empty());
         if systemd {
-            return Err(systemd_error(path));
+            return systemd_unit(path, id).map(CgroupsPath::Systemd);
         }
         let Some(p) = path else {
             return Ok(CgroupsPath::Absolute(Path::new(DEFAULT_PARENT).join(id)));
@@ -56,6 +60,7 @@ impl CgroupsPath {
     pub fn dir_in(&self, mount: &Path, own: Option<&str>) -> Result<PathBuf> {
         match self {
             CgroupsPath::Absolute(p) => Ok(join_under(mount, p)),
+            CgroupsPath::Systemd(u) => Ok(join_under(mount, &u.cgroup)),
             CgroupsPath::Relative(p) => {
                 let own = own.ok_or_else(|| CgroupError::NoOwnCgroup {
                     path: p.clone(),
@@ -94,17 +99,23 @@ fn clean(p: &Path) -> PathBuf {
     out
 }
 
-/// `--systemd-cgroup` needs systemd over D-Bus; berth has no such driver yet
-/// and these hosts run no systemd. Fails at once (never hangs on a bus).
-fn systemd_error(path: Option<&str>) -> CgroupError {
+/// The container's unit, checked in runc's order: the path's form, then
+/// whether systemd runs here (never waits on a bus that is not there), then
+/// the slice and unit names. A rootless runtime is refused: the user's
+/// systemd instance is not driven by berth.
+fn systemd_unit(path: Option<&str>, id: &str) -> Result<Unit> {
     if let Some(p) = path {
         if p.split(':').count() != 3 {
-            return CgroupError::SystemdPath(p.to_string());
+            return Err(CgroupError::SystemdPath(p.to_string()));
         }
     }
-    CgroupError::Systemd {
-        systemd_running: Path::new("/run/systemd/system").exists(),
+    if !systemd::running() {
+        return Err(CgroupError::SystemdNotRunning);
     }
+    if crate::sys::exec_euid() != 0 {
+        return Err(CgroupError::SystemdRootless);
+    }
+    Unit::parse(path, id)
 }
 
 #[cfg(test)]
@@ -156,15 +167,27 @@ mod tests {
     }
 
     #[test]
-    fn systemd_form_fails_clearly() {
-        let e = CgroupsPath::parse(Some("system.slice:docker:abc"), "x", true).unwrap_err();
-        let m = e.to_string();
-        assert!(m.contains("systemd"), "{m}");
-        if !Path::new("/run/systemd/system").exists() {
-            assert!(m.contains("not running on this host"), "{m}");
-        }
+    fn systemd_form_checks_the_form_first_then_systemd() {
         let bad = CgroupsPath::parse(Some("nocolons"), "x", true).unwrap_err();
-        assert!(bad.to_string().contains("slice:prefix:name"), "{bad}");
+        assert_eq!(
+            bad.to_string(),
+            "expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got \"nocolons\" instead"
+        );
+        let r = CgroupsPath::parse(Some("system.slice:docker:abc"), "x", true);
+        if systemd::running() {
+            let p = r.unwrap();
+            let dir = p.dir_in(Path::new("/sys/fs/cgroup"), None).unwrap();
+            assert_eq!(
+                dir,
+                Path::new("/sys/fs/cgroup/system.slice/docker-abc.scope")
+            );
+        } else {
+            // runc's text, byte for byte (this build host has no systemd).
+            assert_eq!(
+                r.unwrap_err().to_string(),
+                "systemd not running on this host, cannot use systemd cgroups manager"
+            );
+        }
         // Without the flag, a colon path is just a relative directory name.
         let plain = CgroupsPath::parse(Some("a:b:c"), "x", false).unwrap();
         assert_eq!(plain, CgroupsPath::Relative("a:b:c".into()));

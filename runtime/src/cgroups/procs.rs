@@ -229,6 +229,10 @@ impl Manager {
                 "the container's cgroup holds processes that are not the container's; berth leaves them and the cgroup in place"
             );
         }
+        if !foreign {
+            // systemd removes the scope's cgroups; the rest below is ENOENT.
+            self.stop_unit()?;
+        }
         let leaves = self.dirs();
         let mut results = Vec::new();
         // The leaves go whoever made them (runc removes them too: a leaf

@@ -58,6 +58,7 @@ impl Manager {
             v2: None,
             created: Vec::new(),
             fresh: false,
+            unit: None,
         }
     }
 }

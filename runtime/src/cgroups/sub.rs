@@ -74,6 +74,8 @@ impl Manager {
             // Nothing here is berth's to remove.
             created: Vec::new(),
             fresh: false,
+            // Placement only: the unit stays the container's.
+            unit: None,
         };
         for sub in parse(args)? {
             match &sub.controllers {

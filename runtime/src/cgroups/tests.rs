@@ -256,6 +256,7 @@ fn v2_device_filter_freeze_and_kill_in_unified() {
         }),
         created: vec![dir.clone()],
         fresh: true,
+        unit: None,
     });
     let m = &g.0;
     let rules = [

@@ -106,7 +106,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         warn_without_cgroup(linux);
         cgroup = Manager::without_cgroup(cgroup.mode());
     }
-    match spawn_init(root, o, &bundle, dir, &cgroup, console) {
+    match spawn_init(root, o, &bundle, dir, &cgroup, &cfg, console) {
         Ok(created) => {
             tracing::debug!("create {}: created, init pid {}", o.id, created.saved.pid);
             Ok(created)
@@ -141,6 +141,7 @@ fn spawn_init(
     bundle: &Bundle,
     dir: ContainerDir,
     cgroup: &Manager,
+    cgroup_cfg: &CgroupConfig,
     console: tty::Mode,
 ) -> Result<Created> {
     let linux = bundle
@@ -151,8 +152,8 @@ fn spawn_init(
     let fifo = make_fifo(&dir)?;
     let (console, relay) = tty::sockets(console)?;
     let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
-    let v2_fd = cgroup.v2_dir_fd()?;
-    let placement = cgroup.placement(v2_fd.is_some())?;
+    let (v2_fd, placement) = cgroup_entry(cgroup)?;
+    let start_unit = |pid: i32| Ok(cgroup.start_unit(pid, cgroup_cfg)?);
     let plan = Plan::from_spec(linux)?;
     let new_pid_ns = plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid);
     let joins = plan.open_joins()?;
@@ -176,6 +177,9 @@ fn spawn_init(
         lock_fd: dir.lock_fd(),
         net_devices: net_devices.as_ref(),
         idmapped: &idmapped,
+        systemd_scope: cgroup
+            .unit()
+            .map(|_| &start_unit as &dyn Fn(i32) -> Result<()>),
         cgroup_fd: v2_fd.as_ref().map(process::raw),
         placement: &placement,
         console,
@@ -191,12 +195,7 @@ fn spawn_init(
     let spawned = process::spawn(&cfg, &own_ns)?;
     drop(cfg);
     drop(idmapped);
-    // The init sent the master before it reported ready.
-    let master = relay.as_ref().map(tty::receive_master).transpose();
-    let master = master.and_then(|m| match &pidfd_socket {
-        Some(s) => pidfd_socket::send(s, &spawned.pidfd, pidfd_socket::Kind::Init).map(|_| m),
-        None => Ok(m),
-    });
+    let master = hand_over(relay.as_ref(), pidfd_socket.as_ref(), &spawned.pidfd);
     match master.and_then(|m| Ok((m, finish(&dir, bundle, o, spawned.pid, cgroup, new_pid_ns)?))) {
         Ok((master, saved)) => {
             let pidfd = spawned.release()?;
@@ -214,6 +213,33 @@ fn spawn_init(
             Err(e)
         }
     }
+}
+
+/// The v2 leaf's fd for CLONE_INTO_CGROUP, and the files through which the
+/// init joins the other hierarchies. With --systemd-cgroup systemd moves the
+/// init into the scope's v2 cgroup, which exists only once the init does
+/// (`InitConfig::systemd_scope`).
+fn cgroup_entry(cgroup: &Manager) -> Result<(Option<OwnedFd>, cgroups_mod::Placement)> {
+    if cgroup.unit().is_some() {
+        return Ok((None, cgroup.placement(true)?));
+    }
+    let fd = cgroup.v2_dir_fd()?;
+    let placement = cgroup.placement(fd.is_some())?;
+    Ok((fd, placement))
+}
+
+/// After the init reported ready: the pty master it sent (relayed run),
+/// and a pidfd of it to `--pidfd-socket`.
+fn hand_over(
+    relay: Option<&OwnedFd>,
+    pidfd_socket: Option<&OwnedFd>,
+    pidfd: &PidFd,
+) -> Result<Option<OwnedFd>> {
+    let master = relay.map(tty::receive_master).transpose()?;
+    if let Some(s) = pidfd_socket {
+        pidfd_socket::send(s, pidfd, pidfd_socket::Kind::Init)?;
+    }
+    Ok(master)
 }
 
 /// A handle on the host's /proc, and the idmapped mounts' trees, made

@@ -47,6 +47,10 @@ pub(super) fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Resu
 /// seccomp filter, privileges dropped before the hand-off): keep it.
 fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     tie_to_runtime(cfg)?;
+    if cfg.systemd_scope.is_some() {
+        // Nothing before systemd moved us into the container's scope.
+        chan.wait_for(super::sync::ToInit::Placed)?;
+    }
     let spec = &cfg.bundle.spec;
     let process = spec
         .process()

@@ -64,6 +64,10 @@ pub struct InitConfig<'a> {
     pub net_devices: Option<&'a crate::netdevices::Devices>,
     /// The idmapped bind mounts' trees, prepared by the runtime.
     pub idmapped: &'a crate::rootfs::idmap::IdmappedMounts,
+    /// `--systemd-cgroup`: run by the runtime right after the clone with
+    /// the new process's pid (the driver starts the container's scope with
+    /// it); the init waits for `Placed` before anything else.
+    pub systemd_scope: Option<&'a dyn Fn(i32) -> Result<()>>,
 }
 
 impl InitConfig<'_> {
@@ -141,6 +145,13 @@ pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawne
             if let Err(e) = own_ns.restore() {
                 kill_and_reap(&pidfd);
                 return Err(e.into());
+            }
+            if let Some(start) = cfg.systemd_scope {
+                let placed = start(pid).and_then(|()| Ok(ours.send(sync::ToInit::Placed)?));
+                if let Err(e) = placed {
+                    kill_and_reap(&pidfd);
+                    return Err(e);
+                }
             }
             let (pid, pidfd) =
                 match joins_user && cfg.plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid) {

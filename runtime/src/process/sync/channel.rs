@@ -51,6 +51,7 @@ impl RuntimeEnd {
 
     pub fn send(&self, m: ToInit) -> Result<(), SyncError> {
         let context = match m {
+            ToInit::Placed => "sync after starting the container's systemd unit",
             ToInit::Mapped => "sync after writing the container's uid and gid maps",
             ToInit::NetDevicesMoved => "sync after moving the network devices",
             ToInit::HooksDone => "sync with container init",
@@ -141,6 +142,12 @@ impl InitEnd {
             return self.send(m);
         };
         self.send(m)?;
+        self.wait_for(want)
+    }
+
+    /// Waits for `want`: a reply, or `Placed`, which the runtime sends
+    /// unasked.
+    pub fn wait_for(&self, want: ToInit) -> Result<(), SyncError> {
         match self.recv()? {
             Some(got) if got == want => Ok(()),
             Some(got) => Err(SyncError::Unexpected {

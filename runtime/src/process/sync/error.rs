@@ -91,6 +91,7 @@ fn eof_text(waiting_for: &Kind) -> String {
             "unable to start container process: container init exited during create".into()
         }
         // The init, waiting for a reply.
+        Kind::Placed => "the runtime did not start the container's systemd unit".into(),
         Kind::HooksDone => "the runtime did not finish its hooks".into(),
         Kind::Ack => "the runtime went away before saving the state".into(),
         Kind::SeccompDone => "the runtime did not hand the seccomp listener fd to the agent".into(),

@@ -20,7 +20,10 @@
 //!  console: connect to --console-socket,
 //!    or a socketpair to relay (run)
 //!  socketpair (sync channel)
-//!  clone3 into the cgroup ────────────────────────▶ PDEATHSIG=SIGKILL, oom_score_adj
+//!  clone3 into the cgroup ────────────────────────▶ PDEATHSIG=SIGKILL
+//!  --systemd-cgroup: start the scope                │ --systemd-cgroup: recv (blocks)
+//!    with the init's pid, write the limits          │
+//!       ───────────────────── Placed ─────────────▶ oom_score_adj
 //!                                                   │ joined user namespace + new pid ns:
 //!       ◀──────────────────── Reborn + pidfd ────── join, unshare, clone3 the real init
 //!  reap the child, serve the init                   (CLONE_PARENT), exit
@@ -56,7 +59,9 @@
 //!                                                   blocks until `start`
 //! ```
 //!
-//! Reborn comes first, exactly when a user namespace is joined by path and
+//! Placed comes first of all, exactly with `--systemd-cgroup` (the init is
+//! born in the runtime's cgroup and systemd moves it into the scope); then
+//! Reborn, exactly when a user namespace is joined by path and
 //! the pid namespace is new; then Mappings, exactly when the user namespace
 //! is new; NetDevices exactly when the config moves network devices; Hooks
 //! exactly when there are prestart or createRuntime hooks

@@ -14,6 +14,7 @@ use super::{Peer, SyncError};
 /// name in errors ("expected Ready, got Hooks").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    Placed,
     Reborn,
     Mappings,
     Mapped,
@@ -31,7 +32,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 14] = [
+    const ALL: [Kind; 15] = [
+        Kind::Placed,
         Kind::Reborn,
         Kind::Mappings,
         Kind::Mapped,
@@ -50,6 +52,7 @@ impl Kind {
 
     fn tag(self) -> u8 {
         match self {
+            Kind::Placed => b'P',
             Kind::Reborn => b'B',
             Kind::Mappings => b'M',
             Kind::Mapped => b'm',
@@ -75,7 +78,12 @@ impl Kind {
     fn sent_by_init(self) -> bool {
         !matches!(
             self,
-            Kind::Mapped | Kind::NetDevicesMoved | Kind::HooksDone | Kind::Ack | Kind::SeccompDone
+            Kind::Placed
+                | Kind::Mapped
+                | Kind::NetDevicesMoved
+                | Kind::HooksDone
+                | Kind::Ack
+                | Kind::SeccompDone
         )
     }
 }
@@ -83,6 +91,7 @@ impl Kind {
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Placed => "Placed",
             Kind::Reborn => "Reborn",
             Kind::Mappings => "Mappings",
             Kind::Mapped => "Mapped",
@@ -110,6 +119,9 @@ impl fmt::Display for Kind {
 /// runtime → init (or the exec'd process): replies, each to one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ToInit {
+    /// systemd made the container's scope with the init in it
+    /// (`--systemd-cgroup`); sent unasked, first, right after the clone.
+    Placed,
     /// The user namespace's uid_map and gid_map are written.
     Mapped,
     /// linux.netDevices are in the init's network namespace.
@@ -125,6 +137,7 @@ pub enum ToInit {
 impl ToInit {
     pub fn kind(self) -> Kind {
         match self {
+            ToInit::Placed => Kind::Placed,
             ToInit::Mapped => Kind::Mapped,
             ToInit::NetDevicesMoved => Kind::NetDevicesMoved,
             ToInit::HooksDone => Kind::HooksDone,
@@ -143,6 +156,7 @@ impl ToInit {
         let peer = Peer::Runtime;
         let &tag = b.first().ok_or(SyncError::Empty { peer })?;
         match Kind::of_tag(tag) {
+            Some(Kind::Placed) => Ok(ToInit::Placed),
             Some(Kind::Mapped) => Ok(ToInit::Mapped),
             Some(Kind::NetDevicesMoved) => Ok(ToInit::NetDevicesMoved),
             Some(Kind::HooksDone) => Ok(ToInit::HooksDone),

@@ -474,6 +474,47 @@ fn the_init_side_gets_the_reply_it_asked_for() {
     }
 }
 
+/// --systemd-cgroup: the runtime sends `Placed` unasked, before anything
+/// else; the init waits for exactly that, and the runtime's death is EOF.
+#[test]
+fn placed_comes_first_and_unasked() {
+    let (rt, init) = pair(Peer::Init).unwrap();
+    rt.send(ToInit::Placed).unwrap();
+    rt.send(ToInit::Mapped).unwrap();
+    init.wait_for(ToInit::Placed).unwrap();
+    init.request(FromInit::Mappings).unwrap();
+    rt.send(ToInit::Mapped).unwrap();
+    assert_eq!(
+        init.wait_for(ToInit::Placed).unwrap_err().to_string(),
+        "unexpected message from the runtime: expected Placed, got Mapped"
+    );
+    // Read what the init sent, so closing is EOF (not a reset) for it.
+    assert!(matches!(rt.recv("read"), Ok(Some(FromInit::Mappings))));
+    drop(rt);
+    let e = init.wait_for(ToInit::Placed).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SyncError::Eof {
+                waiting_for: Kind::Placed
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "the runtime did not start the container's systemd unit"
+    );
+    // Never accepted from the init's side.
+    let (rt, init) = pair(Peer::Init).unwrap();
+    init.send_raw(b"P", &[]).unwrap();
+    let e = rt.recv("read").unwrap_err();
+    assert!(
+        matches!(e, SyncError::UnknownTag { tag: b'P', .. }),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn the_init_side_sees_the_runtime_gone() {
     for (m, text) in [
