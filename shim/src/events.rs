@@ -1,6 +1,8 @@
-//! Task events to containerd, through containerd-shim's publisher (a ttrpc
-//! client of containerd's Events service). One lock serialises publishing,
-//! so events leave in the order the service produced them.
+//! Task events to containerd: `Forward` calls to containerd's ttrpc Events
+//! service (TTRPC_ADDRESS) through the shim's own blocking client
+//! (`wire::Client`: no threads of its own, reconnects after a containerd
+//! restart). One lock serialises publishing, so events leave in the order
+//! the service produced them.
 
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -10,12 +12,16 @@ use containerd_shim::protos::events::task::{
     TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::MessageDyn;
+use containerd_shim::protos::protobuf::{Message, MessageDyn};
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
 use containerd_shim::protos::topics;
-use containerd_shim::publisher::RemotePublisher;
-use containerd_shim::Context;
+use containerd_shim::util::convert_to_any;
 
 use crate::process::StdioPaths;
+use crate::wire::Client;
+
+const EVENTS_SERVICE: &str = "containerd.services.events.ttrpc.v1.Events";
 
 /// A task event, built by the service.
 pub enum Event {
@@ -174,21 +180,55 @@ fn task_io(stdio: StdioPaths) -> TaskIO {
 /// polls task state, and a lost event must not fail the RPC that caused it).
 pub struct Publisher {
     namespace: String,
-    remote: Mutex<RemotePublisher>,
+    client: Mutex<Client>,
 }
 
 impl Publisher {
-    pub fn new(namespace: String, remote: RemotePublisher) -> Publisher {
+    /// A publisher to containerd's ttrpc `address`; connects on first use.
+    pub fn new(namespace: String, address: &str) -> Publisher {
         Publisher {
             namespace,
-            remote: Mutex::new(remote),
+            client: Mutex::new(Client::new(address)),
         }
+    }
+
+    /// The `ForwardRequest` carrying the event.
+    fn envelope(&self, topic: &str, msg: Box<dyn MessageDyn>) -> Option<Vec<u8>> {
+        let any = convert_to_any(msg)
+            .inspect_err(|e| tracing::warn!("encode {topic}: {e}"))
+            .ok()?;
+        let req = ForwardRequest {
+            envelope: Some(Envelope {
+                timestamp: Some(timestamp(SystemTime::now())).into(),
+                namespace: self.namespace.clone(),
+                topic: topic.to_string(),
+                event: Some(any).into(),
+                ..Default::default()
+            })
+            .into(),
+            ..Default::default()
+        };
+        req.write_to_bytes()
+            .inspect_err(|e| tracing::warn!("encode {topic}: {e}"))
+            .ok()
     }
 
     pub fn publish(&self, ev: Event) {
         let (topic, msg) = ev.encode();
-        let remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = remote.publish(Context::default(), topic, &self.namespace, msg) {
+        let Some(payload) = self.envelope(topic, msg) else {
+            return;
+        };
+        let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        // A second try on a fresh connection when the first found a broken
+        // one (containerd restarted); not after an error status, which
+        // means containerd got the event.
+        let r = match client.call(EVENTS_SERVICE, "Forward", payload.clone()) {
+            Err(e) if e.kind() != std::io::ErrorKind::Other => {
+                client.call(EVENTS_SERVICE, "Forward", payload)
+            }
+            r => r,
+        };
+        if let Err(e) = r {
             tracing::warn!("publish {topic}: {e}");
         }
     }
