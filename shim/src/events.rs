@@ -12,11 +12,10 @@ use containerd_shim::protos::events::task::{
     TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::{Message, MessageDyn};
+use containerd_shim::protos::protobuf::{self, well_known_types::any::Any, Message};
 use containerd_shim::protos::shim::event::Envelope;
 use containerd_shim::protos::shim::events::ForwardRequest;
 use containerd_shim::protos::topics;
-use containerd_shim::util::convert_to_any;
 
 use crate::process::StdioPaths;
 use crate::wire::Client;
@@ -72,8 +71,8 @@ pub fn timestamp(t: SystemTime) -> Timestamp {
 }
 
 impl Event {
-    fn encode(self) -> (&'static str, Box<dyn MessageDyn>) {
-        (self.topic(), self.into_message())
+    fn encode(self) -> (&'static str, protobuf::Result<Any>) {
+        (self.topic(), self.into_any())
     }
 
     /// The topic containerd files the event under.
@@ -91,22 +90,22 @@ impl Event {
         }
     }
 
-    /// The event as its containerd protobuf message.
-    fn into_message(self) -> Box<dyn MessageDyn> {
+    /// The event as its containerd protobuf message, in an `Any`.
+    fn into_any(self) -> protobuf::Result<Any> {
         match self {
             Event::Create {
                 id,
                 bundle,
                 stdio,
                 pid,
-            } => Box::new(TaskCreate {
+            } => any(TaskCreate {
                 container_id: id,
                 bundle,
                 io: Some(task_io(stdio)).into(),
                 pid,
                 ..Default::default()
             }),
-            Event::Start { id, pid } => Box::new(TaskStart {
+            Event::Start { id, pid } => any(TaskStart {
                 container_id: id,
                 pid,
                 ..Default::default()
@@ -117,7 +116,7 @@ impl Event {
                 pid,
                 status,
                 at,
-            } => Box::new(TaskExit {
+            } => any(TaskExit {
                 container_id: id,
                 id: exec_id,
                 pid,
@@ -130,7 +129,7 @@ impl Event {
                 pid,
                 status,
                 at,
-            } => Box::new(TaskDelete {
+            } => any(TaskDelete {
                 container_id: id.clone(),
                 id,
                 pid,
@@ -138,31 +137,43 @@ impl Event {
                 exited_at: Some(timestamp(at)).into(),
                 ..Default::default()
             }),
-            Event::ExecAdded { id, exec_id } => Box::new(TaskExecAdded {
+            Event::ExecAdded { id, exec_id } => any(TaskExecAdded {
                 container_id: id,
                 exec_id,
                 ..Default::default()
             }),
-            Event::ExecStarted { id, exec_id, pid } => Box::new(TaskExecStarted {
+            Event::ExecStarted { id, exec_id, pid } => any(TaskExecStarted {
                 container_id: id,
                 exec_id,
                 pid,
                 ..Default::default()
             }),
-            Event::Paused(id) => Box::new(TaskPaused {
+            Event::Paused(id) => any(TaskPaused {
                 container_id: id,
                 ..Default::default()
             }),
-            Event::Resumed(id) => Box::new(TaskResumed {
+            Event::Resumed(id) => any(TaskResumed {
                 container_id: id,
                 ..Default::default()
             }),
-            Event::Oom(id) => Box::new(TaskOOM {
+            Event::Oom(id) => any(TaskOOM {
                 container_id: id,
                 ..Default::default()
             }),
         }
     }
+}
+
+/// `m` in an `Any`. The type URL is written out (containerd's events are
+/// in package `containerd.events`): asking protobuf's reflection for the
+/// name would build the descriptors of every message of the file and its
+/// imports, some 400 KiB of heap kept for the shim's life.
+fn any<M: Message>(m: M) -> protobuf::Result<Any> {
+    Ok(Any {
+        type_url: format!("containerd.events.{}", M::NAME),
+        value: m.write_to_bytes()?,
+        ..Default::default()
+    })
 }
 
 /// The task's stdio paths as given at create.
@@ -193,8 +204,8 @@ impl Publisher {
     }
 
     /// The `ForwardRequest` carrying the event.
-    fn envelope(&self, topic: &str, msg: Box<dyn MessageDyn>) -> Option<Vec<u8>> {
-        let any = convert_to_any(msg)
+    fn envelope(&self, topic: &str, any: protobuf::Result<Any>) -> Option<Vec<u8>> {
+        let any = any
             .inspect_err(|e| tracing::warn!("encode {topic}: {e}"))
             .ok()?;
         let req = ForwardRequest {
@@ -214,8 +225,8 @@ impl Publisher {
     }
 
     pub fn publish(&self, ev: Event) {
-        let (topic, msg) = ev.encode();
-        let Some(payload) = self.envelope(topic, msg) else {
+        let (topic, any) = ev.encode();
+        let Some(payload) = self.envelope(topic, any) else {
             return;
         };
         let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
@@ -231,5 +242,55 @@ impl Publisher {
         if let Err(e) = r {
             tracing::warn!("publish {topic}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim::protos::protobuf::MessageFull;
+
+    /// The written-out type URLs are the ones reflection gives.
+    #[test]
+    fn type_urls_match_the_descriptors() {
+        let at = SystemTime::now();
+        let cases: [(Event, String); 4] = [
+            (
+                Event::Start {
+                    id: "c".into(),
+                    pid: 1,
+                },
+                TaskStart::descriptor().full_name().to_string(),
+            ),
+            (
+                Event::Exit {
+                    id: "c".into(),
+                    exec_id: "e".into(),
+                    pid: 1,
+                    status: 2,
+                    at,
+                },
+                TaskExit::descriptor().full_name().to_string(),
+            ),
+            (
+                Event::Oom("c".into()),
+                TaskOOM::descriptor().full_name().to_string(),
+            ),
+            (
+                Event::ExecAdded {
+                    id: "c".into(),
+                    exec_id: "e".into(),
+                },
+                TaskExecAdded::descriptor().full_name().to_string(),
+            ),
+        ];
+        for (ev, want) in cases {
+            let (_, any) = ev.encode();
+            assert_eq!(any.unwrap().type_url, want);
+        }
+        let (topic, any) = Event::Oom("c1".into()).encode();
+        assert_eq!(topic, "/tasks/oom");
+        let oom = TaskOOM::parse_from_bytes(&any.unwrap().value).unwrap();
+        assert_eq!(oom.container_id, "c1");
     }
 }
