@@ -218,6 +218,7 @@ impl Tasks {
         if let Ok(p) = c.process_mut(exec_id) {
             if let Some(&(_, status)) = exits.iter().find(|(pid, _)| *pid == p.pid) {
                 p.set_exited(status);
+                p.io.close_stdin();
                 self.changed();
             }
         }

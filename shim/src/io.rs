@@ -168,6 +168,48 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Whether this process has `path` open.
+    fn holds_open(path: &std::path::Path) -> bool {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|t| t == path)
+    }
+
+    /// A process gone before its client ever opened the stdin fifo: the
+    /// copy ends and the fifo is closed (no fd kept per exec).
+    #[test]
+    fn stdin_copy_ends_when_the_process_end_is_closed() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-stdin2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("stdin");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let pump = Pump::start().unwrap();
+        let (_r, w) = pipe(0, 0).unwrap();
+        let writer: StdinWriter = Arc::new(std::sync::Mutex::new(Some(File::from(w))));
+        copy_stdin(&pump, fifo.display().to_string(), Arc::clone(&writer));
+        assert!(holds_open(&fifo));
+        writer.lock().unwrap().take();
+        // Any activity makes the io thread look again.
+        let (r2, w2) = pipe(0, 0).unwrap();
+        copy_out(
+            &pump,
+            File::from(r2),
+            format!("file://{}", dir.join("out").display()),
+        );
+        drop(w2);
+        let mut open = true;
+        for _ in 0..100 {
+            open = holds_open(&fifo);
+            if !open {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!open, "the stdin fifo is still open");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn file_uri_output_is_appended() {
         let dir = std::env::temp_dir().join(format!("berth-shim-io-{}", std::process::id()));

@@ -213,6 +213,9 @@ fn run(wake: File, inbox: &Inbox) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         drain_inbox(inbox, &mut entries);
+        // A stdin copy whose process end was closed (CloseIO, exit) ends
+        // now, even if its client never opened the fifo.
+        entries.retain(|e| !matches!(e, Entry::In(i) if stdin_closed(i)));
         if wake.is_none() && entries.is_empty() {
             return;
         }
@@ -287,6 +290,10 @@ fn serve_out(o: &mut Out, buf: &mut [u8]) -> bool {
         }
     }
     true
+}
+
+fn stdin_closed(i: &In) -> bool {
+    i.dst.lock().unwrap_or_else(|e| e.into_inner()).is_none()
 }
 
 /// One step of a stdin copy; false when it is finished (and the process's
