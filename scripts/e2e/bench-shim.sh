@@ -8,8 +8,9 @@
 #   running in the second: RSS, PSS, USS (Private_Clean + Private_Dirty)
 #   from /proc/PID/smaps_rollup, threads from /proc/PID/status; our shim
 #   next to containerd's runc shim (with runc);
-# - growth with uptime: our shim's USS after BENCH_SHIM_EXECS (default 200)
-#   execs run one after another in one pod, against after a warm-up of 20.
+# - growth with uptime: our shim's USS, threads and open fds after
+#   BENCH_SHIM_EXECS (default 200) execs run one after another in one pod,
+#   against after a warm-up of 20.
 # Results go to stdout and build/bench-shim.md.
 #   Env: BENCH_SHIM_ITERS (default 30), BENCH_SHIM_PODS, BENCH_SHIM_EXECS.
 E2E_NAME=bench-shim
@@ -157,10 +158,12 @@ def exec_true(k):
     run(ctr + ["tasks", "exec", "--exec-id", f"t{k}", "g0-c", "true"])
 for k in range(20):
     exec_true(k)
-base = memory(gpid)
+def fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+base, base_fds = memory(gpid), fds(gpid)
 for k in range(20, 20 + execs):
     exec_true(k)
-after = memory(gpid)
+after, after_fds = memory(gpid), fds(gpid)
 remove(["g0-c", "g0"])
 wait_no_shims(env["SHIM"])
 
@@ -181,7 +184,7 @@ for label, count, nshims, avg, mx in mem_rows:
     out.append(f"| {label} | {count} | {nshims} | {cells} | {avg[3]:.1f} ({mx[3]}) |")
 out += ["", f"berth shim after {execs} more execs, one after another (after a warm-up of 20): "
         f"USS {base[2]} -> {after[2]} KiB ({after[2] - base[2]:+d} KiB), "
-        f"threads {base[3]} -> {after[3]}"]
+        f"threads {base[3]} -> {after[3]}, open fds {base_fds} -> {after_fds}"]
 text = "\n".join(out) + "\n"
 print(text)
 os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)

@@ -190,7 +190,7 @@ impl Tasks {
     }
 
     /// The reaper's callback: a container process exited.
-    fn on_exit(&self, pid: i32, status: i32) {
+    pub fn on_exit(&self, pid: i32, status: i32) {
         let mut ev = None;
         {
             let mut cs = self.lock();

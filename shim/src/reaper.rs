@@ -57,16 +57,22 @@ pub fn exit_code(ws: WaitStatus) -> Option<(i32, i32)> {
 impl Reaper {
     /// Starts the reaping thread.
     pub fn start() -> io::Result<Arc<Reaper>> {
-        let r = Arc::new(Reaper {
-            state: Mutex::new(State::default()),
-            cond: Condvar::new(),
-            on_exit: OnceLock::new(),
-        });
+        let r = Reaper::without_thread();
         let me = Arc::clone(&r);
         std::thread::Builder::new()
             .name("reaper".into())
             .spawn(move || me.run())?;
         Ok(r)
+    }
+
+    /// A reaper whose thread is not started: for tests that must not reap
+    /// the test process's other children.
+    pub fn without_thread() -> Arc<Reaper> {
+        Arc::new(Reaper {
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+            on_exit: OnceLock::new(),
+        })
     }
 
     /// Sets where non-command exits go (once; later calls are ignored).

@@ -373,3 +373,134 @@ impl Server {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::Container;
+    use crate::events::Publisher;
+    use crate::options::Options;
+    use crate::process::{Process, StdioPaths};
+    use crate::pump::Pump;
+    use crate::reaper::Reaper;
+    use crate::runtime::Runtime;
+    use crate::service::Service;
+    use containerd_shim::api::{ConnectResponse, WaitResponse};
+    use containerd_shim::protos::shim_sync::create_task;
+    use containerd_shim::protos::ttrpc::Response;
+    use std::time::Duration;
+
+    fn request(stream_id: u32, method: &str, payload: Vec<u8>) -> Vec<u8> {
+        let mut req = Request::new();
+        req.service = "containerd.task.v2.Task".into();
+        req.method = method.into();
+        req.payload = payload;
+        wire::frame(
+            stream_id,
+            wire::TYPE_REQUEST,
+            &req.write_to_bytes().unwrap(),
+        )
+    }
+
+    /// The next response: (stream id, status code, payload); None on timeout.
+    fn response(s: &mut UnixStream) -> Option<(u32, i32, Vec<u8>)> {
+        let mut head = [0u8; wire::HEADER_LEN];
+        if let Err(e) = s.read_exact(&mut head) {
+            assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+            return None;
+        }
+        let h = Header::parse(&head);
+        let mut body = vec![0u8; h.length as usize];
+        s.read_exact(&mut body).unwrap();
+        let res = Response::parse_from_bytes(&body).unwrap();
+        let code = res.status.as_ref().map_or(0, |st| st.code.value());
+        Some((h.stream_id, code, res.payload))
+    }
+
+    fn container(tasks: &Tasks, id: &str, pid: i32) {
+        let mut init = Process::new(String::new(), StdioPaths::default(), Vec::new());
+        init.pid = pid;
+        let c = Container {
+            id: id.into(),
+            bundle: "/nonexistent".into(),
+            runtime: Runtime {
+                binary: "/bin/false".into(),
+                root: "/nonexistent".into(),
+                log: "/nonexistent/log.json".into(),
+                systemd_cgroup: false,
+                reaper: Arc::clone(&tasks.reaper),
+            },
+            rootfs_mounted: false,
+            options: Options::default(),
+            init,
+            execs: HashMap::new(),
+        };
+        tasks.lock().insert(id.into(), c);
+    }
+
+    /// Requests go through the worker, a Wait is parked until the exit and
+    /// answered on its own stream while others are served, Shutdown ends
+    /// the loop.
+    #[test]
+    fn waits_park_until_the_exit_and_shutdown_ends_the_loop() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-srv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("s");
+        let listener = UnixListener::bind(&sock).unwrap();
+        // No reaper thread: it would reap the other tests' children.
+        let reaper = Reaper::without_thread();
+        let events = Publisher::new("ns".into(), "/nonexistent/ttrpc");
+        let tasks = Tasks::new("ns".into(), reaper, events, Pump::start());
+        let service = Service {
+            tasks: Arc::clone(&tasks),
+        };
+        let server =
+            Server::new(listener, create_task(Arc::new(service)), Arc::clone(&tasks)).unwrap();
+        let loop_thread = std::thread::spawn(move || server.run());
+        container(&tasks, "c1", 4242);
+
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let wait = WaitRequest {
+            id: "c1".into(),
+            ..Default::default()
+        };
+        s.write_all(&request(1, "Wait", wait.write_to_bytes().unwrap()))
+            .unwrap();
+        s.write_all(&request(3, "Connect", Vec::new())).unwrap();
+        let (id, code, payload) = response(&mut s).expect("Connect answered");
+        assert_eq!((id, code), (3, 0));
+        let c = ConnectResponse::parse_from_bytes(&payload).unwrap();
+        assert_eq!(c.shim_pid, std::process::id());
+        assert!(response(&mut s).is_none(), "Wait answered before the exit");
+
+        tasks.on_exit(4242, 3);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (id, code, payload) = response(&mut s).expect("Wait answered");
+        assert_eq!((id, code), (1, 0));
+        assert_eq!(
+            WaitResponse::parse_from_bytes(&payload)
+                .unwrap()
+                .exit_status,
+            3
+        );
+
+        // Unknown methods and containers: errors, the connection lives on.
+        s.write_all(&request(5, "Nope", Vec::new())).unwrap();
+        assert_eq!(response(&mut s).unwrap().1, Code::UNIMPLEMENTED as i32);
+        let wait = WaitRequest {
+            id: "nope".into(),
+            ..Default::default()
+        };
+        s.write_all(&request(7, "Wait", wait.write_to_bytes().unwrap()))
+            .unwrap();
+        assert_eq!(response(&mut s).unwrap().1, Code::NOT_FOUND as i32);
+
+        tasks.lock().clear();
+        s.write_all(&request(9, "Shutdown", Vec::new())).unwrap();
+        assert_eq!(response(&mut s).unwrap().0, 9);
+        loop_thread.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
