@@ -315,8 +315,16 @@ impl Server {
             self.respond(conn, out);
             return;
         }
-        if self.jobs.send(job).is_ok() {
-            self.in_flight += 1;
+        match self.jobs.send(job) {
+            Ok(()) => self.in_flight += 1,
+            // Only if the task thread died (a bug): say so rather than
+            // leave containerd waiting.
+            Err(e) => {
+                let body =
+                    wire::error_response(Code::INTERNAL, "the shim's task thread is gone".into());
+                let stream_id = e.0.header.stream_id;
+                self.respond(conn, wire::frame(stream_id, wire::TYPE_RESPONSE, &body));
+            }
         }
     }
 
