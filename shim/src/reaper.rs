@@ -1,5 +1,5 @@
-//! The shim is the child subreaper (containerd-shim sets PR_SET_CHILD_SUBREAPER
-//! before `Shim::new`): the container inits and exec'd processes are
+//! The shim is the child subreaper (`shim::serve` sets PR_SET_CHILD_SUBREAPER
+//! before starting anything): the container inits and exec'd processes are
 //! re-parented to it when the runtime command that made them exits. One
 //! thread reaps every child with a blocking `waitpid(-1)`, so nothing else
 //! may call wait: runtime commands are spawned through `Reaper::spawn` and
