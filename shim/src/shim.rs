@@ -312,6 +312,22 @@ fn serve(flags: &Flags) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A group's socket: bound when free, joined while a shim listens,
+    /// replaced once nobody does (a dead shim's).
+    #[test]
+    fn bind_joins_a_live_shim_and_replaces_a_dead_ones_socket() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-bind-{}", std::process::id()));
+        let path = dir.join("s/sock");
+        let p = path.to_str().unwrap();
+        let live = bind(p).unwrap().expect("a free socket is bound");
+        assert!(bind(p).unwrap().is_none(), "a live shim's socket is joined");
+        drop(live);
+        assert!(path.exists());
+        let again = bind(p).unwrap().expect("a dead shim's socket is replaced");
+        drop(again);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn grouping_follows_the_runc_labels() {
         let dir = std::env::temp_dir().join(format!("berth-shim-group-{}", std::process::id()));
