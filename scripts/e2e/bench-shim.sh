@@ -2,14 +2,23 @@
 # make bench-shim: berth's containerd shim against containerd's runc shim.
 # - `ctr run --rm busybox true`, interleaved: our shim + berth, the runc shim
 #   + berth, the runc shim + runc (medians, p90);
-# - memory and threads of the shim processes with 1 and 10 detached
-#   containers (one shim each): RSS, PSS and USS from /proc/PID/smaps_rollup.
+# - memory and threads per shim with BENCH_SHIM_PODS "pods" (default 20):
+#   a sandbox container and a second container joined to its shim by the
+#   io.kubernetes.cri.sandbox-id annotation (as CRI sets it), and one exec
+#   running in the second: RSS, PSS, USS (Private_Clean + Private_Dirty)
+#   from /proc/PID/smaps_rollup, threads from /proc/PID/status; our shim
+#   next to containerd's runc shim (with runc);
+# - growth with uptime: our shim's USS, threads and open fds after
+#   BENCH_SHIM_EXECS (default 200) execs run one after another in one pod,
+#   against after a warm-up of 20.
 # Results go to stdout and build/bench-shim.md.
-#   Env: BENCH_SHIM_ITERS (default 30).
+#   Env: BENCH_SHIM_ITERS (default 30), BENCH_SHIM_PODS, BENCH_SHIM_EXECS.
 E2E_NAME=bench-shim
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ITERS=${BENCH_SHIM_ITERS:-30}
+PODS=${BENCH_SHIM_PODS:-20}
+EXECS=${BENCH_SHIM_EXECS:-200}
 RUNC=${RUNC:-/usr/sbin/runc}
 NS=berth-bench-shim
 BIN_DIR=$(dirname "$BERTH")
@@ -35,7 +44,7 @@ cleanup_containers() {
 echo "Root = \"$E2E_TMP/root-shim\"" >"$E2E_TMP/berth.toml"
 ctrd -n "$NS" images import "$E2E_IMAGE_TAR" >/dev/null
 
-export BERTH RUNC ITERS NS E2E_IMAGE E2E_TMP E2E_REPO CTRD_SOCK SHIM RUNC_SHIM
+export BERTH RUNC ITERS PODS EXECS NS E2E_IMAGE E2E_TMP E2E_REPO CTRD_SOCK SHIM RUNC_SHIM
 python3 - "$E2E_REPO/build/bench-shim.md" <<'PY'
 import os, statistics, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.environ["E2E_REPO"], "scripts"))
@@ -91,31 +100,73 @@ def memory(pid):
     uss = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
     return kb.get("Rss", 0), kb.get("Pss", 0), uss, threads
 
-mem_rows = []
-for label, cfg, exe in (("berth shim", "berth shim + berth", env["SHIM"]),
-                        ("containerd-shim-runc-v2", "runc shim + berth", env["RUNC_SHIM"])):
-    for count in (1, 10):
-        ids = [f"m{count}-{i}" for i in range(count)]
-        for cid in ids:
-            run(ctr + ["run", "-d"] + configs[cfg] + [image, cid, "sleep", "1000"])
-        time.sleep(1)
-        stats = [memory(p) for p in shim_pids(exe)]
-        avg = [sum(s[k] for s in stats) / len(stats) for k in range(4)]
-        mem_rows.append((label, count, len(stats), avg))
-        for cid in ids:
-            run(ctr + ["tasks", "kill", "-s", "KILL", cid])
-        for cid in ids:
-            for _ in range(100):
-                st = subprocess.run(ctr + ["tasks", "ls"], capture_output=True, text=True).stdout
-                if any(l.split()[:1] == [cid] and "STOPPED" in l for l in st.splitlines()):
-                    break
-                time.sleep(0.1)
-            run(ctr + ["tasks", "rm", cid])
-            run(ctr + ["containers", "rm", cid])
+SANDBOX = "io.kubernetes.cri.sandbox-id"
+pods = int(env["PODS"])
+
+def stopped(cid):
+    st = subprocess.run(ctr + ["tasks", "ls"], capture_output=True, text=True).stdout
+    return any(l.split()[:1] == [cid] and "STOPPED" in l for l in st.splitlines())
+
+def remove(ids):
+    """Kills and removes the containers, the sandboxes last (their shim
+    exits with its last task)."""
+    for cid in ids:
+        run(ctr + ["tasks", "kill", "-s", "KILL", cid])
+    for cid in ids:
         for _ in range(100):
-            if not shim_pids(exe):
+            if stopped(cid):
                 break
             time.sleep(0.1)
+        run(ctr + ["tasks", "rm", cid])
+        run(ctr + ["containers", "rm", cid])
+
+def wait_no_shims(exe):
+    for _ in range(100):
+        if not shim_pids(exe):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"bench-shim: shims of {exe} still running")
+
+def start_pod(cfg, pod):
+    """Sandbox + a container in its shim + one exec running in it."""
+    ann = ["--annotation", f"{SANDBOX}={pod}"]
+    run(ctr + ["run", "-d"] + ann + configs[cfg] + [image, pod, "sleep", "1000"])
+    run(ctr + ["run", "-d"] + ann + configs[cfg] + [image, pod + "-c", "sleep", "1000"])
+    run(ctr + ["tasks", "exec", "-d", "--exec-id", "x", pod + "-c", "sleep", "1000"])
+
+mem_rows = []
+for label, cfg, exe in (("berth shim + berth", "berth shim + berth", env["SHIM"]),
+                        ("containerd-shim-runc-v2 + runc", "runc shim + runc", env["RUNC_SHIM"])):
+    names_ = [f"p{i}" for i in range(pods)]
+    for pod in names_:
+        start_pod(cfg, pod)
+    time.sleep(1)
+    stats = [memory(p) for p in shim_pids(exe)]
+    if len(stats) != pods:
+        raise SystemExit(f"bench-shim: {label}: {len(stats)} shims for {pods} pods")
+    avg = [sum(s[k] for s in stats) / len(stats) for k in range(4)]
+    mx = [max(s[k] for s in stats) for k in range(4)]
+    mem_rows.append((label, pods, len(stats), avg, mx))
+    remove([p + "-c" for p in names_] + names_)
+    wait_no_shims(exe)
+
+# Growth with uptime: execs one after another in one pod.
+execs = int(env["EXECS"])
+start_pod("berth shim + berth", "g0")
+time.sleep(0.5)
+(gpid,) = shim_pids(env["SHIM"])
+def exec_true(k):
+    run(ctr + ["tasks", "exec", "--exec-id", f"t{k}", "g0-c", "true"])
+for k in range(20):
+    exec_true(k)
+def fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+base, base_fds = memory(gpid), fds(gpid)
+for k in range(20, 20 + execs):
+    exec_true(k)
+after, after_fds = memory(gpid), fds(gpid)
+remove(["g0-c", "g0"])
+wait_no_shims(env["SHIM"])
 
 med = {n: statistics.median(v) for n, v in samples.items()}
 p90 = {n: percentile(v, 90) for n, v in samples.items()}
@@ -123,11 +174,18 @@ out = [f"`ctr run --rm busybox true`, {iters} interleaved iterations, median (p9
        "| shim + runtime | median | p90 |", "|---|---|---|"]
 for n in names:
     out.append(f"| {n} | {med[n]:.1f} | {p90[n]:.1f} |")
-out += ["", "Shim processes with N detached containers (one shim each), mean per shim",
-        "", "| shim | containers | shims | RSS MiB | PSS MiB | USS MiB | threads |",
+ratio = med["berth shim + berth"] / med["runc shim + runc"]
+out += ["", f"Latency ratio, berth shim + berth / runc shim + runc (medians): {ratio:.2f}x"]
+out += ["", f"Per pod shim with {pods} pods (sandbox + a container in its shim + one exec running): "
+        "mean (max)",
+        "", "| shim | pods | shims | RSS MiB | PSS MiB | USS MiB | threads |",
         "|---|---|---|---|---|---|---|"]
-for label, count, nshims, (rss, pss, uss, thr) in mem_rows:
-    out.append(f"| {label} | {count} | {nshims} | {rss/1024:.2f} | {pss/1024:.2f} | {uss/1024:.2f} | {thr:.0f} |")
+for label, count, nshims, avg, mx in mem_rows:
+    cells = " | ".join(f"{a/1024:.2f} ({m/1024:.2f})" for a, m in zip(avg[:3], mx[:3]))
+    out.append(f"| {label} | {count} | {nshims} | {cells} | {avg[3]:.1f} ({mx[3]}) |")
+out += ["", f"berth shim after {execs} more execs, one after another (after a warm-up of 20): "
+        f"USS {base[2]} -> {after[2]} KiB ({after[2] - base[2]:+d} KiB), "
+        f"threads {base[3]} -> {after[3]}, open fds {base_fds} -> {after_fds}"]
 text = "\n".join(out) + "\n"
 print(text)
 os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)

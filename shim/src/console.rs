@@ -93,7 +93,7 @@ pub fn relay(master: &Arc<OwnedFd>, paths: &StdioPaths, pump: &Pump) -> Result<P
     if !paths.stdin.is_empty() {
         let writer = master.try_clone().ctx(|| "dup the pty master".into())?;
         *io.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(File::from(writer));
-        copy_stdin(paths.stdin.clone(), Arc::clone(&io.stdin))?;
+        copy_stdin(pump, paths.stdin.clone(), Arc::clone(&io.stdin));
     }
     Ok(io)
 }

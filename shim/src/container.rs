@@ -10,9 +10,8 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-
-use containerd_shim::ExitSignal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use crate::console::{self, ConsoleSocket};
 use crate::error::{Error, IoContext, Result, RuntimeFailure};
@@ -90,8 +89,15 @@ pub struct Tasks {
     /// The io thread (`pump`), started with the service; the error if it
     /// could not be started, which every process with stdio then fails on.
     pump: std::result::Result<Pump, String>,
-    pub exit: Arc<ExitSignal>,
+    /// Shutdown was asked for with no container left: the shim exits.
+    shutdown: AtomicBool,
+    /// Told of every exit, delete and shutdown (the server re-checks its
+    /// parked Wait requests).
+    on_change: OnceLock<ChangeCallback>,
 }
+
+/// See `Tasks::set_on_change`.
+pub type ChangeCallback = Box<dyn Fn() + Send + Sync>;
 
 /// The pid in a runtime's pid file.
 pub fn read_pid(path: &Path) -> Result<i32> {
@@ -107,7 +113,6 @@ impl Tasks {
         reaper: Arc<Reaper>,
         events: Publisher,
         pump: std::io::Result<Pump>,
-        exit: Arc<ExitSignal>,
     ) -> Arc<Tasks> {
         let t = Arc::new(Tasks {
             namespace,
@@ -117,7 +122,8 @@ impl Tasks {
             reaper: Arc::clone(&reaper),
             events: Arc::new(events),
             pump: pump.map_err(|e| e.to_string()),
-            exit,
+            shutdown: AtomicBool::new(false),
+            on_change: OnceLock::new(),
         });
         let weak = Arc::downgrade(&t);
         reaper.set_callback(Box::new(move |pid, status| {
@@ -126,6 +132,20 @@ impl Tasks {
             }
         }));
         t
+    }
+
+    /// Sets what to call on every exit, delete and shutdown (once).
+    pub fn set_on_change(&self, cb: ChangeCallback) {
+        let _ = self.on_change.set(cb);
+    }
+
+    /// Wakes whoever waits for processes to exit (blocked `wait` callers
+    /// and the server's parked Waits).
+    fn changed(&self) {
+        self.cond.notify_all();
+        if let Some(cb) = self.on_change.get() {
+            cb();
+        }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, HashMap<String, Container>> {
@@ -170,7 +190,7 @@ impl Tasks {
     }
 
     /// The reaper's callback: a container process exited.
-    fn on_exit(&self, pid: i32, status: i32) {
+    pub fn on_exit(&self, pid: i32, status: i32) {
         let mut ev = None;
         {
             let mut cs = self.lock();
@@ -185,8 +205,8 @@ impl Tasks {
                     }
                 }
             }
-            self.cond.notify_all();
         }
+        self.changed();
         if let Some(ev) = ev {
             self.events.publish(ev);
         }
@@ -198,7 +218,8 @@ impl Tasks {
         if let Ok(p) = c.process_mut(exec_id) {
             if let Some(&(_, status)) = exits.iter().find(|(pid, _)| *pid == p.pid) {
                 p.set_exited(status);
-                self.cond.notify_all();
+                p.io.close_stdin();
+                self.changed();
             }
         }
     }
@@ -462,7 +483,7 @@ impl Tasks {
             let (s, t) = c.init.exit_status();
             (c.init.pid_u32(), s, t)
         };
-        self.cond.notify_all();
+        self.changed();
         self.events.publish(Event::Delete {
             id: id.into(),
             pid,
@@ -596,11 +617,24 @@ impl Tasks {
         }
     }
 
+    /// True when `wait` would return at once: the process exited, or it
+    /// (or its container) does not exist.
+    pub fn wait_ready(&self, id: &str, exec_id: &str) -> bool {
+        self.with(id, |c| Ok(c.process(exec_id)?.exit.is_some()))
+            .unwrap_or(true)
+    }
+
     /// Shutdown: the shim exits once it serves no container.
     pub fn shutdown(&self) {
         if self.lock().is_empty() {
-            self.exit.signal();
+            self.shutdown.store(true, Ordering::SeqCst);
+            self.changed();
         }
+    }
+
+    /// Shutdown was accepted.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
     }
 }
 

@@ -1,27 +1,27 @@
 //! A process's stdio: containerd hands the shim fifo paths (or a `file://`
-//! or `binary://` log URI, see `logger`); the process gets pipes. Output is
-//! copied by the shim's single io thread (`pump`), stdin by a blocking
-//! thread per process (containerd's runc shim uses a goroutine per stream).
+//! or `binary://` log URI, see `logger`); the process gets pipes. Output
+//! and stdin are copied by the shim's single io thread (`pump`), where
+//! containerd's runc shim runs a goroutine per stream.
 //!
 //! - stdout/stderr: the fifo is opened read-write, which never blocks and
 //!   never fails with EPIPE when the client went away (`ctr run -d`); it is
 //!   closed when the pipe reaches EOF, which is the client's EOF.
-//! - stdin: the fifo is opened read-only (blocking until the client opens
-//!   its end); EOF from the client, or CloseIO, closes the pipe's write end,
-//!   which is the process's EOF.
+//! - stdin: the fifo is opened read-only and non-blocking (see `pump` for
+//!   how the client's EOF is told from "not opened yet"); EOF from the
+//!   client, or CloseIO, closes the pipe's write end, which is the
+//!   process's EOF.
 //!
 //! With a terminal the same machinery copies between the fifos and the pty
 //! master (see `console`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use nix::unistd::{fchown, pipe2, Gid, Uid};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, Result};
 use crate::logger;
 use crate::process::{ProcessIo, StdinWriter, StdioPaths};
 use crate::pump::{self, Pump};
@@ -52,7 +52,7 @@ pub fn pipes(paths: &StdioPaths, owner: &Owner, pump: &Pump) -> Result<(ProcStdi
         let (r, w) = pipe(uid, gid)?;
         stdio.stdin = r.into();
         *io.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(File::from(w));
-        copy_stdin(paths.stdin.clone(), Arc::clone(&io.stdin))?;
+        copy_stdin(pump, paths.stdin.clone(), Arc::clone(&io.stdin));
     }
     if paths.stdout.starts_with("binary://") {
         let (out, err) = logger::start(&paths.stdout, owner.id, owner.namespace, owner.reaper)?;
@@ -117,71 +117,98 @@ pub fn copy_out(pump: &Pump, src: File, dest: String) {
     }
 }
 
-/// `write_all` that also waits out EAGAIN (a pty master shared with the
-/// non-blocking io thread).
-fn write_all_waiting(f: &mut File, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        match f.write(data) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                let mut fds = [libc::pollfd {
-                    fd: f.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                }];
-                berth::api::poll(&mut fds, -1)?;
-            }
-            Err(e) => return Err(e),
-        }
+/// Copies the stdin fifo into the writer until the client's EOF, then
+/// closes the writer; served by the io thread (`pump`). The fifo is opened
+/// non-blocking, so this never waits for the client.
+pub fn copy_stdin(pump: &Pump, fifo: String, writer: StdinWriter) {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(&fifo)
+    {
+        Ok(src) => pump.add(pump::Source::In {
+            src,
+            dst: writer,
+            name: fifo,
+        }),
+        Err(e) => tracing::warn!("open {fifo}: {e}"),
     }
-    Ok(())
-}
-
-/// Copies the stdin fifo into the writer until EOF, then closes the writer
-/// (a thread of its own, see the module doc).
-pub fn copy_stdin(fifo: String, writer: StdinWriter) -> Result<()> {
-    spawn_copy("stdin", move || {
-        let mut src = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&fifo)
-        {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!("open {fifo}: {e}");
-                return;
-            }
-        };
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(f) = w.as_mut() else { return };
-            if write_all_waiting(f, &buf[..n]).is_err() {
-                break;
-            }
-        }
-        writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-    })
-}
-
-fn spawn_copy(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
-    std::thread::Builder::new()
-        .name(format!("io-{name}"))
-        .stack_size(64 * 1024)
-        .spawn(f)
-        .map(drop)
-        .map_err(|e| Error::io(format!("start the {name} copy thread"), e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+
+    /// Before the client opens the fifo nothing is read (no false EOF);
+    /// its data and then its EOF reach the process's end.
+    #[test]
+    fn stdin_waits_for_the_client_then_ends_at_its_eof() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-stdin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("stdin");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let pump = Pump::start().unwrap();
+        let (r, w) = pipe(0, 0).unwrap();
+        let writer: StdinWriter = Arc::new(std::sync::Mutex::new(Some(File::from(w))));
+        copy_stdin(&pump, fifo.display().to_string(), Arc::clone(&writer));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            writer.lock().unwrap().is_some(),
+            "closed before the client came"
+        );
+        let mut client = OpenOptions::new().write(true).open(&fifo).unwrap();
+        client.write_all(b"typed").unwrap();
+        drop(client);
+        let mut got = String::new();
+        // EOF once the pump closed its end (we hold no other write end).
+        File::from(r).read_to_string(&mut got).unwrap();
+        assert_eq!(got, "typed");
+        assert!(writer.lock().unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Whether this process has `path` open.
+    fn holds_open(path: &std::path::Path) -> bool {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|t| t == path)
+    }
+
+    /// A process gone before its client ever opened the stdin fifo: the
+    /// copy ends and the fifo is closed (no fd kept per exec).
+    #[test]
+    fn stdin_copy_ends_when_the_process_end_is_closed() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-stdin2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("stdin");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let pump = Pump::start().unwrap();
+        let (_r, w) = pipe(0, 0).unwrap();
+        let writer: StdinWriter = Arc::new(std::sync::Mutex::new(Some(File::from(w))));
+        copy_stdin(&pump, fifo.display().to_string(), Arc::clone(&writer));
+        assert!(holds_open(&fifo));
+        writer.lock().unwrap().take();
+        // Any activity makes the io thread look again.
+        let (r2, w2) = pipe(0, 0).unwrap();
+        copy_out(
+            &pump,
+            File::from(r2),
+            format!("file://{}", dir.join("out").display()),
+        );
+        drop(w2);
+        let mut open = true;
+        for _ in 0..100 {
+            open = holds_open(&fifo);
+            if !open {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!open, "the stdin fifo is still open");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn file_uri_output_is_appended() {

@@ -3,9 +3,11 @@
 //! runtime through the BinaryName option. See README.md ("Shim") and
 //! docs/architecture.md §12.
 //!
-//! Threads: main (waits for Shutdown), containerd-shim's signal thread, the
-//! reaper, the io thread (every output stream and OOM watch), one per
-//! process reading its stdin fifo, and the ttrpc server's threads.
+//! Threads of a running shim, however many containers and execs it serves:
+//! main (the ttrpc server's event loop, `server`), "task" (runs the Task
+//! service's requests), "reaper", and "io" (every stdio stream and OOM
+//! watch, `pump`). The bootstrap (`start`, `delete`, flags) is ours too
+//! (`shim`).
 
 mod console;
 mod container;
@@ -20,16 +22,12 @@ mod process;
 mod pump;
 mod reaper;
 mod runtime;
+mod server;
 mod service;
 mod shim;
 mod stats;
+mod wire;
 
 fn main() {
-    let config = containerd_shim::Config {
-        // Our own reaper owns waitpid (see reaper.rs); containerd-shim's
-        // would steal the runtime commands' exit statuses.
-        no_reaper: true,
-        ..Default::default()
-    };
-    containerd_shim::run::<shim::Shim>("io.containerd.berth.v2", Some(config));
+    std::process::exit(shim::run());
 }

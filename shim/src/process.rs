@@ -42,6 +42,14 @@ impl ProcessIo {
     }
 }
 
+/// A process forgotten (deleted) ends its stdin copy: the io thread drops
+/// a copy whose writer is closed, with the fifo it holds.
+impl Drop for ProcessIo {
+    fn drop(&mut self) {
+        self.close_stdin();
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// Exec: added, not started. Init: created, not started.
@@ -142,6 +150,16 @@ mod tests {
         // A second exit report is ignored.
         assert!(!p.set_exited(0));
         assert_eq!(p.exit_status().0, 137);
+    }
+
+    #[test]
+    fn forgetting_a_process_closes_its_stdin() {
+        let (_r, w) = nix::unistd::pipe().unwrap();
+        let p = Process::new("e1".into(), StdioPaths::default(), Vec::new());
+        *p.io.stdin.lock().unwrap() = Some(File::from(w));
+        let copy = Arc::clone(&p.io.stdin);
+        drop(p);
+        assert!(copy.lock().unwrap().is_none());
     }
 
     #[test]

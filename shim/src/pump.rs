@@ -1,6 +1,7 @@
 //! The io reactor: one thread ("io") multiplexes, with poll(2), every
-//! output stream of every process (pipe or pty master → fifo or log file)
-//! and every OOM watch, instead of a thread each. The task service owns the
+//! stream of every process (stdout/stderr: pipe or pty master → fifo or log
+//! file; stdin: fifo → pipe or pty master) and every OOM watch, instead of
+//! a thread each. The task service owns the
 //! `Pump` (started with the service); sources are added from any thread
 //! through an inbox and a wake-up pipe. Writes are non-blocking: a stream
 //! whose destination is full keeps its pending bytes and stops reading
@@ -10,8 +11,11 @@
 //! callback to run on each OOM. When the `Pump` is dropped, the thread
 //! serves what it has until the last stream ends, then exits.
 //!
-//! stdin stays a blocking thread per process (io.rs): a fifo's EOF can only
-//! be seen reliably by a blocking reader.
+//! A stdin fifo is opened non-blocking, so it reads as empty (EOF) before
+//! the client opened its end; but Linux reports POLLHUP on a fifo's reader
+//! only once a writer came and went after the reader's open, and POLLIN only
+//! with data, so the stream is read only when poll says so and a read of 0
+//! then is the client's real EOF (what a blocking reader would have seen).
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -21,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use berth::api::{poll, pollin, OomWatch};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::pipe2;
+
+use crate::process::StdinWriter;
 
 /// Called by the io thread on every OOM of a watched cgroup.
 pub type OomCallback = Box<dyn Fn() + Send>;
@@ -36,6 +42,14 @@ pub enum Source {
         watch: OomWatch,
         id: String,
         on_oom: OomCallback,
+    },
+    /// Copy the fifo `src` into the process's stdin `dst` until the
+    /// client's EOF, then close `dst` (the process's EOF); ends early when
+    /// `dst` was closed (CloseIO, or the process exited).
+    In {
+        src: File,
+        dst: StdinWriter,
+        name: String,
     },
 }
 
@@ -70,12 +84,23 @@ impl Pump {
 
     /// Hands `s` to the io thread.
     pub fn add(&self, s: Source) {
-        if let Source::Out { src, dst, name } = &s {
-            for f in [src, dst] {
-                if let Err(e) = set_nonblocking(f) {
-                    tracing::warn!("{name}: {e}");
+        let nonblocking = |f: &File, name: &str| {
+            if let Err(e) = set_nonblocking(f) {
+                tracing::warn!("{name}: {e}");
+            }
+        };
+        match &s {
+            Source::Out { src, dst, name } => {
+                nonblocking(src, name);
+                nonblocking(dst, name);
+            }
+            Source::In { src, dst, name } => {
+                nonblocking(src, name);
+                if let Some(d) = dst.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    nonblocking(d, name);
                 }
             }
+            Source::Oom { .. } => {}
         }
         self.inbox.lock().unwrap_or_else(|e| e.into_inner()).push(s);
         // A full wake pipe already means "look at the inbox".
@@ -90,8 +115,17 @@ struct Out {
     pending: Vec<u8>,
 }
 
+/// A stdin copy (see `Source::In`).
+struct In {
+    src: File,
+    dst: StdinWriter,
+    name: String,
+    pending: Vec<u8>,
+}
+
 enum Entry {
     Out(Out),
+    In(In),
     Oom {
         watch: OomWatch,
         id: String,
@@ -104,6 +138,12 @@ fn drain_inbox(inbox: &Inbox, entries: &mut Vec<Entry>) {
     let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
     entries.extend(inbox.drain(..).map(|s| match s {
         Source::Out { src, dst, name } => Entry::Out(Out {
+            src,
+            dst,
+            name,
+            pending: Vec::new(),
+        }),
+        Source::In { src, dst, name } => Entry::In(In {
             src,
             dst,
             name,
@@ -124,6 +164,19 @@ fn pollfds(wake: Option<&File>, entries: &[Entry]) -> (Vec<libc::pollfd>, i32) {
             Entry::Out(o) if o.pending.is_empty() => pollin(o.src.as_raw_fd()),
             Entry::Out(o) => libc::pollfd {
                 fd: o.dst.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+            Entry::In(i) if i.pending.is_empty() => pollin(i.src.as_raw_fd()),
+            // Only the fd number: a copy closed meanwhile is found closed
+            // by `serve_in`, which writes through the lock.
+            Entry::In(i) => libc::pollfd {
+                fd: i
+                    .dst
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .map_or(i.src.as_raw_fd(), |d| d.as_raw_fd()),
                 events: libc::POLLOUT,
                 revents: 0,
             },
@@ -160,6 +213,9 @@ fn run(wake: File, inbox: &Inbox) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         drain_inbox(inbox, &mut entries);
+        // A stdin copy whose process end was closed (CloseIO, exit) ends
+        // now, even if its client never opened the fifo.
+        entries.retain(|e| !matches!(e, Entry::In(i) if stdin_closed(i)));
         if wake.is_none() && entries.is_empty() {
             return;
         }
@@ -190,6 +246,10 @@ fn serve(e: Entry, revents: libc::c_short, buf: &mut [u8]) -> Option<Entry> {
         Entry::Out(mut o) => {
             let alive = revents == 0 || serve_out(&mut o, buf);
             alive.then_some(Entry::Out(o))
+        }
+        Entry::In(mut i) => {
+            let alive = revents == 0 || serve_in(&mut i, buf);
+            alive.then_some(Entry::In(i))
         }
         Entry::Oom {
             mut watch,
@@ -225,6 +285,50 @@ fn serve_out(o: &mut Out, buf: &mut [u8]) -> bool {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => break,
             Err(e) => {
                 tracing::debug!("write {}: {e}", o.name);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn stdin_closed(i: &In) -> bool {
+    i.dst.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+}
+
+/// One step of a stdin copy; false when it is finished (and the process's
+/// stdin closed).
+fn serve_in(i: &mut In, buf: &mut [u8]) -> bool {
+    let mut dst = i.dst.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(d) = dst.as_mut() else {
+        return false;
+    };
+    if i.pending.is_empty() {
+        match i.src.read(buf) {
+            Ok(0) => {
+                dst.take();
+                return false;
+            }
+            Ok(n) => i.pending.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                return true
+            }
+            Err(e) => {
+                tracing::debug!("read {}: {e}", i.name);
+                dst.take();
+                return false;
+            }
+        }
+    }
+    while !i.pending.is_empty() {
+        match d.write(&i.pending) {
+            Ok(n) => {
+                i.pending.drain(..n);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => break,
+            Err(e) => {
+                tracing::debug!("write the stdin of {}: {e}", i.name);
+                dst.take();
                 return false;
             }
         }

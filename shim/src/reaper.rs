@@ -1,5 +1,5 @@
-//! The shim is the child subreaper (containerd-shim sets PR_SET_CHILD_SUBREAPER
-//! before `Shim::new`): the container inits and exec'd processes are
+//! The shim is the child subreaper (`shim::serve` sets PR_SET_CHILD_SUBREAPER
+//! before starting anything): the container inits and exec'd processes are
 //! re-parented to it when the runtime command that made them exits. One
 //! thread reaps every child with a blocking `waitpid(-1)`, so nothing else
 //! may call wait: runtime commands are spawned through `Reaper::spawn` and
@@ -57,16 +57,22 @@ pub fn exit_code(ws: WaitStatus) -> Option<(i32, i32)> {
 impl Reaper {
     /// Starts the reaping thread.
     pub fn start() -> io::Result<Arc<Reaper>> {
-        let r = Arc::new(Reaper {
-            state: Mutex::new(State::default()),
-            cond: Condvar::new(),
-            on_exit: OnceLock::new(),
-        });
+        let r = Reaper::without_thread();
         let me = Arc::clone(&r);
         std::thread::Builder::new()
             .name("reaper".into())
             .spawn(move || me.run())?;
         Ok(r)
+    }
+
+    /// A reaper whose thread is not started: for tests that must not reap
+    /// the test process's other children.
+    pub fn without_thread() -> Arc<Reaper> {
+        Arc::new(Reaper {
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+            on_exit: OnceLock::new(),
+        })
     }
 
     /// Sets where non-command exits go (once; later calls are ignored).
