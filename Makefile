@@ -74,7 +74,7 @@ e2e: deps-e2e build e2e-image
 	bash scripts/e2e/run.sh
 
 # The cgroup cases on a pure cgroup v2 kernel, berth and runc, in a small
-# VM (qemu, TCG); caches the kernel under build/cgroupv2-vm. About 3 min.
+# VM (qemu, TCG); caches the kernel under build/vm-kernel. About 3 min.
 test-cgroupv2: deps build
 	bash scripts/cgroupv2-vm/run.sh
 
