@@ -29,6 +29,7 @@ mod runc_features;
 mod runc_features2;
 mod seccomp;
 mod security;
+mod systemd;
 mod tty;
 mod tty_relay;
 mod userns;
@@ -73,6 +74,7 @@ pub fn all() -> Vec<Case> {
         rootless::CASES,
         rootless_user::CASES,
         cve_2025::CASES,
+        systemd::CASES,
     ]
     .concat()
 }
