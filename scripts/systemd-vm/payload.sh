@@ -29,7 +29,13 @@ units() {
 }
 cgroups() { find /sys/fs/cgroup -mindepth 1 -type d | grep -v '[.]service\(/\|$\)' | sort; }
 
-echo "== guest up at $(uptime_s) s: $(uname -r), $(nproc) cpus, $(systemctl --version | head -n1)"
+# Seconds from boot to a point systemd recorded (a monotonic microseconds
+# property of the manager or of a unit).
+at() { systemctl show -P "$2" $1 | awk '{ printf "%.1f", $1 / 1e6 }'; }
+echo "== guest: $(uname -r), $(nproc) cpus, $(systemctl --version | head -n1)"
+echo "== boot: systemd started at $(at "" UserspaceTimestampMonotonic) s," \
+    "basic.target at $(at basic.target ActiveEnterTimestampMonotonic) s," \
+    "dbus at $(at dbus.service ActiveEnterTimestampMonotonic) s, payload at $(uptime_s) s"
 echo "== system state: $(systemctl is-system-running); bus: $(ls /run/dbus/system_bus_socket)"
 echo "== cgroup mounts: $(grep cgroup /proc/self/mounts | cut -d' ' -f1-3 | tr '\n' ' ')"
 echo "== controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"

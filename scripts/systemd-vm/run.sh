@@ -24,9 +24,10 @@
 # /usr/sbin/runc (1.1.5, the reference), any other name a binary in BIN_DIR.
 # Exits 0 only if every runtime passed and left nothing behind; non-zero if a
 # case fails, something is left, or no result comes within SDVM_TIMEOUT
-# seconds (qemu is then killed by its pid). SDVM_KERNEL_ARGS is appended to
+# seconds (qemu is then killed by its pid). Runs may overlap (each works in
+# its own directory under build/systemd-vm). SDVM_KERNEL_ARGS is appended to
 # the kernel command line (e.g. `systemd.log_level=debug`). The console is printed live and
-# kept in build/systemd-vm/console.log.
+# kept in build/systemd-vm/console.log (the last run's).
 set -euo pipefail
 
 if (($# == 0)); then
@@ -61,9 +62,13 @@ base="$(bash "$here/image.sh")"
 log "base image $(basename "$base") ready in $((SECONDS - t_image)) s"
 
 # This run's payload, unpacked over the base image. runc's libraries
-# (libc6, libseccomp2) are in the base image's package list.
-pd="$build/payload.d"
-rm -rf "$pd"
+# (libc6, libseccomp2) are in the base image's package list. Each run works
+# in its own directory, so that runs (e.g. of two checkouts' berth) can
+# overlap.
+work="$(mktemp -d "$build/run.XXXXXX")"
+vm_on_exit='rm -rf "$work"'
+trap 'eval "$vm_on_exit"' EXIT
+pd="$work/payload.d"
 mkdir -p "$pd/opt/berth" "$pd/etc/berth-spec" "$pd/usr/sbin"
 vm_add_test_binaries "$pd" "$spec_bin"
 for rt in $runtimes; do
@@ -73,16 +78,19 @@ cp /usr/sbin/runc "$pd/usr/sbin/runc"
 install -m 0755 "$here/payload.sh" "$pd/opt/berth/payload.sh"
 printf '%s\n' "$@" >"$pd/etc/berth-spec/args"
 echo "$runtimes" >"$pd/etc/berth-spec/runtimes"
-vm_cpio "$pd" "$build/payload.cpio"
-cat "$base" "$build/payload.cpio" >"$build/initramfs.cpio"
-rm -rf "$pd" "$build/payload.cpio"
-log "initramfs $(du -m "$build/initramfs.cpio" | cut -f1) MiB; prepared in $((SECONDS - t0)) s"
+vm_cpio "$pd" "$work/payload.cpio"
+cat "$base" "$work/payload.cpio" >"$work/initramfs.cpio"
+rm -rf "$pd" "$work/payload.cpio"
+log "initramfs $(du -m "$work/initramfs.cpio" | cut -f1) MiB; prepared in $((SECONDS - t0)) s"
 
 boot=$SECONDS
 append="console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all"
 append+=" systemd.unified_cgroup_hierarchy=1 systemd.show_status=error ${SDVM_KERNEL_ARGS:-}"
-VM_MEM=1536 vm_run_qemu "$build/initramfs.cpio" "$append" \
-    "$build/console.log" "$build/status" "$timeout" || exit 1
+rc=0
+VM_MEM=1536 vm_run_qemu "$work/initramfs.cpio" "$append" \
+    "$work/console.log" "$work/status" "$timeout" || rc=1
+cp "$work/console.log" "$build/console.log" 2>/dev/null || true
+((rc == 0)) || exit 1
 result="$vm_result"
 log "VM ran $((SECONDS - boot)) s, total $((SECONDS - t0)) s; result: ${result:-none}"
 [[ "$result" =~ ^RC=([0-9]+)((\ [^ =]+=[0-9]+)+)$ ]] || { log "no result from the guest"; exit 1; }

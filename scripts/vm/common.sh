@@ -83,7 +83,8 @@ vm_cpio() {
 # console goes to CONSOLE (and, live, to stdout), its second serial port to
 # STATUS. Waits for qemu to end, or kills it (by its pid) after TIMEOUT
 # seconds. Sets vm_result to the first `RC=...` line of STATUS (empty if
-# none) and returns 1 on a timeout.
+# none) and returns 1 on a timeout. Installs an EXIT trap that stops qemu
+# and then runs the caller's `vm_on_exit` command, if set.
 vm_run_qemu() {
     local initrd="$1" append="$2" console="$3" status="$4" timeout="$5"
     local start timed_out=0
@@ -108,7 +109,7 @@ vm_run_qemu() {
         if ((SECONDS - start >= timeout)); then
             log "no result after $timeout s: killing qemu (pid $vm_qemu_pid)"
             timed_out=1
-            vm_cleanup
+            vm_stop
             break
         fi
         sleep 1
@@ -121,11 +122,18 @@ vm_run_qemu() {
     ((timed_out == 0))
 }
 
-vm_cleanup() {
+# Stop qemu (by its pid) and the console's tail.
+vm_stop() {
     if [[ -n "${vm_qemu_pid:-}" ]] && kill -0 "$vm_qemu_pid" 2>/dev/null; then
         kill "$vm_qemu_pid" 2>/dev/null || true
         sleep 1
         kill -KILL "$vm_qemu_pid" 2>/dev/null || true
     fi
     [[ -z "${vm_tail_pid:-}" ]] || wait "$vm_tail_pid" 2>/dev/null || true
+    vm_tail_pid=""
+}
+
+vm_cleanup() {
+    vm_stop
+    [[ -z "${vm_on_exit:-}" ]] || eval "$vm_on_exit"
 }
