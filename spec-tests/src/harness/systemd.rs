@@ -74,6 +74,23 @@ pub fn stop(units: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// A property of the service manager itself (`systemctl show -P`).
+pub fn manager(property: &str) -> Result<String, Fail> {
+    let out = Command::new("systemctl")
+        .args(["show", "-P", property])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Fail::Fail(format!("systemctl show -P {property}: {e}")))?;
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || v.is_empty() {
+        return Err(Fail::Fail(format!(
+            "systemctl show -P {property}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(v)
+}
+
 /// The unit's `properties` as systemd reports them (`systemctl show`), in
 /// order; a unit systemd does not know reports `LoadState=not-found`.
 pub fn show(unit: &str, properties: &[&str]) -> Result<Vec<(String, String)>, Fail> {
