@@ -103,7 +103,7 @@ vm_run_qemu() {
     start=$SECONDS
     # The guest's console, live (tail stops when qemu is gone).
     until [[ -e "$console" ]] || ! kill -0 "$vm_qemu_pid" 2>/dev/null; do sleep 0.1; done
-    tail -n +1 -f --pid="$vm_qemu_pid" "$console" 2>/dev/null | tr -d '\r' &
+    tail -n +1 -f --pid="$vm_qemu_pid" "$console" 2>/dev/null | sed -u 's/\r//' &
     vm_tail_pid=$!
     while kill -0 "$vm_qemu_pid" 2>/dev/null; do
         if ((SECONDS - start >= timeout)); then
