@@ -3,14 +3,15 @@
 //! is delegated, carries the limits as unit properties as well as in the
 //! cgroup files, follows `update`, and is gone after delete; parent slices
 //! are expanded the systemd way (`a-b.slice` under `a.slice`); a malformed
-//! cgroupsPath is refused with runc's error and nothing is left. These run
+//! cgroupsPath is refused with runc's error and nothing is left; a create
+//! killed half-way leaves a scope that `delete --force` stops. These run
 //! only in the suite's systemd mode (harness::systemd, `make
 //! test-systemd`); elsewhere they are skipped.
 
 use super::cgroups::{read_trim, set_resources};
-use super::util::{expect_error, expect_nothing_left, start_waiting};
+use super::util::{expect_error, expect_gone, expect_nothing_left, sh, start_waiting, wait_file};
 use crate::harness::case::{case, Case, SYSTEMD};
-use crate::harness::{config, systemd, Ctx, Fail, TestResult};
+use crate::harness::{config, read, systemd, write_script, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ pub const CASES: &[Case] = &[
     case("systemd_limits_properties_update", limits_update).tagged(&[SYSTEMD]),
     case("systemd_parent_slice_expanded", parent_slice).tagged(&[SYSTEMD]),
     case("systemd_malformed_cgroups_path", malformed_path).tagged(&[SYSTEMD]),
+    case("systemd_killed_create_removable", killed_create).tagged(&[SYSTEMD]),
 ];
 
 fn systemd_mode(ctx: &Ctx) -> TestResult {
@@ -212,4 +214,58 @@ fn malformed_path(ctx: &Ctx) -> TestResult {
         );
     }
     Ok(())
+}
+
+/// A create SIGKILLed while its createRuntime hook runs (the scope made,
+/// the init in it, waiting): `delete --force` exits 0 and stops the scope;
+/// nothing is left and the id is free again.
+fn killed_create(ctx: &Ctx) -> TestResult {
+    systemd_mode(ctx)?;
+    let name = ctx.unit_name("b");
+    let (unit, dir) = (systemd::unit(&name), systemd::scope_dir(&name));
+    let (mark, script) = (ctx.path("hook.mark"), ctx.path("hook.sh"));
+    let m = mark.display();
+    write_script(
+        &script,
+        &format!("cat >/dev/null; echo $$ > {m}.tmp; mv {m}.tmp {m}; exec sleep 30"),
+    )?;
+    let mut b = ctx.bundle("b")?;
+    sh(&mut b, "exit 0");
+    let h = config::hook(
+        script.to_str().unwrap_or_default(),
+        &["hook"],
+        &["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+        Some(60),
+    );
+    config::hooks_mut(&mut b.spec).set_create_runtime(Some(vec![h]));
+    b.write()?;
+    let create = ctx.spawn(&["create", "--bundle", b.path(), "c1"])?;
+    let waited = wait_file(&mark, Duration::from_secs(10));
+    let active = systemd::show(&unit, &["ActiveState"]);
+    let hook_pid: i32 = read(&mark)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let _ = crate::harness::sys::kill(create.pid() as i32, libc::SIGKILL);
+    if hook_pid > 0 {
+        let _ = crate::harness::sys::kill(hook_pid, libc::SIGKILL);
+    }
+    let _ = create.wait(Duration::from_secs(5));
+    waited?;
+    let active = active?;
+    ensure_eq!(
+        prop(&active, "ActiveState"),
+        "active",
+        "scope during the hook"
+    );
+    let del = ctx.rt(&["delete", "--force", "c1"])?;
+    ensure!(
+        del.code == 0,
+        "`delete --force` after the killed create exited {}: {}",
+        del.code,
+        del.stderr.trim()
+    );
+    expect_gone(ctx, "c1")?;
+    wait_unit_gone(&unit, &dir)?;
+    expect_nothing_left(ctx, "c1", &b)
 }
