@@ -80,8 +80,8 @@ test-cgroupv2: deps build
 
 # The cgroup cases with the systemd cgroup driver (--systemd-cgroup) under
 # Debian's systemd as PID 1, berth then runc, in a small VM (qemu, TCG);
-# caches the kernel and the systemd image under build/. Not in `test` until
-# berth has the driver (issue 14).
+# caches the kernel and the systemd image under build/. About 5.5 min. Not in
+# `test` until berth has the driver (issue 14).
 test-systemd: deps build
 	bash scripts/systemd-vm/run.sh
 
