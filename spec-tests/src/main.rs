@@ -74,7 +74,11 @@ fn setup(work: &Path) -> Result<Env, String> {
     let checker = binary("CHECKER", "berth-checker")?;
     let template = work.join("template");
     harness::rootfs::build_template(&template, &checker).map_err(|e| format!("{e:?}"))?;
-    Ok(Env { runtime, template })
+    Ok(Env {
+        runtime,
+        template,
+        systemd: harness::systemd::enabled(),
+    })
 }
 
 enum Outcome {
@@ -108,8 +112,8 @@ fn run_case(env: &Env, dir: PathBuf, f: CaseFn, timeout: Duration) -> Outcome {
     let outcome = wait_child(child, timeout, &result_file);
     cleanup::reap_for(Duration::from_millis(5));
     let root = dir.join("root");
-    let leaks = cleanup::leftovers(&dir, &root, child);
-    let cleaned = cleanup::clean(&env.runtime, &dir, &root, child);
+    let leaks = cleanup::leftovers(env, &dir, &root, child);
+    let cleaned = cleanup::clean(env, &dir, &root, child);
     match (outcome, leaks.is_empty(), cleaned) {
         (_, _, Err(e)) => Outcome::Fail(format!("cleanup: {e}")),
         (Outcome::Pass, false, _) => Outcome::Fail(format!("left behind: {}", leaks.join(", "))),

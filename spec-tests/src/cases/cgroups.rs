@@ -16,7 +16,7 @@ pub const CASES: &[Case] = &[
     case("cgroup_device_deny_default", device_deny_default).tagged(&[CGROUP]),
 ];
 
-fn set_resources(b: &mut Bundle, v: serde_json::Value) -> TestResult {
+pub(super) fn set_resources(b: &mut Bundle, v: serde_json::Value) -> TestResult {
     let r = serde_json::from_value(v).map_err(|e| Fail::Fail(format!("resources: {e}")))?;
     config::linux_mut(&mut b.spec).set_resources(Some(r));
     Ok(())

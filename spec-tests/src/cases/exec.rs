@@ -4,7 +4,7 @@
 
 use super::util::{start_waiting, until_go};
 use crate::harness::case::{case, Case, CGROUP, CGROUPV2};
-use crate::harness::{Ctx, Fail, TestResult};
+use crate::harness::{systemd, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
 
 pub const CASES: &[Case] = &[
@@ -254,8 +254,15 @@ fn make_sub(dir: &std::path::Path, sub: &str, made: &mut Vec<std::path::PathBuf>
 /// in every hierarchy; `--cgroup memory,pids:SUB2` only in those (v1).
 fn exec_sub_cgroup(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
-    let cg = format!("/berth-spec-{}-excg", std::process::id());
-    crate::harness::config::linux_mut(&mut b.spec).set_cgroups_path(Some(cg.clone().into()));
+    let cg = if ctx.env.systemd {
+        // The bundle's cgroupsPath names the scope (harness::systemd).
+        let unit = systemd::unit(&ctx.unit_name("b"));
+        format!("/{}/{unit}", systemd::SLICE)
+    } else {
+        let cg = format!("/berth-spec-{}-excg", std::process::id());
+        crate::harness::config::linux_mut(&mut b.spec).set_cgroups_path(Some(cg.clone().into()));
+        cg
+    };
     start_waiting(ctx, "c1", &mut b)?;
     let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
     let init = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))

@@ -30,6 +30,7 @@ mod runc_features;
 mod runc_features2;
 mod seccomp;
 mod security;
+mod systemd;
 mod tty;
 mod tty_relay;
 mod userns;
@@ -75,6 +76,7 @@ pub fn all() -> Vec<Case> {
         rootless_user::CASES,
         rootless_in_userns::CASES,
         cve_2025::CASES,
+        systemd::CASES,
     ]
     .concat()
 }

@@ -250,13 +250,20 @@ fn cgroup_mount(ctx: &Ctx) -> TestResult {
     );
     if host_cgroup_v2() {
         // cgroup2 itself, read-only, rooted at the container's own cgroup
-        // (pids.max exists only below the root).
+        // (pids.max exists only below the root). Without a pids limit it
+        // is "max"; with the systemd driver, the scope's TasksMax is
+        // systemd's default (runc 1.1.5 and current runc set none).
         let mut args = mount_args(&["/sys/fs/cgroup"]);
         args.extend(["+", "read", "/sys/fs/cgroup/pids.max"]);
+        let want = match ctx.env.systemd {
+            true => crate::harness::systemd::manager("DefaultTasksMax")?,
+            false => "max".to_string(),
+        };
         let f = ctx.check(&mut b, &args)?;
         expect_mount(&f, "/sys/fs/cgroup", "cgroup2", [1, 1, 1, 1])?;
         f.expect("mount:/sys/fs/cgroup.root", "/")?;
-        return f.expect("read:/sys/fs/cgroup/pids.max.data", "max\\n");
+        let want = want.replace("infinity", "max");
+        return f.expect("read:/sys/fs/cgroup/pids.max.data", &format!("{want}\\n"));
     }
     let f = ctx.check(
         &mut b,

@@ -167,6 +167,15 @@ pub fn expect_gone(ctx: &Ctx, id: &str) -> TestResult {
     Ok(())
 }
 
+/// A case that cannot apply with the systemd cgroup driver (the suite's
+/// systemd mode, harness::systemd) is skipped there, saying why.
+pub fn skip_in_systemd_mode(ctx: &Ctx, why: &str) -> TestResult {
+    if ctx.env.systemd {
+        return Err(Fail::Skip(format!("not with --systemd-cgroup: {why}")));
+    }
+    Ok(())
+}
+
 /// Whether the runtime under test is runc 1.1.x (for documented deviations).
 pub fn is_runc_1_1(ctx: &Ctx) -> bool {
     ctx.rt(&["--version"])

@@ -19,8 +19,13 @@ pub const CGROUP: &str = "cgroup";
 /// kernel.
 pub const CGROUPV2: &str = "cgroupv2";
 
+/// The systemd cgroup driver as systemd sees it (cases/systemd.rs): run in
+/// the suite's systemd mode under a systemd PID 1 (`make test-systemd`),
+/// skipped elsewhere.
+pub const SYSTEMD: &str = "systemd";
+
 /// Every tag a case may carry.
-pub const TAGS: &[&str] = &[CGROUP, CGROUPV2];
+pub const TAGS: &[&str] = &[CGROUP, CGROUPV2, SYSTEMD];
 
 #[derive(Clone, Copy)]
 pub struct Case {

@@ -1,12 +1,13 @@
 //! Finding and removing what a case left behind: containers in its private
 //! `--root`, mounts referring to its temp dir, processes whose root is one of
-//! its rootfs directories or that still sit in its process group.
+//! its rootfs directories or that still sit in its process group, and in
+//! systemd mode the scopes named after the case.
 
-use super::sys;
+use super::{sys, systemd, Env};
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Container ids that still have state under `root`.
@@ -105,9 +106,22 @@ pub fn reap_for(d: Duration) {
     }
 }
 
-/// Everything the case left: state entries, mounts, processes.
-pub fn leftovers(dir: &Path, root: &Path, pgid: i32) -> Vec<String> {
+/// The name of the case's directory (`c<N>`), which its systemd units carry.
+fn case_name(dir: &Path) -> String {
+    dir.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Everything the case left: state entries, mounts, processes, units.
+pub fn leftovers(env: &Env, dir: &Path, root: &Path, pgid: i32) -> Vec<String> {
     let mut v = Vec::new();
+    if env.systemd {
+        for u in systemd::case_units(&case_name(dir)) {
+            v.push(format!("systemd unit {u}"));
+        }
+    }
     for id in state_entries(root) {
         v.push(format!("container state {id:?} under --root"));
     }
@@ -122,9 +136,10 @@ pub fn leftovers(dir: &Path, root: &Path, pgid: i32) -> Vec<String> {
 
 /// Remove everything the case left behind, then its directory.
 /// Returns an error if the directory could not be removed safely.
-pub fn clean(runtime: &Path, dir: &Path, root: &Path, pgid: i32) -> Result<(), String> {
+pub fn clean(env: &Env, dir: &Path, root: &Path, pgid: i32) -> Result<(), String> {
     for id in state_entries(root) {
-        let child = Command::new(runtime)
+        let child = env
+            .runtime_command()
             .arg("--root")
             .arg(root)
             .args(["delete", "--force", &id])
@@ -156,6 +171,9 @@ pub fn clean(runtime: &Path, dir: &Path, root: &Path, pgid: i32) -> Result<(), S
         reap_for(Duration::from_millis(20));
     }
     reap_for(Duration::from_millis(5));
+    if env.systemd {
+        systemd::stop(&systemd::case_units(&case_name(dir)))?;
+    }
     for _ in 0..5 {
         let mut mounts = mounts_under(dir);
         if mounts.is_empty() {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod fixtures;
 pub mod rootfs;
 pub mod sys;
+pub mod systemd;
 
 use cmd::{Out, Running};
 use oci_spec::runtime::Spec;
@@ -64,6 +65,19 @@ macro_rules! ensure_eq {
 pub struct Env {
     pub runtime: PathBuf,
     pub template: PathBuf,
+    /// systemd mode (harness::systemd): `--systemd-cgroup` on every call.
+    pub systemd: bool,
+}
+
+impl Env {
+    /// The runtime command with the global flags of the mode.
+    pub fn runtime_command(&self) -> Command {
+        let mut c = Command::new(&self.runtime);
+        if self.systemd {
+            c.arg("--systemd-cgroup");
+        }
+        c
+    }
 }
 
 /// Default timeout of one runtime command.
@@ -146,20 +160,35 @@ impl<'a> Ctx<'a> {
     }
 
     /// A fresh bundle `<casedir>/<name>` with a copy of the template rootfs
-    /// and the base config (not yet written).
+    /// and the base config (not yet written); in systemd mode its
+    /// cgroupsPath names the scope `systemd::unit(self.unit_name(name))`.
     pub fn bundle(&self, name: &str) -> Result<Bundle, Fail> {
         let dir = self.dir.join(name);
         std::fs::create_dir(&dir).map_err(|e| format!("mkdir {dir:?}: {e}"))?;
         rootfs::copy_template(&self.env.template, &dir.join("rootfs"))?;
-        Ok(Bundle {
-            dir,
-            spec: config::base(),
-        })
+        let mut spec = config::base();
+        if self.env.systemd {
+            let path = systemd::cgroups_path(&self.unit_name(name));
+            config::linux_mut(&mut spec).set_cgroups_path(Some(path.into()));
+        }
+        Ok(Bundle { dir, spec })
     }
 
-    /// The runtime command with `--root` and `args`.
+    /// The systemd mode's name of bundle `bundle`'s container:
+    /// `<casedir>-<bundle>`, unique in a run.
+    pub fn unit_name(&self, bundle: &str) -> String {
+        format!("{}-{bundle}", self.case_name())
+    }
+
+    /// The name of the case's directory (`c<N>`).
+    pub fn case_name(&self) -> String {
+        let name = self.dir.file_name().unwrap_or_default();
+        name.to_string_lossy().into_owned()
+    }
+
+    /// The runtime command with the mode's global flags, `--root` and `args`.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.env.runtime);
+        let mut c = self.env.runtime_command();
         c.arg("--root").arg(&self.root).args(args);
         c
     }

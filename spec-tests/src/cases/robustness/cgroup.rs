@@ -5,13 +5,18 @@
 
 use super::mentions;
 use crate::cases::util::{
-    expect_gone, expect_nothing_left, host_cgroup_v2, known_runc_1_1_gap, sh, until_go,
+    expect_gone, expect_nothing_left, host_cgroup_v2, known_runc_1_1_gap, sh, skip_in_systemd_mode,
+    until_go,
 };
 use crate::harness::{config, read, Bundle, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Why the cases that make their own cgroup are skipped in systemd mode.
+pub(super) const CGROUPFS_ONLY: &str =
+    "the case makes its cgroupfs cgroupsPath's cgroup itself, where the systemd driver has systemd make a scope";
 
 /// One mounted cgroup hierarchy.
 pub(super) struct Hier {
@@ -244,6 +249,7 @@ fn set_resources(b: &mut Bundle, v: serde_json::Value) -> TestResult {
 /// process stays where it is. runc 1.1 only warns ("won't be supported in
 /// runc 1.2").
 pub fn refuses_populated_cgroup(ctx: &Ctx) -> TestResult {
+    skip_in_systemd_mode(ctx, CGROUPFS_ONLY)?;
     let mut cg = CaseCgroups::new("c1");
     cg.make()?;
     let pid = cg.sleeper()?;
@@ -393,6 +399,7 @@ pub(crate) fn frozen_parent_refused(ctx: &Ctx) -> TestResult {
 }
 
 fn frozen_refused(ctx: &Ctx, parent: bool) -> TestResult {
+    skip_in_systemd_mode(ctx, CGROUPFS_ONLY)?;
     let cg = CaseCgroups::new("c1");
     let at = if parent { &cg.top } else { &cg.rel };
     // The v1 freezer, or cgroup.freeze on a cgroup v2 host.

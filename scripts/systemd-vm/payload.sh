@@ -1,0 +1,73 @@
+#!/bin/sh
+# The systemd test VM's payload (berth-spec.service, see run.sh): runs the
+# suite in systemd mode (BERTH_SPEC_SYSTEMD=1: --systemd-cgroup, a
+# `system.slice:berth-spec:<name>` cgroupsPath) against each runtime named in
+# /etc/berth-spec/runtimes, with the arguments in /etc/berth-spec/args (one a
+# line), checks that no unit or cgroup is left after each, and writes
+# "RC=<worst exit> <runtime>=<exit>..." to the second serial port.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+bin=/opt/berth
+export CHECKER=$bin/berth-checker
+export SPEC_FIXTURES=$bin/fixtures
+export BERTH_SPEC_SYSTEMD=1
+set -o pipefail
+
+uptime_s() { cut -d. -f1 /proc/uptime; }
+
+# Each line of the suite, stamped with the guest's uptime.
+stamp() {
+    awk '{ getline u <"/proc/uptime"; close("/proc/uptime"); split(u, t, " ")
+           printf "[%6.1f] %s\n", t[1], $0; fflush() }'
+}
+
+# Units and cgroups the runtimes may leave: every loaded scope and slice
+# but systemd's own, every cgroup directory but those of services (systemd
+# may start one on demand while the suite runs).
+units() {
+    systemctl list-units --all --plain --no-legend --type=scope,slice |
+        awk '{ print $1 }' | grep -v -x -e init.scope -e -.slice -e system.slice | sort
+}
+cgroups() { find /sys/fs/cgroup -mindepth 1 -type d | grep -v '[.]service\(/\|$\)' | sort; }
+
+# Seconds from boot to a point systemd recorded (a monotonic microseconds
+# property of the manager or of a unit).
+at() { systemctl show -P "$2" $1 | awk '{ printf "%.1f", $1 / 1e6 }'; }
+echo "== guest: $(uname -r), $(nproc) cpus, $(systemctl --version | head -n1)"
+echo "== boot: systemd started at $(at "" UserspaceTimestampMonotonic) s," \
+    "basic.target at $(at basic.target ActiveEnterTimestampMonotonic) s," \
+    "dbus at $(at dbus.service ActiveEnterTimestampMonotonic) s, payload at $(uptime_s) s"
+echo "== system state: $(systemctl is-system-running); bus: $(ls /run/dbus/system_bus_socket)"
+echo "== cgroup mounts: $(grep cgroup /proc/self/mounts | cut -d' ' -f1-3 | tr '\n' ' ')"
+echo "== controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+set --
+while IFS= read -r a; do set -- "$@" "$a"; done </etc/berth-spec/args
+
+worst=0
+summary=""
+for rt in $(cat /etc/berth-spec/runtimes); do
+    case "$rt" in
+        runc) path=/usr/sbin/runc ;;
+        *) path=$bin/$rt ;;
+    esac
+    units >/tmp/units.before
+    cgroups >/tmp/cgroups.before
+    echo "== spec-tests --systemd-cgroup on $rt ($($path --version | head -n1)):" \
+        "$($bin/spec-tests "$@" --list | wc -l) cases"
+    start=$(uptime_s)
+    RUNTIME=$path $bin/spec-tests "$@" 2>&1 | stamp
+    rc=$?
+    echo "== $rt: exit $rc in $(($(uptime_s) - start)) s"
+    left_units=$(units | grep -vxF -f /tmp/units.before || true)
+    left_cgroups=$(cgroups | grep -vxF -f /tmp/cgroups.before || true)
+    if [ -n "$left_units$left_cgroups" ]; then
+        echo "== FAIL: left behind by the $rt run:"
+        echo "$left_units"
+        echo "$left_cgroups"
+        [ "$rc" != 0 ] || rc=1
+    fi
+    [ "$rc" = 0 ] || worst=$rc
+    summary="$summary $rt=$rc"
+done
+
+echo "RC=$worst$summary" >/dev/ttyS1
+sync

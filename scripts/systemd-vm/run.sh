@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Run the conformance suite with the systemd cgroup driver, under a real
+# systemd as PID 1, in a small VM: qemu (TCG) with the kernel of
+# scripts/vm/common.sh on pure cgroup v2 (cgroup_no_v1=all,
+# systemd.unified_cgroup_hierarchy=1), from two concatenated initramfs
+# archives: the cached base image of Debian's systemd 252 and D-Bus
+# (image.sh), and this run's payload (the test binaries, Debian's runc,
+# payload.sh, the arguments). systemd boots to berth-spec.target; once the
+# system bus is up, berth-spec.service runs the suite in systemd mode
+# (BERTH_SPEC_SYSTEMD=1: every runtime call carries --systemd-cgroup, cases
+# get a `system.slice:berth-spec:<name>` cgroupsPath) on each runtime in
+# turn, checks that no scope, slice or cgroup is left, writes
+# "RC=<worst> <runtime>=<exit>..." to the second serial port and powers off.
+#
+#   [BIN_DIR=DIR] [SDVM_RUNTIMES="berth runc"] [SDVM_TIMEOUT=900] \
+#       scripts/systemd-vm/run.sh [spec-tests args]
+#
+# Arguments go to spec-tests; without any it runs the cases tagged
+# `systemd`, `cgroup` or `cgroupv2` (a tag or filter that selects nothing
+# fails the run). BIN_DIR is where `berth` comes from (default: this
+# checkout's release dir, scripts/release_dir.py); spec-tests, berth-checker
+# and berth-console-recv always come from this checkout's release dir.
+# SDVM_RUNTIMES names the runtimes, in order: `runc` is Debian's
+# /usr/sbin/runc (1.1.5, the reference), any other name a binary in BIN_DIR.
+# Exits 0 only if every runtime passed and left nothing behind; non-zero if a
+# case fails, something is left, or no result comes within SDVM_TIMEOUT
+# seconds (qemu is then killed by its pid). Runs may overlap (each works in
+# its own directory under build/systemd-vm). SDVM_KERNEL_ARGS is appended to
+# the kernel command line (e.g. `systemd.log_level=debug`). The console is printed live and
+# kept in build/systemd-vm/console.log (the last run's).
+set -euo pipefail
+
+if (($# == 0)); then
+    set -- --tag systemd --tag cgroup --tag cgroupv2
+fi
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$repo/scripts/systemd-vm"
+spec_bin="$(python3 "$repo/scripts/release_dir.py")"
+bin="${BIN_DIR:-$spec_bin}"
+build="$repo/build/systemd-vm"
+runtimes="${SDVM_RUNTIMES:-berth runc}"
+timeout="${SDVM_TIMEOUT:-900}"
+t0=$SECONDS
+
+log() { echo "systemd-vm: $*" >&2; }
+# shellcheck source=../vm/common.sh
+. "$repo/scripts/vm/common.sh"
+
+for b in spec-tests berth-checker berth-console-recv; do
+    [[ -x "$spec_bin/$b" ]] || { log "missing $spec_bin/$b (run: cargo build --release --workspace)"; exit 1; }
+done
+for rt in $runtimes; do
+    [[ "$rt" == runc || -x "$bin/$rt" ]] || { log "missing runtime $bin/$rt"; exit 1; }
+done
+bash "$repo/scripts/install-deps.sh" qemu-system-x86
+
+vm_fetch_kernel
+log "kernel $(cat "$vm_kernel_dir/package")"
+t_image=$SECONDS
+base="$(bash "$here/image.sh")"
+log "base image $(basename "$base") ready in $((SECONDS - t_image)) s"
+
+# This run's payload, unpacked over the base image. runc's libraries
+# (libc6, libseccomp2) are in the base image's package list. Each run works
+# in its own directory, so that runs (e.g. of two checkouts' berth) can
+# overlap.
+work="$(mktemp -d "$build/run.XXXXXX")"
+vm_on_exit='rm -rf "$work"'
+trap 'eval "$vm_on_exit"' EXIT
+pd="$work/payload.d"
+mkdir -p "$pd/opt/berth" "$pd/etc/berth-spec" "$pd/usr/sbin"
+vm_add_test_binaries "$pd" "$spec_bin"
+for rt in $runtimes; do
+    [[ "$rt" == runc ]] || cp "$bin/$rt" "$pd/opt/berth/$rt"
+done
+cp /usr/sbin/runc "$pd/usr/sbin/runc"
+install -m 0755 "$here/payload.sh" "$pd/opt/berth/payload.sh"
+printf '%s\n' "$@" >"$pd/etc/berth-spec/args"
+echo "$runtimes" >"$pd/etc/berth-spec/runtimes"
+vm_cpio "$pd" "$work/payload.cpio"
+cat "$base" "$work/payload.cpio" >"$work/initramfs.cpio"
+rm -rf "$pd" "$work/payload.cpio"
+log "initramfs $(du -m "$work/initramfs.cpio" | cut -f1) MiB; prepared in $((SECONDS - t0)) s"
+
+boot=$SECONDS
+append="console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all"
+append+=" systemd.unified_cgroup_hierarchy=1 systemd.show_status=error ${SDVM_KERNEL_ARGS:-}"
+rc=0
+VM_MEM=1536 vm_run_qemu "$work/initramfs.cpio" "$append" \
+    "$work/console.log" "$work/status" "$timeout" || rc=1
+cp "$work/console.log" "$build/console.log" 2>/dev/null || true
+((rc == 0)) || exit 1
+result="$vm_result"
+log "VM ran $((SECONDS - boot)) s, total $((SECONDS - t0)) s; result: ${result:-none}"
+[[ "$result" =~ ^RC=([0-9]+)((\ [^ =]+=[0-9]+)+)$ ]] || { log "no result from the guest"; exit 1; }
+((BASH_REMATCH[1] == 0)) || { log "FAIL:${BASH_REMATCH[2]}"; exit 1; }
+log "all green under systemd:${BASH_REMATCH[2]}"

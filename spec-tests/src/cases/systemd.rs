@@ -1,0 +1,271 @@
+//! The systemd cgroup driver (`--systemd-cgroup`), seen from systemd: the
+//! container's transient scope exists while it runs and holds its processes,
+//! is delegated, carries the limits as unit properties as well as in the
+//! cgroup files, follows `update`, and is gone after delete; parent slices
+//! are expanded the systemd way (`a-b.slice` under `a.slice`); a malformed
+//! cgroupsPath is refused with runc's error and nothing is left; a create
+//! killed half-way leaves a scope that `delete --force` stops. These run
+//! only in the suite's systemd mode (harness::systemd, `make
+//! test-systemd`); elsewhere they are skipped.
+
+use super::cgroups::{read_trim, set_resources};
+use super::util::{expect_error, expect_gone, expect_nothing_left, sh, start_waiting, wait_file};
+use crate::harness::case::{case, Case, SYSTEMD};
+use crate::harness::{config, read, systemd, write_script, Ctx, Fail, TestResult};
+use crate::{ensure, ensure_eq};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const CASES: &[Case] = &[
+    case("systemd_scope_lifecycle", scope_lifecycle).tagged(&[SYSTEMD]),
+    case("systemd_limits_properties_update", limits_update).tagged(&[SYSTEMD]),
+    case("systemd_parent_slice_expanded", parent_slice).tagged(&[SYSTEMD]),
+    case("systemd_malformed_cgroups_path", malformed_path).tagged(&[SYSTEMD]),
+    case("systemd_killed_create_removable", killed_create).tagged(&[SYSTEMD]),
+];
+
+fn systemd_mode(ctx: &Ctx) -> TestResult {
+    if ctx.env.systemd {
+        return Ok(());
+    }
+    Err(Fail::Skip(format!(
+        "systemd mode only ({}=1 under a systemd PID 1)",
+        systemd::ENV
+    )))
+}
+
+fn prop<'a>(p: &'a [(String, String)], name: &str) -> &'a str {
+    p.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+/// Wait until systemd no longer knows `unit` (a stopped transient unit is
+/// garbage-collected) and its cgroup `dir` is gone.
+fn wait_unit_gone(unit: &str, dir: &Path) -> TestResult {
+    let start = Instant::now();
+    loop {
+        let p = systemd::show(unit, &["LoadState", "ActiveState"])?;
+        let gone = prop(&p, "LoadState") == "not-found" && !dir.exists();
+        if gone {
+            return Ok(());
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(5),
+            "{unit} still there after delete: {p:?}, cgroup {} exists: {}",
+            dir.display(),
+            dir.exists()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The init's cgroup (from /proc/PID/cgroup) is the scope's.
+fn init_in(ctx: &Ctx, id: &str, control_group: &str) -> TestResult {
+    let pid = ctx.state(id)?["pid"].as_i64().unwrap_or(0);
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|e| Fail::Fail(format!("read /proc/{pid}/cgroup: {e}")))?;
+    ensure_eq!(text.trim(), format!("0::{control_group}"), "init's cgroup");
+    Ok(())
+}
+
+/// create → the scope is loaded, active, delegated and holds the init;
+/// start → still so; delete --force → unit and cgroup gone.
+fn scope_lifecycle(ctx: &Ctx) -> TestResult {
+    systemd_mode(ctx)?;
+    let name = ctx.unit_name("b");
+    let (unit, dir) = (systemd::unit(&name), systemd::scope_dir(&name));
+    let want_cg = format!("/{}/{unit}", systemd::SLICE);
+    let mut b = ctx.bundle("b")?;
+    super::util::until_go(&mut b);
+    ctx.create("c1", &b)?.ok()?;
+    let names = [
+        "LoadState",
+        "ActiveState",
+        "Delegate",
+        "ControlGroup",
+        "Slice",
+    ];
+    for phase in ["created", "running"] {
+        if phase == "running" {
+            ctx.rt(&["start", "c1"])?.ok()?;
+            ctx.wait_status("c1", "running", Duration::from_secs(10))?;
+        }
+        let p = systemd::show(&unit, &names)?;
+        let want = ["loaded", "active", "yes", want_cg.as_str(), systemd::SLICE];
+        for (n, w) in names.iter().zip(want) {
+            ensure!(
+                prop(&p, n) == w,
+                "{phase}: {unit} {n}={:?}, want {w:?}",
+                prop(&p, n)
+            );
+        }
+        ensure!(dir.is_dir(), "{phase}: no cgroup {}", dir.display());
+        init_in(ctx, "c1", &want_cg)?;
+    }
+    ctx.delete_force("c1")?;
+    wait_unit_gone(&unit, &dir)?;
+    expect_nothing_left(ctx, "c1", &b)
+}
+
+/// Limits as unit properties and in the files, before and after `update`.
+fn limits_update(ctx: &Ctx) -> TestResult {
+    systemd_mode(ctx)?;
+    let name = ctx.unit_name("b");
+    let (unit, dir) = (systemd::unit(&name), systemd::scope_dir(&name));
+    let mut b = ctx.bundle("b")?;
+    set_resources(
+        &mut b,
+        serde_json::json!({"memory": {"limit": 67108864}, "pids": {"limit": 20},
+                           "cpu": {"quota": 50000, "period": 100000}}),
+    )?;
+    start_waiting(ctx, "c1", &mut b)?;
+    expect_limits(&unit, &dir, ["67108864", "20", "500ms", "50000 100000"])?;
+    ctx.rt(&[
+        "update",
+        "--memory",
+        "128M",
+        "--pids-limit",
+        "30",
+        "--cpu-quota",
+        "25000",
+        "c1",
+    ])?
+    .ok()?;
+    expect_limits(&unit, &dir, ["134217728", "30", "250ms", "25000 100000"])?;
+    ctx.delete_force("c1")?;
+    wait_unit_gone(&unit, &dir)?;
+    expect_nothing_left(ctx, "c1", &b)
+}
+
+/// MemoryMax, TasksMax, CPUQuotaPerSecUSec of the unit and memory.max,
+/// pids.max, cpu.max of its cgroup.
+fn expect_limits(unit: &str, dir: &Path, want: [&str; 4]) -> TestResult {
+    let names = ["MemoryMax", "TasksMax", "CPUQuotaPerSecUSec"];
+    let p = systemd::show(unit, &names)?;
+    for (n, w) in names.iter().zip(want) {
+        ensure!(prop(&p, n) == w, "{unit} {n}={:?}, want {w:?}", prop(&p, n));
+    }
+    let files = ["memory.max", "pids.max"].map(|f| dir.join(f));
+    ensure_eq!(read_trim(&files[0])?, want[0], "memory.max");
+    ensure_eq!(read_trim(&files[1])?, want[1], "pids.max");
+    ensure_eq!(read_trim(&dir.join("cpu.max"))?, want[3], "cpu.max");
+    Ok(())
+}
+
+/// `berth-spec-<case>.slice` as the parent: the scope sits in
+/// /berth.slice/berth-spec.slice/berth-spec-<case>.slice, as systemd nests
+/// a dashed slice name. The slices systemd made for it stay after the scope
+/// is gone (for runc too); the case stops them.
+fn parent_slice(ctx: &Ctx) -> TestResult {
+    systemd_mode(ctx)?;
+    let name = ctx.unit_name("b");
+    let slice = format!("{}-{}.slice", systemd::PREFIX, ctx.case_name());
+    let unit = systemd::unit(&name);
+    let want_cg = format!("/berth.slice/berth-spec.slice/{slice}/{unit}");
+    let mut b = ctx.bundle("b")?;
+    let path = format!("{slice}:{}:{name}", systemd::PREFIX);
+    config::linux_mut(&mut b.spec).set_cgroups_path(Some(path.into()));
+    let res = (|| {
+        start_waiting(ctx, "c1", &mut b)?;
+        let p = systemd::show(&unit, &["Slice", "ControlGroup"])?;
+        ensure_eq!(prop(&p, "Slice"), slice, "Slice");
+        ensure_eq!(prop(&p, "ControlGroup"), want_cg, "ControlGroup");
+        init_in(ctx, "c1", &want_cg)?;
+        ctx.delete_force("c1")?;
+        let dir = PathBuf::from(format!("/sys/fs/cgroup{want_cg}"));
+        wait_unit_gone(&unit, &dir)
+    })();
+    let stopped = systemd::stop(&[slice, "berth-spec.slice".into(), "berth.slice".into()]);
+    res?;
+    stopped.map_err(Fail::Fail)?;
+    expect_nothing_left(ctx, "c1", &b)
+}
+
+/// A cgroupsPath that is not `slice:prefix:name`, or whose slice is not a
+/// slice name: exit 1 with runc's error, nothing left.
+fn malformed_path(ctx: &Ctx) -> TestResult {
+    systemd_mode(ctx)?;
+    let format = ["expected cgroupsPath to be of format", "slice:prefix:name"];
+    for (i, bad) in ["berth-spec-bad", "a:b", "notaslice:berth-spec:NAME"]
+        .iter()
+        .enumerate()
+    {
+        let bundle = format!("b{i}");
+        let path = bad.replace("NAME", &ctx.unit_name(&bundle));
+        let words: &[&str] = match i {
+            2 => &["invalid slice name", "notaslice"],
+            _ => &format,
+        };
+        let mut b = ctx.bundle(&bundle)?;
+        config::linux_mut(&mut b.spec).set_cgroups_path(Some(PathBuf::from(&path)));
+        b.write()?;
+        let (out, log) = ctx.rt_logged(&["create", "--bundle", b.path(), "c1"])?;
+        expect_error(&out, &log, words).map_err(|e| match e {
+            Fail::Fail(m) => Fail::Fail(format!("cgroupsPath {path:?}: {m}")),
+            s => s,
+        })?;
+        expect_nothing_left(ctx, "c1", &b)?;
+        let left = systemd::case_units(&ctx.case_name());
+        ensure!(
+            left.is_empty(),
+            "cgroupsPath {path:?}: units left: {left:?}"
+        );
+    }
+    Ok(())
+}
+
+/// A create SIGKILLed while its createRuntime hook runs (the scope made,
+/// the init in it, waiting): `delete --force` exits 0 and stops the scope;
+/// nothing is left and the id is free again.
+fn killed_create(ctx: &Ctx) -> TestResult {
+    systemd_mode(ctx)?;
+    let name = ctx.unit_name("b");
+    let (unit, dir) = (systemd::unit(&name), systemd::scope_dir(&name));
+    let (mark, script) = (ctx.path("hook.mark"), ctx.path("hook.sh"));
+    let m = mark.display();
+    write_script(
+        &script,
+        &format!("cat >/dev/null; echo $$ > {m}.tmp; mv {m}.tmp {m}; exec sleep 30"),
+    )?;
+    let mut b = ctx.bundle("b")?;
+    sh(&mut b, "exit 0");
+    let h = config::hook(
+        script.to_str().unwrap_or_default(),
+        &["hook"],
+        &["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+        Some(60),
+    );
+    config::hooks_mut(&mut b.spec).set_create_runtime(Some(vec![h]));
+    b.write()?;
+    let create = ctx.spawn(&["create", "--bundle", b.path(), "c1"])?;
+    let waited = wait_file(&mark, Duration::from_secs(10));
+    let active = systemd::show(&unit, &["ActiveState"]);
+    let hook_pid: i32 = read(&mark)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let _ = crate::harness::sys::kill(create.pid() as i32, libc::SIGKILL);
+    if hook_pid > 0 {
+        let _ = crate::harness::sys::kill(hook_pid, libc::SIGKILL);
+    }
+    let _ = create.wait(Duration::from_secs(5));
+    waited?;
+    let active = active?;
+    ensure_eq!(
+        prop(&active, "ActiveState"),
+        "active",
+        "scope during the hook"
+    );
+    let del = ctx.rt(&["delete", "--force", "c1"])?;
+    ensure!(
+        del.code == 0,
+        "`delete --force` after the killed create exited {}: {}",
+        del.code,
+        del.stderr.trim()
+    );
+    expect_gone(ctx, "c1")?;
+    wait_unit_gone(&unit, &dir)?;
+    expect_nothing_left(ctx, "c1", &b)
+}

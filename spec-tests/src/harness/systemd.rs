@@ -1,0 +1,134 @@
+//! The suite's systemd mode (`BERTH_SPEC_SYSTEMD=1`, run under a systemd
+//! PID 1 by `make test-systemd`): every runtime call carries the global
+//! `--systemd-cgroup`, and every bundle gets the cgroupsPath
+//! `system.slice:berth-spec:<case>-<bundle>`, so its container runs in the
+//! transient unit `berth-spec-<case>-<bundle>.scope` whose cgroup is
+//! `/sys/fs/cgroup/system.slice/berth-spec-<case>-<bundle>.scope`. The names
+//! carry the case's directory (`c<N>`), so a unit a case leaves is found and
+//! stopped by the harness like a leftover container.
+
+use super::Fail;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The environment variable that turns the mode on (value `1`).
+pub const ENV: &str = "BERTH_SPEC_SYSTEMD";
+
+/// The slice the cases' scopes go to, and their unit name prefix.
+pub const SLICE: &str = "system.slice";
+pub const PREFIX: &str = "berth-spec";
+
+/// Whether the suite runs in systemd mode.
+pub fn enabled() -> bool {
+    std::env::var(ENV).is_ok_and(|v| v == "1")
+}
+
+/// The `slice:prefix:name` cgroupsPath of a container named `name`.
+pub fn cgroups_path(name: &str) -> String {
+    format!("{SLICE}:{PREFIX}:{name}")
+}
+
+/// The scope unit systemd makes for `cgroups_path(name)`.
+pub fn unit(name: &str) -> String {
+    format!("{PREFIX}-{name}.scope")
+}
+
+/// The cgroup directory of `unit(name)`.
+pub fn scope_dir(name: &str) -> PathBuf {
+    Path::new("/sys/fs/cgroup").join(SLICE).join(unit(name))
+}
+
+/// The scopes of the case whose directory is named `case` that still exist.
+pub fn case_units(case: &str) -> Vec<String> {
+    let lead = format!("{PREFIX}-{case}-");
+    let Ok(rd) = std::fs::read_dir(Path::new("/sys/fs/cgroup").join(SLICE)) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&lead) && n.ends_with(".scope"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `systemctl stop` the units, for the harness's cleanup.
+pub fn stop(units: &[String]) -> Result<(), String> {
+    if units.is_empty() {
+        return Ok(());
+    }
+    let out = Command::new("systemctl")
+        .arg("stop")
+        .args(units)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("systemctl stop: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "systemctl stop {}: {}",
+            units.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// A property of the service manager itself (`systemctl show -P`).
+pub fn manager(property: &str) -> Result<String, Fail> {
+    let out = Command::new("systemctl")
+        .args(["show", "-P", property])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Fail::Fail(format!("systemctl show -P {property}: {e}")))?;
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || v.is_empty() {
+        return Err(Fail::Fail(format!(
+            "systemctl show -P {property}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(v)
+}
+
+/// The unit's `properties` as systemd reports them (`systemctl show`), in
+/// order; a unit systemd does not know reports `LoadState=not-found`.
+pub fn show(unit: &str, properties: &[&str]) -> Result<Vec<(String, String)>, Fail> {
+    let out = Command::new("systemctl")
+        .args(["show", unit, "-p", &properties.join(",")])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Fail::Fail(format!("systemctl show {unit}: {e}")))?;
+    if !out.status.success() {
+        return Err(Fail::Fail(format!(
+            "systemctl show {unit}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(properties
+        .iter()
+        .map(|p| {
+            let v = text
+                .lines()
+                .find_map(|l| l.strip_prefix(p).and_then(|r| r.strip_prefix('=')))
+                .unwrap_or("");
+            (p.to_string(), v.to_string())
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_systemd_driver_rules() {
+        assert_eq!(cgroups_path("c3-b"), "system.slice:berth-spec:c3-b");
+        assert_eq!(unit("c3-b"), "berth-spec-c3-b.scope");
+        assert_eq!(
+            scope_dir("c3-b"),
+            Path::new("/sys/fs/cgroup/system.slice/berth-spec-c3-b.scope")
+        );
+    }
+}
