@@ -81,12 +81,11 @@ test-cgroupv2: deps build
 
 # The cgroup cases with the systemd cgroup driver (--systemd-cgroup) under
 # Debian's systemd as PID 1, berth then runc, in a small VM (qemu, TCG);
-# caches the kernel and the systemd image under build/. About 5.5 min. Not in
-# `test` until berth has the driver (issue 14).
+# caches the kernel and the systemd image under build/. About 5.5 min.
 test-systemd: deps build
 	bash scripts/systemd-vm/run.sh
 
-test: deps build lint unit fuzz spec-tests-runc spec-tests robustness test-cgroupv2 e2e
+test: deps build lint unit fuzz spec-tests-runc spec-tests robustness test-cgroupv2 test-systemd e2e
 
 bench: deps build bundle
 	bash scripts/bench.sh

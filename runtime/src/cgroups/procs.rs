@@ -177,7 +177,14 @@ impl Manager {
             // A frozen v1 task only dies once thawed: thaw for SIGKILL even
             // if the container was paused.
             if frozen && (!was_frozen || sig == libc::SIGKILL) {
-                f.thaw()?;
+                match f.thaw() {
+                    // Every member died and the cgroup went with them
+                    // (systemd removes an empty scope's): nothing to thaw.
+                    Err(e) if !self.dirs().iter().any(|d| d.exists()) => {
+                        tracing::debug!("thaw after signal: the cgroup is gone: {e}");
+                    }
+                    other => other?,
+                }
             }
         }
         Ok(found)
