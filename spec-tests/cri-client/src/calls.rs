@@ -239,6 +239,19 @@ async fn pod_status(c: &mut Client, pod: String) -> Result<()> {
     Ok(())
 }
 
+/// The two usage lines a pod's and a container's stats both print.
+fn print_cpu_memory(cpu: &k8s_cri::v1::CpuUsage, mem: &k8s_cri::v1::MemoryUsage) -> Result<()> {
+    kv(
+        "cpu_usage_core_nano_seconds",
+        value(cpu.usage_core_nano_seconds.as_ref(), "cpu usage")?,
+    );
+    kv(
+        "memory_working_set_bytes",
+        value(mem.working_set_bytes.as_ref(), "working set")?,
+    );
+    Ok(())
+}
+
 async fn pod_stats(c: &mut Client, pod: String) -> Result<()> {
     let req = PodSandboxStatsRequest {
         pod_sandbox_id: pod,
@@ -251,14 +264,7 @@ async fn pod_stats(c: &mut Client, pod: String) -> Result<()> {
     let linux = stats.linux.ok_or(Error::Missing("stats.linux"))?;
     let cpu = linux.cpu.ok_or(Error::Missing("stats.linux.cpu"))?;
     let mem = linux.memory.ok_or(Error::Missing("stats.linux.memory"))?;
-    kv(
-        "cpu_usage_core_nano_seconds",
-        value(cpu.usage_core_nano_seconds.as_ref(), "cpu usage")?,
-    );
-    kv(
-        "memory_working_set_bytes",
-        value(mem.working_set_bytes.as_ref(), "working set")?,
-    );
+    print_cpu_memory(&cpu, &mem)?;
     if let Some(p) = linux.process {
         kv(
             "process_count",
@@ -303,14 +309,7 @@ async fn container_stats(c: &mut Client, id: String) -> Result<()> {
     let stats = resp.into_inner().stats.ok_or(Error::Missing("stats"))?;
     let cpu = stats.cpu.ok_or(Error::Missing("stats.cpu"))?;
     let mem = stats.memory.ok_or(Error::Missing("stats.memory"))?;
-    kv(
-        "cpu_usage_core_nano_seconds",
-        value(cpu.usage_core_nano_seconds.as_ref(), "cpu usage")?,
-    );
-    kv(
-        "memory_working_set_bytes",
-        value(mem.working_set_bytes.as_ref(), "working set")?,
-    );
+    print_cpu_memory(&cpu, &mem)?;
     if let Some(fs) = stats.writable_layer {
         kv(
             "writable_layer_used_bytes",
