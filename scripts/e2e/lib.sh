@@ -335,6 +335,19 @@ forget_if_new() {
     [[ -e $1 ]] || E2E_FORGET+=("$1")
 }
 
+# restore_at_exit FILE: a host file the script edits (e.g. /etc/subuid),
+# saved as $E2E_TMP/<name>.orig and put back byte for byte (or removed, if
+# it did not exist) by the cleanups.
+restore_at_exit() {
+    local f=$1 saved=$E2E_TMP/${1##*/}.orig
+    if [[ -e $f ]]; then
+        cp -p "$f" "$saved"
+        E2E_CLEANUPS+=("cp -p '$saved' '$f'")
+    else
+        E2E_CLEANUPS+=("rm -f '$f'")
+    fi
+}
+
 # podman_private_store DIR: podman's image store, run dir and (empty)
 # registries under DIR, exported for every podman call that follows;
 # containers.conf (the runtime) is the caller's.

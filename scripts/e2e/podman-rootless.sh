@@ -35,17 +35,8 @@ fi
 
 # --- the user, its ranges and runtime dir ---------------------------------
 
-# /etc/subuid and /etc/subgid as they were, restored after userdel (which
+# /etc/subuid and /etc/subgid as they were (restore_at_exit), restored after userdel (which
 # edits them too); useradd may allocate a range of its own: replaced by ours.
-save_sub_file() {  # save_sub_file FILE
-    local f=$1 saved=$E2E_TMP/${1##*/}.orig
-    if [[ -e $f ]]; then
-        cp -p "$f" "$saved"
-        E2E_CLEANUPS+=("cp -p '$saved' '$f'")
-    else
-        E2E_CLEANUPS+=("rm -f '$f'")
-    fi
-}
 set_sub_file() {  # set_sub_file FILE: the saved text plus our range
     local f=$1 saved=$E2E_TMP/${1##*/}.orig
     { [[ -e $saved ]] && cat "$saved"; echo "$RL_USER:$RL_SUB:$RL_COUNT"; } >"$f"
@@ -54,8 +45,8 @@ set_sub_file() {  # set_sub_file FILE: the saved text plus our range
 RL_HOME=$E2E_TMP/home
 # Cleanups run in order: containers, then every process, then the user.
 E2E_CLEANUPS+=("rl_remove_containers" "rl_kill_all")
-save_sub_file /etc/subuid
-save_sub_file /etc/subgid
+restore_at_exit /etc/subuid
+restore_at_exit /etc/subgid
 useradd -M -d "$RL_HOME" -U -s /bin/sh "$RL_USER" || { e2e_log "useradd failed"; exit 1; }
 # Before the files' restore in the list: userdel first.
 E2E_CLEANUPS=("${E2E_CLEANUPS[@]:0:2}" "userdel -r -f '$RL_USER'" "${E2E_CLEANUPS[@]:2}")

@@ -78,14 +78,8 @@ expect_out "a file made through --uidmap is 100000's on the host" "100000:100000
 # --userns=auto takes its ranges from the "containers" entries of
 # /etc/subuid and /etc/subgid: added for this run, the files restored after.
 add_sub_range() {  # add_sub_range FILE LINE
-    local f=$1 saved=$E2E_TMP/${1##*/}.orig
-    if [[ -e $f ]]; then
-        cp -p "$f" "$saved"
-        E2E_CLEANUPS+=("cp -p '$saved' '$f'")
-    else
-        E2E_CLEANUPS+=("rm -f '$f'")
-    fi
-    echo "$2" >>"$f"
+    restore_at_exit "$1"
+    echo "$2" >>"$1"
 }
 add_sub_range /etc/subuid "containers:2000000:1000000"
 add_sub_range /etc/subgid "containers:2000000:1000000"
