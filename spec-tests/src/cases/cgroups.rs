@@ -96,14 +96,20 @@ pub(super) fn read_trim(p: &Path) -> Result<String, Fail> {
         .map_err(|e| Fail::Fail(format!("read {}: {e}", p.display())))
 }
 
-fn limits_update_stats(ctx: &Ctx) -> TestResult {
-    let mut b = ctx.bundle("b")?;
+/// Starts `c1` of `b` waiting, with memory 64 MiB, pids 20 and a CPU quota
+/// of 50000 per 100000 µs (the limits the update cases change).
+pub(super) fn start_with_limits(ctx: &Ctx, b: &mut Bundle) -> TestResult {
     set_resources(
-        &mut b,
+        b,
         serde_json::json!({"memory": {"limit": 67108864}, "pids": {"limit": 20},
                            "cpu": {"quota": 50000, "period": 100000}}),
     )?;
-    start_waiting(ctx, "c1", &mut b)?;
+    start_waiting(ctx, "c1", b)
+}
+
+fn limits_update_stats(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_with_limits(ctx, &mut b)?;
     let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
     let files = limit_files(pid)?;
     ensure_eq!(read_trim(&files.memory)?, "67108864", "memory limit");

@@ -8,7 +8,7 @@
 //! only in the suite's systemd mode (harness::systemd, `make
 //! test-systemd`); elsewhere they are skipped.
 
-use super::cgroups::{read_trim, set_resources};
+use super::cgroups::{read_trim, start_with_limits};
 use super::util::{expect_error, expect_gone, expect_nothing_left, sh, start_waiting, wait_file};
 use crate::harness::case::{case, Case, SYSTEMD};
 use crate::harness::{config, read, systemd, write_script, Ctx, Fail, TestResult};
@@ -115,12 +115,7 @@ fn limits_update(ctx: &Ctx) -> TestResult {
     let name = ctx.unit_name("b");
     let (unit, dir) = (systemd::unit(&name), systemd::scope_dir(&name));
     let mut b = ctx.bundle("b")?;
-    set_resources(
-        &mut b,
-        serde_json::json!({"memory": {"limit": 67108864}, "pids": {"limit": 20},
-                           "cpu": {"quota": 50000, "period": 100000}}),
-    )?;
-    start_waiting(ctx, "c1", &mut b)?;
+    start_with_limits(ctx, &mut b)?;
     expect_limits(&unit, &dir, ["67108864", "20", "500ms", "50000 100000"])?;
     ctx.rt(&[
         "update",
