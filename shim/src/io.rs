@@ -140,14 +140,20 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
+    /// A fresh dir under the temp dir holding a `stdin` fifo: (dir, fifo).
+    fn stdin_fifo(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("berth-shim-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("stdin");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        (dir, fifo)
+    }
+
     /// Before the client opens the fifo nothing is read (no false EOF);
     /// its data and then its EOF reach the process's end.
     #[test]
     fn stdin_waits_for_the_client_then_ends_at_its_eof() {
-        let dir = std::env::temp_dir().join(format!("berth-shim-stdin-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fifo = dir.join("stdin");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (dir, fifo) = stdin_fifo("stdin");
         let pump = Pump::start().unwrap();
         let (r, w) = pipe(0, 0).unwrap();
         let writer: StdinWriter = Arc::new(std::sync::Mutex::new(Some(File::from(w))));
@@ -180,10 +186,7 @@ mod tests {
     /// copy ends and the fifo is closed (no fd kept per exec).
     #[test]
     fn stdin_copy_ends_when_the_process_end_is_closed() {
-        let dir = std::env::temp_dir().join(format!("berth-shim-stdin2-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fifo = dir.join("stdin");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (dir, fifo) = stdin_fifo("stdin2");
         let pump = Pump::start().unwrap();
         let (_r, w) = pipe(0, 0).unwrap();
         let writer: StdinWriter = Arc::new(std::sync::Mutex::new(Some(File::from(w))));
