@@ -85,7 +85,14 @@ test-cgroupv2: deps build
 test-systemd: deps build
 	bash scripts/systemd-vm/run.sh
 
-test: deps build lint unit fuzz spec-tests-runc spec-tests robustness test-cgroupv2 test-systemd e2e
+# Each stage in turn, with its wall time (CI's budget is watched from these).
+TEST_STAGES := lint unit fuzz spec-tests-runc spec-tests robustness test-cgroupv2 test-systemd e2e
+test: deps build
+	@for stage in $(TEST_STAGES); do \
+		t0=$$(date +%s); \
+		$(MAKE) --no-print-directory $$stage || { echo "==== make $$stage failed after $$(( $$(date +%s) - t0 )) s"; exit 1; }; \
+		echo "==== make $$stage: $$(( $$(date +%s) - t0 )) s"; \
+	done
 
 bench: deps build bundle
 	bash scripts/bench.sh
