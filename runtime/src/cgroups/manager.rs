@@ -32,6 +32,9 @@ pub struct CgroupConfig<'a> {
     /// by `devices::with_defaults` (runc's defaults:
     /// `devices::runc_default_rules(linux.devices)`).
     pub default_devices: &'a [Rule],
+    /// Rootless (`crate::rootless::detect`): device rules the kernel
+    /// refuses are skipped, as runc does.
+    pub rootless: bool,
 }
 
 /// The directories of a container's cgroup, as the state file keeps them.
@@ -320,7 +323,14 @@ impl Manager {
             None => Vec::new(),
         };
         let rules = devices::with_defaults(&spec_rules, cfg.default_devices);
-        self.apply_inner(cfg.resources, Some(&rules))
+        self.apply_inner(cfg.resources, None)?;
+        match self.apply_inner(None, Some(&rules)) {
+            Err(e) if cfg.rootless && super::rootless::is_denied(&e) => {
+                tracing::debug!("rootless: the device rules are not applied ({e})");
+                Ok(())
+            }
+            res => res,
+        }
     }
 
     /// runc's checks before a process is placed: a leaf that existed

@@ -4,7 +4,10 @@
 //! runs without a cgroup (nothing is recorded, and kill, ps and delete work
 //! from the init's pidfd and pid namespace); one that asks for a limit is
 //! refused, naming the field and the controller. An explicit cgroupsPath,
-//! any other error, and root are never affected.
+//! any other error, and root are never affected. In a cgroup it could make
+//! (a delegated one), a rootless container goes without the device rules
+//! when the kernel refuses them (v1 devices.deny, v2's eBPF program), as
+//! runc: only a privileged writer may set them.
 
 use oci_spec::runtime::LinuxResources;
 
@@ -24,14 +27,7 @@ pub(crate) fn after_failure(
     mode: Mode,
     rootless: impl FnOnce() -> bool,
 ) -> Result<(), CgroupError> {
-    let denied = matches!(
-        err,
-        CgroupError::Create { .. } | CgroupError::Write { .. } | CgroupError::Io { .. }
-    ) && matches!(
-        err.errno(),
-        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
-    );
-    if !denied || explicit_path || !rootless() {
+    if !is_denied(&err) || explicit_path || !rootless() {
         return Err(err);
     }
     match resources.and_then(first_requested) {
@@ -46,6 +42,17 @@ pub(crate) fn after_failure(
             source: Box::new(err),
         }),
     }
+}
+
+/// A permission error (EACCES, EPERM, EROFS) making or writing a cgroup.
+pub(crate) fn is_denied(err: &CgroupError) -> bool {
+    matches!(
+        err,
+        CgroupError::Create { .. } | CgroupError::Write { .. } | CgroupError::Io { .. }
+    ) && matches!(
+        err.errno(),
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+    )
 }
 
 impl Manager {

@@ -151,6 +151,7 @@ fn lifecycle_limits_placement_freeze_stats_destroy() {
         systemd: false,
         resources: Some(&r),
         default_devices: &[],
+        rootless: false,
     };
     let mut g = Guard(Manager::create(&cfg).unwrap());
     let m = &g.0;
@@ -221,6 +222,7 @@ fn oom_kill_is_counted_and_notified() {
         systemd: false,
         resources: Some(&r),
         default_devices: &defaults,
+        rootless: false,
     };
     let g = Guard(Manager::create(&cfg).unwrap());
     let m = &g.0;
@@ -306,6 +308,7 @@ fn unavailable_controllers_fail_by_name_and_leave_nothing() {
         systemd: false,
         resources: Some(&r),
         default_devices: &[],
+        rootless: false,
     };
     let e = Manager::create(&cfg).unwrap_err().to_string();
     assert_eq!(
@@ -353,6 +356,7 @@ fn bench_create_apply_destroy() {
                 systemd: false,
                 resources: Some(&r),
                 default_devices: &defaults,
+                rootless: false,
             };
             let t0 = Instant::now();
             let mut m = Manager::create(&cfg).unwrap();
@@ -380,6 +384,7 @@ fn bench_create_apply_destroy() {
             systemd: false,
             resources: None,
             default_devices: &[],
+            rootless: false,
         })
         .unwrap(),
     );

@@ -94,6 +94,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         systemd: o.systemd_cgroup,
         resources: linux.resources().as_ref(),
         default_devices: &default_devices,
+        rootless: rootless(),
     };
     let mut cgroup = Manager::plan(&cfg)?;
     // Recorded first, so a create killed from here on is still removable.
@@ -268,7 +269,13 @@ fn cgroup_layout(bundle: &Bundle, cgroup: &Manager) -> Result<Layout> {
         let own = cgroups_mod::rootless::own_mounts_and_dirs()?;
         return Ok(cgroupfs::legacy(own));
     }
-    Ok(cgroupfs::layout(cgroup))
+    let own_cgroupns = bundle.spec.linux().as_ref().is_some_and(|l| {
+        l.namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup && n.path().is_none())
+    });
+    Ok(cgroupfs::layout(cgroup, own_cgroupns))
 }
 
 /// The exec fifo: the init blocks opening it for writing until `start`

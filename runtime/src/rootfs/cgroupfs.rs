@@ -1,10 +1,15 @@
 //! A `cgroup` entry of `mounts`. On a pure cgroup v2 host that is a cgroup2
-//! mount (namespaced by the cgroup namespace). On v1 and hybrid hosts, as
-//! runc does, a tmpfs holding a bind of the container's own directory in
-//! each hierarchy, as the cgroup manager placed it.
+//! mount (namespaced by the cgroup namespace); where the kernel refuses one
+//! (EPERM or EBUSY: a rootless container in a user namespace, as runc
+//! notes), a bind of the container's own cgroup directory when it has its
+//! own cgroup namespace, else of the whole v2 hierarchy; and where that
+//! directory is not there (ENOENT), an empty tmpfs (runc's fallbacks). On
+//! v1 and hybrid hosts, as runc does, a tmpfs holding a bind of the
+//! container's own directory in each hierarchy, as the cgroup manager
+//! placed it.
 
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::{MountStep, Result};
 use super::mount::MountPlan;
@@ -23,19 +28,30 @@ pub struct Hierarchy {
 /// How this host's cgroups are to be shown in the container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Layout {
-    Unified,
+    /// A cgroup2 mount, or a bind of `fallback` where one is refused.
+    Unified {
+        fallback: PathBuf,
+    },
     Legacy(Vec<Hierarchy>),
 }
 
 /// The layout for a container whose cgroup is managed by `cgroup`: on a
-/// pure v2 host a cgroup2 mount; otherwise each hierarchy's mount point name
-/// with the container's leaf in it.
-pub fn layout(cgroup: &Manager) -> Layout {
+/// pure v2 host a cgroup2 mount (falling back to a bind of its own
+/// directory when `own_cgroupns`, else of the hierarchy); otherwise each
+/// hierarchy's mount point name with the container's leaf in it.
+pub fn layout(cgroup: &Manager, own_cgroupns: bool) -> Layout {
     if cgroup.mode() == Mode::V2 {
-        return Layout::Unified;
+        let fallback = match cgroup.v2_dir() {
+            Some(dir) if own_cgroupns => dir.to_path_buf(),
+            _ => PathBuf::from(V2_MOUNT),
+        };
+        return Layout::Unified { fallback };
     }
     legacy(cgroup.mounts_and_dirs())
 }
+
+/// Where a pure v2 host mounts its hierarchy.
+const V2_MOUNT: &str = "/sys/fs/cgroup";
 
 /// A v1 or hybrid layout of `(mount point, directory)` pairs: each
 /// hierarchy by its mount point's name, with that directory bound.
@@ -61,11 +77,19 @@ pub fn legacy(mounts_and_dirs: Vec<(PathBuf, PathBuf)>) -> Layout {
 pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout) -> Result<()> {
     let target = root.ensure(&plan.destination, Kind::Dir)?;
     match layout {
-        Layout::Unified => {
-            let fail = |e| plan.error_as(Some("cgroup2"), MountStep::Mount, e);
-            let fs = FsContext::open("cgroup2").map_err(fail)?;
-            let tree = fs.mount(plan.attrs.attr_set).map_err(fail)?;
-            plan.attach(&tree, &target)
+        Layout::Unified { fallback } => {
+            let fresh = FsContext::open("cgroup2").and_then(|fs| fs.mount(plan.attrs.attr_set));
+            match fresh {
+                Ok(tree) => plan.attach(&tree, &target),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EBUSY)) => {
+                    tracing::debug!(
+                        "cgroup2 mount refused ({e}): binding {}",
+                        fallback.display()
+                    );
+                    bind_fallback(plan, &target, fallback)
+                }
+                Err(e) => Err(plan.error_as(Some("cgroup2"), MountStep::Mount, e)),
+            }
         }
         Layout::Legacy(hs) => {
             let fail = |e| plan.error_as(Some("tmpfs"), MountStep::Mount, e);
@@ -93,4 +117,24 @@ pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A bind of `dir` (read-only as the entry asks) where a cgroup2 mount was
+/// refused; an empty tmpfs if `dir` is not there.
+fn bind_fallback(plan: &MountPlan, target: &std::os::fd::OwnedFd, dir: &Path) -> Result<()> {
+    let fail = |e| plan.error_as(None, MountStep::Bind(dir.to_path_buf()), e);
+    let tree = match TreeFd::clone_path(libc::AT_FDCWD, dir, false) {
+        Ok(tree) => tree,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            tracing::debug!("{} is not there: an empty tmpfs instead", dir.display());
+            let fail = |e| plan.error_as(Some("tmpfs"), MountStep::Mount, e);
+            let fs = FsContext::open("tmpfs").map_err(fail)?;
+            fs.set("mode", Some("755")).map_err(fail)?;
+            let tmpfs = fs.mount(plan.attrs.attr_set).map_err(fail)?;
+            return plan.attach(&tmpfs, target);
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    tree.set_attrs(&plan.attrs, false).map_err(fail)?;
+    plan.attach(&tree, target)
 }

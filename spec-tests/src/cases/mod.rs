@@ -24,6 +24,7 @@ mod pause;
 mod process;
 mod robustness;
 mod rootless;
+mod rootless_cgroup;
 mod rootless_in_userns;
 mod rootless_user;
 mod runc_features;
@@ -74,6 +75,7 @@ pub fn all() -> Vec<Case> {
         userns_security::CASES,
         rootless::CASES,
         rootless_user::CASES,
+        rootless_cgroup::CASES,
         rootless_in_userns::CASES,
         cve_2025::CASES,
         systemd::CASES,

@@ -139,7 +139,7 @@ fn own_effective_ids() -> (u32, u32) {
     (field("Uid:"), field("Gid:"))
 }
 
-const NOBODY: u32 = 65534;
+pub(super) const NOBODY: u32 = 65534;
 
 /// Without --root, a non-root caller's state goes to
 /// `$XDG_RUNTIME_DIR/<runtime name>`, created 0700 with the sticky bit.
@@ -270,11 +270,14 @@ pub(super) fn run_rootless_as(
     Ok(out.ok()?.stdout)
 }
 
-/// `run_rootless_as` whatever the run's outcome: its output, once nothing
-/// is left behind.
-fn try_rootless_as(ctx: &Ctx, root: &Path, ids: &Ids, script: &str) -> Result<Out, Fail> {
-    std::os::unix::fs::chown(root, Some(ids.uid), Some(ids.gid))
-        .map_err(|e| format!("chown: {e}"))?;
+/// `spec --rootless` output in its own bundle directory, on the busybox
+/// rootfs, with `ids`' maps, no terminal, and `edit`'s changes: the busybox
+/// bundle (for the leftover checks) and the directory.
+pub(super) fn write_rootless_spec(
+    ctx: &Ctx,
+    ids: &Ids,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<(Bundle, std::path::PathBuf), Fail> {
     let b = ctx.bundle("b")?;
     b.write()?;
     let dir = ctx.path("rootless-spec");
@@ -285,11 +288,23 @@ fn try_rootless_as(ctx: &Ctx, root: &Path, ids: &Ids, script: &str) -> Result<Ou
     let mut v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("spec output: {e}"))?;
     v["process"]["terminal"] = false.into();
-    v["process"]["args"] = serde_json::json!(["sh", "-c", script]);
     v["root"]["path"] = b.rootfs().display().to_string().into();
     v["linux"]["uidMappings"] = ids.uid_maps.clone();
     v["linux"]["gidMappings"] = ids.gid_maps.clone();
+    edit(&mut v);
     std::fs::write(dir.join("config.json"), v.to_string()).map_err(|e| format!("write: {e}"))?;
+    Ok((b, dir))
+}
+
+/// `run_rootless_as` whatever the run's outcome: its output, once nothing
+/// is left behind.
+fn try_rootless_as(ctx: &Ctx, root: &Path, ids: &Ids, script: &str) -> Result<Out, Fail> {
+    std::os::unix::fs::chown(root, Some(ids.uid), Some(ids.gid))
+        .map_err(|e| format!("chown: {e}"))?;
+    let (b, dir) = write_rootless_spec(ctx, ids, |v| {
+        v["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+    })?;
+    let d = dir.to_str().ok_or("path")?;
     let mut c = Command::new(&ctx.env.runtime);
     c.arg("--root").arg(root).args(["run", "--bundle", d, "c1"]);
     c.uid(ids.uid).gid(ids.gid);
@@ -367,7 +382,7 @@ fn run_ro(ctx: &Ctx, tag: &str, args: &[&str]) -> Result<Out, Fail> {
 /// refused with runc's text); without `--rootless`
 /// (root: auto is false) the cgroup error stands, as before.
 /// Why the cgroup-less rootless cases are skipped in systemd mode.
-const ROOTLESS_SYSTEMD: &str =
+pub(super) const ROOTLESS_SYSTEMD: &str =
     "rootless with the systemd driver needs a systemd user instance, which the suite does not run";
 
 fn runs_without_cgroup(ctx: &Ctx) -> TestResult {

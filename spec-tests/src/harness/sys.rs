@@ -164,3 +164,36 @@ pub fn readable_within(fd: i32, ms: i32) -> io::Result<bool> {
     // SAFETY: poll reads and writes one pollfd, a live local.
     Ok(check(unsafe { libc::poll(&mut p, 1, ms) })? > 0)
 }
+
+/// Makes `cmd` join the cgroup whose cgroup.procs `procs` is open (when
+/// given: written "0", the writer itself) and then become `uid`:`gid` with
+/// no supplementary groups, in the child between fork and exec (std's own
+/// `uid()` switches first, and a cgroup move after it needs the rights of
+/// the common ancestor's cgroup.procs).
+pub fn join_cgroup_then_become(
+    cmd: &mut std::process::Command,
+    procs: Option<std::fs::File>,
+    uid: u32,
+    gid: u32,
+) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let hook = move || -> io::Result<()> {
+        if let Some(f) = &procs {
+            // SAFETY: write of a static one-byte buffer to an open fd
+            // (async-signal-safe).
+            check(unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) } as i32)?;
+        }
+        // SAFETY: plain credential syscalls (async-signal-safe); the
+        // groups list is empty.
+        unsafe {
+            check(libc::setgroups(0, std::ptr::null()))?;
+            check(libc::setresgid(gid, gid, gid))?;
+            check(libc::setresuid(uid, uid, uid))?;
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes async-signal-safe syscalls and touches
+    // no lock or allocation.
+    unsafe { cmd.pre_exec(hook) };
+}
