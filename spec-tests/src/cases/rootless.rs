@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::util::{expect_nothing_left, host_cgroup_v2, is_runc_1_1, until_go};
-use crate::harness::case::{case, Case, CGROUP};
+use crate::harness::case::{case, Case, CGROUP, CGROUPV2};
 use crate::harness::cmd::{self, Out};
 use crate::harness::{read, write_script, Bundle, Ctx, Fail, TestResult, CMD_TIMEOUT};
 use crate::{ensure, ensure_eq};
@@ -24,7 +24,7 @@ pub const CASES: &[Case] = &[
     case("rootless_spec_output", spec_output),
     case("rootless_default_root_xdg", default_root_xdg),
     case("rootless_requires_user_namespace", requires_user_namespace),
-    case("rootless_run_as_nobody", run_as_nobody),
+    case("rootless_run_as_nobody", run_as_nobody).tagged(&[CGROUPV2]),
     case("rootless_unpermitted_map_refused", unpermitted_map),
     case("rootless_runs_without_cgroup", runs_without_cgroup).tagged(&[CGROUP]),
     case("rootless_limit_without_cgroup_refused", limit_refused).tagged(&[CGROUP]),
