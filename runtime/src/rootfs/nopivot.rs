@@ -23,7 +23,7 @@
 //!   counts as fully visible;
 //! - deeper mount points go first, so a nested one is reached before a
 //!   cover hides its path (runc walks parents first and skips what it can
-//!   no longer reach).
+//!   no longer reach); mounts stacked on one point are taken one by one.
 //!
 //! The limit (runc's too): where the container's own user namespace owns
 //! the mount namespace and the process keeps CAP_SYS_ADMIN there, it can
@@ -50,22 +50,15 @@ struct HostMount {
 pub fn hide_host_pseudo_fs(rootfs: &Path) -> Result<()> {
     let info = std::fs::read_to_string("/proc/thread-self/mountinfo")
         .ctx(|| "read /proc/thread-self/mountinfo".into())?;
-    let mut detached: Vec<PathBuf> = Vec::new();
     for m in to_hide(&info, rootfs) {
-        if detached.iter().any(|d| m.mount_point.starts_with(d)) {
-            continue; // Went with a mount above it.
-        }
         let p = &m.mount_point;
         match umount2(p, MntFlags::MNT_DETACH) {
-            Ok(()) => {
-                tracing::debug!(
-                    "--no-pivot: unmounted the host's {} at {}",
-                    m.fstype,
-                    p.display()
-                );
-                detached.push(p.clone());
-            }
-            // Gone already, with a directory above it.
+            Ok(()) => tracing::debug!(
+                "--no-pivot: unmounted the host's {} at {}",
+                m.fstype,
+                p.display()
+            ),
+            // Out of reach: under a mount covered or gone before.
             Err(Errno::ENOENT) => {}
             Err(Errno::EINVAL | Errno::EPERM) => {
                 cover(p).ctx(|| {
