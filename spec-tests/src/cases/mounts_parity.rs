@@ -1,6 +1,7 @@
 //! Mounts where runc's edge behaviour is what clients rely on: destinations
 //! through symlinks planted in a hostile image, config order, deferred
-//! read-only tmpfs and /dev, `tmpcopyup`.
+//! read-only tmpfs and /dev, `tmpcopyup`; `--no-pivot` leaving no host
+//! proc or sysfs that would let a nested user namespace mount its own.
 
 use super::mounts::{host_dir, host_tmpfs, mount_args};
 use super::util::is_runc_1_1;
