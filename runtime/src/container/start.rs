@@ -4,7 +4,9 @@
 //! The init blocks opening the fifo for writing; opening it here for reading
 //! lets it go on to run the startContainer hooks. It writes "0" right before
 //! execve, whose O_CLOEXEC closes the fifo (EOF here), or "E<message>" when
-//! something failed — so a failing startContainer hook fails `start`.
+//! something failed before — so a failing startContainer hook fails
+//! `start`. A failed execve does not: as current runc, the init prints it
+//! on its stderr and exits 255.
 //! The whole protocol is drawn in `process::sync`.
 
 use std::fs::{self, File};

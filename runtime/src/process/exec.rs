@@ -5,8 +5,9 @@
 //! namespaces by the same pidfd, which also puts it under the container's
 //! root, and from there finishes like the init: rlimits, seccomp, user,
 //! capabilities, cwd, then execve. Errors come back over the sync channel;
-//! its close-on-exec end closing without a message means execve happened
-//! (`sync` draws the protocol).
+//! its close-on-exec end closing without a message means execve happened,
+//! or failed: that the process reports itself, as runc's does (`sync`
+//! draws the protocol).
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -200,7 +201,9 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    Err(super::init::exec_failed(&exe, err))
+    // The channel closes without a message: `exec` sees success and then
+    // the process's exit status, 255, as with current runc.
+    super::init::execve_failed(&exe, err)
 }
 
 #[cfg(test)]

@@ -92,8 +92,9 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // `start` is reading the fifo: the failure is reported there, and only
-    // there (one line on stderr with `run`, as runc prints it).
+    // `start` is reading the fifo: a failure before execve (a
+    // startContainer hook, the seccomp filter) is reported there, and only
+    // there; a failed execve is the payload's (`execve_failed`).
     if fifo.write_all(format!("E{err}").as_bytes()).is_ok() {
         crate::sys::spawn::exit_now(1)
     }
@@ -466,7 +467,8 @@ fn handoff(cfg: &InitConfig, chan: &InitEnd, proc: &ProcHandle) -> Result<File> 
 
 /// startContainer hooks, then exec. The fifo protocol with `start`: "0" is
 /// written right before execve, whose O_CLOEXEC closes the fifo, so `start`
-/// sees EOF once the payload runs; an error is written as "E<message>".
+/// sees EOF once the payload runs (or the init exits 255 from a failed
+/// execve); an error before that is written as "E<message>".
 fn exec(
     cfg: &InitConfig,
     chan: &InitEnd,
@@ -499,7 +501,7 @@ fn exec(
         Ok(never) => match never {},
         Err(e) => e,
     };
-    Err(exec_failed(exe, err))
+    execve_failed(exe, err)
 }
 
 /// A failed execve, worded as runc (`exec /run.sh: no such file or
@@ -510,4 +512,14 @@ pub(super) fn exec_failed(exe: &CString, err: nix::errno::Errno) -> Error {
         OsStr::from_bytes(exe.as_bytes()).to_string_lossy(),
         crate::go_text::errno(err as i32)
     ))
+}
+
+/// The payload's execve failed after the hand-off (`start` or `exec` has
+/// let it go): as current runc, the process prints the error on its own
+/// stderr and exits 255, so `start` and `exec -d` succeed and `run` and
+/// `exec` exit 255 with that one line (runc 1.1.5 exits 1: 255 came with
+/// runc 1.2's CVE-2024-21626 rework of its init).
+pub(super) fn execve_failed(exe: &CString, err: nix::errno::Errno) -> ! {
+    let _ = writeln!(std::io::stderr(), "{}", exec_failed(exe, err));
+    crate::sys::spawn::exit_now(255)
 }

@@ -13,6 +13,7 @@ pub mod devices;
 mod error;
 pub mod idmap;
 pub mod mount;
+mod nopivot;
 pub mod paths;
 pub mod resolve;
 
@@ -255,6 +256,8 @@ pub fn enter(rootfs: &Path, no_pivot: bool, mount_ns: bool) -> Result<()> {
         .ctx(|| "open /".into())?;
     chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
     if no_pivot {
+        // As runc's msMoveRoot: the host's mounts stay in this namespace.
+        nopivot::hide_host_pseudo_fs(rootfs)?;
         mount2(
             Some(rootfs),
             "/",

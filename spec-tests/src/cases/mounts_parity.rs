@@ -1,6 +1,7 @@
 //! Mounts where runc's edge behaviour is what clients rely on: destinations
 //! through symlinks planted in a hostile image, config order, deferred
-//! read-only tmpfs and /dev, `tmpcopyup`.
+//! read-only tmpfs and /dev, `tmpcopyup`; `--no-pivot` leaving no host
+//! proc or sysfs that would let a nested user namespace mount its own.
 
 use super::mounts::{host_dir, host_tmpfs, mount_args};
 use super::util::is_runc_1_1;
@@ -19,6 +20,7 @@ pub const CASES: &[Case] = &[
     case("mount_tmpfs_tmpcopyup", tmpcopyup),
     case("mount_bind_flags_replace_source_flags", bind_flags_replace),
     case("mount_bind_rw_clears_source_flags", bind_rw_clears),
+    case("mount_no_pivot_hides_host_proc", no_pivot_hides_host_proc),
 ];
 
 fn link(b: &Bundle, target: &str, at: &str) -> TestResult {
@@ -308,4 +310,56 @@ fn bind_rw_clears(ctx: &Ctx) -> TestResult {
         ))),
         other => other,
     }
+}
+
+/// In a namespace of its own (`unshare -Urmpfn`, as a non-root user), a
+/// process may mount a fresh proc or sysfs only if one is fully visible
+/// in that mount namespace. The container's /proc is masked and its /sys
+/// read-only, so only the host's, left in the namespace by `--no-pivot`
+/// (MS_MOVE + chroot keeps the old root's mounts), could let through a
+/// proc without masks or a writable sysfs. runc hides them since
+/// 1.0.0-rc7 (1.1.5 too); so must berth, with and without a user namespace
+/// for the container. A tmpfs mount in the same namespace shows the
+/// namespace itself works.
+fn no_pivot_hides_host_proc(ctx: &Ctx) -> TestResult {
+    const ATTACK: &str = "unshare -Urmpfn sh -c 'echo uid=$(id -u); \
+        mount -t tmpfs t /pp && echo tmpfs=ok && umount /pp; \
+        mount -t proc proc /pp && echo proc=mounted; \
+        mount -t sysfs sysfs /ss && echo sysfs=mounted; echo end'";
+    for userns in [false, true] {
+        let mut b = ctx.bundle(if userns { "userns" } else { "b" })?;
+        for d in ["pp", "ss"] {
+            std::fs::create_dir(b.rootfs().join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
+        }
+        super::util::sh(&mut b, ATTACK);
+        let user = oci_spec::runtime::UserBuilder::default()
+            .uid(1000u32)
+            .gid(1000u32)
+            .build()
+            .map_err(|e| Fail::Fail(format!("user: {e}")))?;
+        config::process_mut(&mut b.spec).set_user(user);
+        let l = config::linux_mut(&mut b.spec);
+        l.set_masked_paths(Some(vec!["/proc/kcore".into()]));
+        l.set_readonly_paths(Some(vec!["/proc/sys".into()]));
+        match userns {
+            true => super::userns::write_userns(&b)?,
+            false => b.write()?,
+        }
+        let out = ctx
+            .rt(&["run", "--no-pivot", "--bundle", b.path(), "c1"])?
+            .ok()?;
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        ensure_eq!(
+            lines,
+            ["uid=0", "tmpfs=ok", "end"],
+            format!(
+                "unshare in a --no-pivot container (userns: {userns}; stderr {:?})",
+                out.stderr
+            )
+        );
+    }
+    for p in ["/proc/self/status", "/sys/kernel"] {
+        ensure!(Path::new(p).exists(), "{p} is gone on the host");
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! runc's error texts where clients match them (issue 12, section 1): a
 //! payload that cannot be exec'd (`exec /run.sh: no such file or
-//! directory`, and the forms of the lookup before it), a failing hook
+//! directory`, from the process itself with exit status 255 after `start`
+//! or `exec` succeeded; and the forms of the lookup before it), a failing hook
 //! (`error running <kind> hook #N: …`), an unreachable seccomp agent,
 //! `unified` with cgroup v1, /proc on a symlink; and runc's warning for an
 //! ambient capability the kernel will not raise.
@@ -13,6 +14,7 @@ use crate::{ensure, ensure_eq};
 
 pub const CASES: &[Case] = &[
     case("parity_error_execve", execve),
+    case("parity_execve_after_start", execve_after_start),
     case("parity_error_exec_lookup", exec_lookup),
     case("parity_error_hook", hook),
     case("parity_error_hook_timeout", hook_timeout),
@@ -30,13 +32,6 @@ fn newer_runc(ctx: &Ctx, what: &str, res: TestResult) -> TestResult {
         }
         other => other,
     }
-}
-
-/// Whether the runtime under test is runc (any version).
-fn is_runc(ctx: &Ctx) -> bool {
-    ctx.rt(&["--version"])
-        .map(|o| o.stdout.starts_with("runc version"))
-        .unwrap_or(false)
 }
 
 /// A failed command whose one stderr line carries `text` verbatim; with
@@ -65,46 +60,98 @@ fn expect_text(out: &Out, log: Option<&std::path::Path>, text: &str) -> TestResu
     }
 }
 
-/// runc prints an execve failure from its init, after the sync channel is
-/// closed: stderr has it, the log does not. berth logs it as well.
-fn log_of<'a>(ctx: &Ctx, log: &'a std::path::Path) -> Option<&'a std::path::Path> {
-    (!is_runc(ctx)).then_some(log)
-}
-
-/// execve itself fails (the file is there and executable): `run` and
-/// `exec` fail with runc's `exec <path>: <errno>` (Go's errno text), not
-/// Rust's `No such file or directory (os error 2)`. The script's
-/// interpreter is missing (ENOENT); a file that is no executable format
-/// gives ENOEXEC.
-fn execve(ctx: &Ctx) -> TestResult {
-    let mut b = ctx.bundle("b")?;
+/// A bundle whose rootfs has /run.sh, a script whose interpreter is
+/// missing (its execve fails with ENOENT), and /garbage, an executable
+/// file of no known format (ENOEXEC).
+fn bundle_with_bad_payloads(ctx: &Ctx) -> Result<Bundle, Fail> {
+    let b = ctx.bundle("b")?;
     std::fs::write(b.rootfs().join("run.sh"), "#!/mmnnttbb foo bar\nsh\n")
         .map_err(|e| Fail::Fail(format!("write run.sh: {e}")))?;
     set_mode(&b.rootfs().join("run.sh"), 0o755)?;
     std::fs::write(b.rootfs().join("garbage"), b"garbage\0\x01")
         .map_err(|e| Fail::Fail(format!("write garbage: {e}")))?;
     set_mode(&b.rootfs().join("garbage"), 0o755)?;
+    Ok(b)
+}
+
+/// execve itself fails (the file is there and executable): `run` and
+/// `exec` print runc's `exec <path>: <errno>` (Go's errno text), not
+/// Rust's `No such file or directory (os error 2)`. The process prints it
+/// on its stderr after the hand-off, as runc's does, so no log has it.
+fn execve(ctx: &Ctx) -> TestResult {
+    let mut b = bundle_with_bad_payloads(ctx)?;
     for (arg, text) in [
         ("/run.sh", "exec /run.sh: no such file or directory"),
         ("/garbage", "exec /garbage: exec format error"),
     ] {
         config::set_args(&mut b.spec, &[arg]);
         b.write()?;
-        let (out, log) = ctx.rt_logged(&["run", "--bundle", b.path(), "c1"])?;
+        let out = ctx.rt(&["run", "--bundle", b.path(), "c1"])?;
         delete_if_present(ctx)?;
-        expect_text(&out, log_of(ctx, &log), text)?;
+        expect_text(&out, None, text)?;
     }
     super::util::start_waiting(ctx, "c1", &mut b)?;
     let res = (|| {
-        let (out, log) = ctx.rt_logged(&["exec", "c1", "/run.sh"])?;
-        expect_text(
-            &out,
-            log_of(ctx, &log),
-            "exec /run.sh: no such file or directory",
-        )
+        let out = ctx.rt(&["exec", "c1", "/run.sh"])?;
+        expect_text(&out, None, "exec /run.sh: no such file or directory")
     })();
     ctx.delete_force("c1")?;
     res
+}
+
+/// A failed execve is the payload's failure, not the runtime's (current
+/// runc): `start` and `exec -d` succeed, the process prints the one line
+/// `exec /run.sh: no such file or directory` on its own stderr and exits
+/// 255, so `run` and `exec` exit 255 with exactly that line. runc 1.1.5
+/// exits 1 there (255 came with runc 1.2's init rework for
+/// CVE-2024-21626): a skip on runc 1.1 once the texts have passed.
+fn execve_after_start(ctx: &Ctx) -> TestResult {
+    const TEXT: &str = "exec /run.sh: no such file or directory";
+    let mut b = bundle_with_bad_payloads(ctx)?;
+    config::set_args(&mut b.spec, &["/run.sh"]);
+    let created = ctx.create("c1", &b)?.ok()?;
+    let start = ctx.rt(&["start", "c1"])?;
+    ensure_eq!((start.code, start.stderr.as_str()), (0, ""), "start");
+    ctx.wait_status("c1", "stopped", std::time::Duration::from_secs(10))?;
+    // The init's stderr is the one `create` passed on.
+    stderr_line_appears(&created, TEXT)?;
+    ctx.delete_force("c1")?;
+    let run = ctx.rt(&["run", "--bundle", b.path(), "c1"])?;
+    delete_if_present(ctx)?;
+    ensure_eq!(run.stderr.trim(), TEXT, "stderr of run");
+    super::util::start_waiting(ctx, "c1", &mut b)?;
+    let res = (|| {
+        let detached = ctx.rt(&["exec", "-d", "c1", "/run.sh"])?.ok()?;
+        stderr_line_appears(&detached, TEXT)?;
+        let exec = ctx.rt(&["exec", "c1", "/run.sh"])?;
+        ensure_eq!(exec.stderr.trim(), TEXT, "stderr of exec");
+        Ok((run.code, exec.code))
+    })();
+    ctx.delete_force("c1")?;
+    let codes = res?;
+    newer_runc(
+        ctx,
+        "exit status 255 of a failed execve",
+        (|| {
+            ensure_eq!(codes, (255, 255), "exit status of run and exec");
+            Ok(())
+        })(),
+    )
+}
+
+/// `out`'s stderr file (`<tag>.err`, next to its stdout) gets the one line
+/// `text` within a few seconds: a process the command left behind writes it.
+fn stderr_line_appears(out: &Out, text: &str) -> TestResult {
+    let path = out.stdout_path.with_extension("err");
+    let t0 = std::time::Instant::now();
+    loop {
+        let got = std::fs::read_to_string(&path).unwrap_or_default();
+        if got.trim() == text || t0.elapsed() > std::time::Duration::from_secs(5) {
+            ensure_eq!(got.trim(), text, format!("{}", path.display()));
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 fn set_mode(p: &std::path::Path, mode: u32) -> TestResult {

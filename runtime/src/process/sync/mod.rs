@@ -95,7 +95,9 @@
 //! A failure in the init is written as `E<text>` (after the "0" when it
 //! came later) and fails `start` with the text; an init that dies before it
 //! opened the fifo wakes the poll through its pidfd: "container init exited
-//! before start". Here EOF after "0" is the success.
+//! before start". Here EOF after "0" is the success, also when execve
+//! itself fails: the init then prints the error on the payload's stderr
+//! and exits 255, and `start` succeeds, as with current runc.
 //!
 //! # run
 //!
@@ -123,7 +125,9 @@
 //! ```
 //!
 //! Here EOF is the success: execve happened (a child killed before it
-//! reported shows the same way, and its exit status tells). A failure is
+//! reported shows the same way, and its exit status tells; so does one
+//! whose execve failed: it prints that on its stderr and exits 255, as
+//! current runc's does). A failure before execve is
 //! `Error(text)`, after which the child exits 1: the runtime reaps it and
 //! fails with the text. Anything else, an unknown tag included, is a
 //! protocol error: the runtime kills and reaps the child.
