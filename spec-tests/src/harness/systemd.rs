@@ -53,6 +53,28 @@ pub fn case_units(case: &str) -> Vec<String> {
     v
 }
 
+/// Every unit systemd knows (loaded, active or not) whose name matches the
+/// glob `pattern` (`systemctl list-units --all`).
+pub fn units_matching(pattern: &str) -> Result<Vec<String>, Fail> {
+    let out = Command::new("systemctl")
+        .args(["list-units", "--all", "--plain", "--no-legend", pattern])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Fail::Fail(format!("systemctl list-units: {e}")))?;
+    if !out.status.success() {
+        return Err(Fail::Fail(format!(
+            "systemctl list-units {pattern}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect())
+}
+
 /// `systemctl stop` the units, for the harness's cleanup.
 pub fn stop(units: &[String]) -> Result<(), String> {
     if units.is_empty() {

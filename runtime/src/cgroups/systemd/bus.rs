@@ -73,10 +73,11 @@ impl Bus {
         v
     }
 
-    /// Starts the transient unit `unit` and waits for its job to finish. A
-    /// failed unit of the same name (a container's that systemd kept) is
-    /// reset and the start tried once more, as runc does.
-    pub fn start(&self, unit: &str, props: &[Prop]) -> Result<()> {
+    /// Starts the transient unit `unit` (in `slice`, named in the error
+    /// when systemd refuses it) and waits for its job to finish. A failed
+    /// unit of the same name (a container's that systemd kept) is reset and
+    /// the start tried once more, as runc does.
+    pub fn start(&self, unit: &str, slice: &str, props: &[Prop]) -> Result<()> {
         zbus::block_on(async {
             match self.start_once(unit, props).await {
                 Err(e) if error_name(&e) == Some("org.freedesktop.systemd1.UnitExists") => {
@@ -85,7 +86,9 @@ impl Bus {
                 }
                 r => r,
             }
-            .map_err(bus_error(format!("unable to start unit {unit:?}")))?
+            .map_err(bus_error(format!(
+                "unable to start unit {unit:?} in slice {slice:?}"
+            )))?
         })
     }
 

@@ -37,6 +37,8 @@ impl Manager {
     /// leaves the others to the runtime, as runc's driver does), each new
     /// cpuset filled so the init can join. Only the leaves are recorded as
     /// berth's: parent slices may be systemd's. Limits come after the start.
+    /// A scope of the same name that holds processes (another container's)
+    /// is refused here, before anything is started (`check_not_taken`).
     pub(crate) fn setup_systemd(&mut self) -> Result<()> {
         self.fresh = false;
         for i in 0..self.v1.len() {
@@ -51,7 +53,29 @@ impl Manager {
                 init_cpuset(&mount, &made)?;
             }
         }
-        Ok(())
+        self.check_not_taken()
+    }
+
+    /// runc's check at create: the container's cgroup, if it exists already,
+    /// holds no process. With systemd this is a running scope of the same
+    /// unit name (two containers given one cgroupsPath): starting the unit
+    /// would fail with systemd's UnitExists, and the failed create's cleanup
+    /// would then kill the other container's processes and stop its unit.
+    /// Checked before the clone, so nothing is started or stopped.
+    fn check_not_taken(&self) -> Result<()> {
+        let mut found = std::collections::BTreeSet::new();
+        for l in self.v1.iter().chain(self.v2.iter()) {
+            if !self.created.contains(&l.dir) {
+                crate::cgroups::procs::procs_under(&l.dir, &mut found)?;
+            }
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(CgroupError::NotEmpty {
+            count: found.len(),
+            dir: self.first_dir(),
+        })
     }
 
     /// After the clone, before the init goes on: starts the scope with `pid`
