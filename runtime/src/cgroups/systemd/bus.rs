@@ -47,6 +47,16 @@ fn error_name(e: &zbus::Error) -> Option<&str> {
     }
 }
 
+/// A StopUnit error that means there is nothing to stop: systemd knows no
+/// unit of that name, or refuses the name (a scope name systemd reads as a
+/// template instance: the create that asked for it failed the same way).
+fn no_unit(e: &zbus::Error) -> bool {
+    matches!(
+        error_name(e),
+        Some("org.freedesktop.systemd1.NoSuchUnit" | "org.freedesktop.DBus.Error.InvalidArgs")
+    )
+}
+
 impl Bus {
     pub fn connect() -> Result<Bus> {
         let conn = zbus::block_on(connect())?;
@@ -131,7 +141,8 @@ impl Bus {
                     }
                     Err(e) => Err(e(unit, "remove")),
                 },
-                Err(e) if error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => Ok(()),
+                // No such unit, or a name systemd refuses (so it has none).
+                Err(e) if no_unit(&e) => Ok(()),
                 Err(e) => Err(bus_error(format!("stop unit {unit:?}"))(e)),
             };
             self.reset_failed(unit).await;
