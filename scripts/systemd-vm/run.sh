@@ -29,8 +29,8 @@
 # controllers, systemd's own tree also on cgroup2 at /sys/fs/cgroup/unified:
 # systemd.unified_cgroup_hierarchy=0) or `legacy` (v1 only, systemd's tree
 # on the named v1 hierarchy: also systemd.legacy_systemd_cgroup_controller=1);
-# systemd 252 still boots both v1 layouts without further switches. Runs may overlap (each works in
-# its own directory under build/systemd-vm). SDVM_KERNEL_ARGS is appended to
+# systemd 252 boots both v1 layouts without further switches. Runs may
+# overlap (each works in its own directory under build/systemd-vm). SDVM_KERNEL_ARGS is appended to
 # the kernel command line (e.g. `systemd.log_level=debug`). The console is printed live and
 # kept in build/systemd-vm/console.log (the last run's).
 set -euo pipefail
