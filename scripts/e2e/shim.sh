@@ -123,6 +123,21 @@ expect_fail_match "missing command shows berth's error" \
     'berth create failed: .*exec: "/nonexistent": stat /nonexistent: no such file or directory' \
     shim_run --rm "$E2E_IMAGE" bad1 /nonexistent
 
+# SystemdCgroup = true in the options file reaches berth as --systemd-cgroup:
+# this host's init is not systemd, so berth refuses with runc's text (the
+# driver itself is tested under systemd: make test-systemd). A value of the
+# wrong type is an error naming the file, the line and the key.
+printf 'Root = "%s"\nSystemdCgroup = true\n' "$BERTH_ROOT" >"$E2E_TMP/systemd.toml"
+expect_fail_match "SystemdCgroup = true passes --systemd-cgroup to berth" \
+    'systemd not running on this host, cannot use systemd cgroups manager' \
+    c run --rm --runtime "$RT" --runtime-config-path "$E2E_TMP/systemd.toml" \
+    --cgroup system.slice:berth:sd1 "$E2E_IMAGE" sd1 true
+printf 'Root = "%s"\nSystemdCgroup = "yes"\n' "$BERTH_ROOT" >"$E2E_TMP/bad-type.toml"
+expect_fail_match "options file with a wrong type: file, line and key named" \
+    'bad-type.toml: line 2: SystemdCgroup: .*expected a boolean' \
+    c run --rm --runtime "$RT" --runtime-config-path "$E2E_TMP/bad-type.toml" \
+    "$E2E_IMAGE" sd2 true
+
 # The same shim driving runc (BinaryName).
 expect_out "shim + runc: ctr run echo" "hi from runc" \
     runc_run --rm "$E2E_IMAGE" u1 echo "hi from runc"

@@ -38,7 +38,11 @@ echo "== boot: systemd started at $(at "" UserspaceTimestampMonotonic) s," \
     "dbus at $(at dbus.service ActiveEnterTimestampMonotonic) s, payload at $(uptime_s) s"
 echo "== system state: $(systemctl is-system-running); bus: $(ls /run/dbus/system_bus_socket)"
 echo "== cgroup mounts: $(grep cgroup /proc/self/mounts | cut -d' ' -f1-3 | tr '\n' ' ')"
-echo "== controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+    echo "== controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+else
+    echo "== v1 controllers: $(awk 'NR > 1 && $4 { printf "%s ", $1 }' /proc/cgroups)"
+fi
 set --
 while IFS= read -r a; do set -- "$@" "$a"; done </etc/berth-spec/args
 

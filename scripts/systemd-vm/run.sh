@@ -24,8 +24,13 @@
 # /usr/sbin/runc (1.1.5, the reference), any other name a binary in BIN_DIR.
 # Exits 0 only if every runtime passed and left nothing behind; non-zero if a
 # case fails, something is left, or no result comes within SDVM_TIMEOUT
-# seconds (qemu is then killed by its pid). Runs may overlap (each works in
-# its own directory under build/systemd-vm). SDVM_KERNEL_ARGS is appended to
+# seconds (qemu is then killed by its pid). SDVM_CGROUP picks the hierarchy
+# systemd boots with: `v2` (default: pure cgroup v2), `hybrid` (v1
+# controllers, systemd's own tree also on cgroup2 at /sys/fs/cgroup/unified:
+# systemd.unified_cgroup_hierarchy=0) or `legacy` (v1 only, systemd's tree
+# on the named v1 hierarchy: also systemd.legacy_systemd_cgroup_controller=1);
+# systemd 252 boots both v1 layouts without further switches. Runs may
+# overlap (each works in its own directory under build/systemd-vm). SDVM_KERNEL_ARGS is appended to
 # the kernel command line (e.g. `systemd.log_level=debug`). The console is printed live and
 # kept in build/systemd-vm/console.log (the last run's).
 set -euo pipefail
@@ -83,9 +88,15 @@ cat "$base" "$work/payload.cpio" >"$work/initramfs.cpio"
 rm -rf "$pd" "$work/payload.cpio"
 log "initramfs $(du -m "$work/initramfs.cpio" | cut -f1) MiB; prepared in $((SECONDS - t0)) s"
 
+case "${SDVM_CGROUP:-v2}" in
+    v2) cgroup_args="cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1" ;;
+    hybrid) cgroup_args="systemd.unified_cgroup_hierarchy=0" ;;
+    legacy) cgroup_args="systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1" ;;
+    *) log "SDVM_CGROUP must be v2, hybrid or legacy, not ${SDVM_CGROUP}"; exit 1 ;;
+esac
 boot=$SECONDS
-append="console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all"
-append+=" systemd.unified_cgroup_hierarchy=1 systemd.show_status=error ${SDVM_KERNEL_ARGS:-}"
+append="console=ttyS0 quiet loglevel=3 panic=-1 $cgroup_args"
+append+=" systemd.show_status=error ${SDVM_KERNEL_ARGS:-}"
 rc=0
 VM_MEM=1536 vm_run_qemu "$work/initramfs.cpio" "$append" \
     "$work/console.log" "$work/status" "$timeout" || rc=1

@@ -65,17 +65,11 @@ impl Placement {
         }
         Ok(())
     }
-}
 
-impl Manager {
-    /// Opens the placement files: `tasks` of every v1 leaf, and the v2
-    /// leaf's `cgroup.procs` unless the process is born there (`in_v2`:
-    /// clone3 with CLONE_INTO_CGROUP).
-    pub fn placement(&self, in_v2: bool) -> Result<Placement> {
-        let v1 = self.v1.iter().map(|l| l.dir.join("tasks"));
-        let v2 = self.v2.iter().filter(|_| !in_v2);
-        let files = v1
-            .chain(v2.map(|l| l.dir.join("cgroup.procs")))
+    /// Opens the files `paths` (each a `tasks` or `cgroup.procs`) for
+    /// writing.
+    pub(super) fn open(paths: impl Iterator<Item = PathBuf>) -> Result<Placement> {
+        let files = paths
             .map(|path| {
                 let f = OpenOptions::new()
                     .write(true)
@@ -89,6 +83,17 @@ impl Manager {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Placement { files })
+    }
+}
+
+impl Manager {
+    /// Opens the placement files: `tasks` of every v1 leaf, and the v2
+    /// leaf's `cgroup.procs` unless the process is born there (`in_v2`:
+    /// clone3 with CLONE_INTO_CGROUP).
+    pub fn placement(&self, in_v2: bool) -> Result<Placement> {
+        let v1 = self.v1.iter().map(|l| l.dir.join("tasks"));
+        let v2 = self.v2.iter().filter(|_| !in_v2);
+        Placement::open(v1.chain(v2.map(|l| l.dir.join("cgroup.procs"))))
     }
 
     /// Every process in the cgroup and its sub-cgroups (`exec --cgroup`),

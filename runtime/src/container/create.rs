@@ -222,7 +222,7 @@ fn spawn_init(
 /// (`InitConfig::systemd_scope`).
 fn cgroup_entry(cgroup: &Manager) -> Result<(Option<OwnedFd>, cgroups_mod::Placement)> {
     if cgroup.unit().is_some() {
-        return Ok((None, cgroup.placement(true)?));
+        return Ok((None, cgroup.placement_systemd()?));
     }
     let fd = cgroup.v2_dir_fd()?;
     let placement = cgroup.placement(fd.is_some())?;

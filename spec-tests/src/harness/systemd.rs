@@ -3,7 +3,9 @@
 //! `--systemd-cgroup`, and every bundle gets the cgroupsPath
 //! `system.slice:berth-spec:<case>-<bundle>`, so its container runs in the
 //! transient unit `berth-spec-<case>-<bundle>.scope` whose cgroup is
-//! `/sys/fs/cgroup/system.slice/berth-spec-<case>-<bundle>.scope`. The names
+//! `system.slice/berth-spec-<case>-<bundle>.scope` in systemd's tree
+//! (`tree()`: /sys/fs/cgroup on cgroup v2) and, on v1, in every
+//! hierarchy. The names
 //! carry the case's directory (`c<N>`), so a unit a case leaves is found and
 //! stopped by the harness like a leftover container.
 
@@ -33,15 +35,44 @@ pub fn unit(name: &str) -> String {
     format!("{PREFIX}-{name}.scope")
 }
 
-/// The cgroup directory of `unit(name)`.
+/// Where systemd keeps its cgroup tree: /sys/fs/cgroup on a pure v2 host,
+/// the cgroup2 mount /sys/fs/cgroup/unified on a hybrid one, the named v1
+/// hierarchy /sys/fs/cgroup/systemd on a legacy one.
+pub fn tree() -> &'static Path {
+    let v2 = Path::new("/sys/fs/cgroup");
+    if v2.join("cgroup.controllers").exists() {
+        return v2;
+    }
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if unified.join("cgroup.controllers").exists() {
+        return unified;
+    }
+    Path::new("/sys/fs/cgroup/systemd")
+}
+
+/// Whether the controllers are cgroup v1 (a hybrid or legacy host).
+pub fn v1() -> bool {
+    !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The cgroup directory of `unit(name)` in systemd's tree.
 pub fn scope_dir(name: &str) -> PathBuf {
-    Path::new("/sys/fs/cgroup").join(SLICE).join(unit(name))
+    tree().join(SLICE).join(unit(name))
+}
+
+/// The directory of `unit(name)` in the v1 hierarchy of `controller`
+/// (systemd links /sys/fs/cgroup/cpu to cpu,cpuacct and so on).
+pub fn v1_scope_dir(controller: &str, name: &str) -> PathBuf {
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(SLICE)
+        .join(unit(name))
 }
 
 /// The scopes of the case whose directory is named `case` that still exist.
 pub fn case_units(case: &str) -> Vec<String> {
     let lead = format!("{PREFIX}-{case}-");
-    let Ok(rd) = std::fs::read_dir(Path::new("/sys/fs/cgroup").join(SLICE)) else {
+    let Ok(rd) = std::fs::read_dir(tree().join(SLICE)) else {
         return Vec::new();
     };
     let mut v: Vec<String> = rd
@@ -51,6 +82,28 @@ pub fn case_units(case: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// Every unit systemd knows (loaded, active or not) whose name matches the
+/// glob `pattern` (`systemctl list-units --all`).
+pub fn units_matching(pattern: &str) -> Result<Vec<String>, Fail> {
+    let out = Command::new("systemctl")
+        .args(["list-units", "--all", "--plain", "--no-legend", pattern])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Fail::Fail(format!("systemctl list-units: {e}")))?;
+    if !out.status.success() {
+        return Err(Fail::Fail(format!(
+            "systemctl list-units {pattern}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect())
 }
 
 /// `systemctl stop` the units, for the harness's cleanup.
@@ -127,8 +180,8 @@ mod tests {
         assert_eq!(cgroups_path("c3-b"), "system.slice:berth-spec:c3-b");
         assert_eq!(unit("c3-b"), "berth-spec-c3-b.scope");
         assert_eq!(
-            scope_dir("c3-b"),
-            Path::new("/sys/fs/cgroup/system.slice/berth-spec-c3-b.scope")
+            v1_scope_dir("memory", "c3-b"),
+            Path::new("/sys/fs/cgroup/memory/system.slice/berth-spec-c3-b.scope")
         );
     }
 }

@@ -47,6 +47,16 @@ fn error_name(e: &zbus::Error) -> Option<&str> {
     }
 }
 
+/// A StopUnit error that means there is nothing to stop: systemd knows no
+/// unit of that name, or refuses the name (a scope name systemd reads as a
+/// template instance: the create that asked for it failed the same way).
+fn no_unit(e: &zbus::Error) -> bool {
+    matches!(
+        error_name(e),
+        Some("org.freedesktop.systemd1.NoSuchUnit" | "org.freedesktop.DBus.Error.InvalidArgs")
+    )
+}
+
 impl Bus {
     pub fn connect() -> Result<Bus> {
         let conn = zbus::block_on(connect())?;
@@ -73,10 +83,11 @@ impl Bus {
         v
     }
 
-    /// Starts the transient unit `unit` and waits for its job to finish. A
-    /// failed unit of the same name (a container's that systemd kept) is
-    /// reset and the start tried once more, as runc does.
-    pub fn start(&self, unit: &str, props: &[Prop]) -> Result<()> {
+    /// Starts the transient unit `unit` (in `slice`, named in the error
+    /// when systemd refuses it) and waits for its job to finish. A failed
+    /// unit of the same name (a container's that systemd kept) is reset and
+    /// the start tried once more, as runc does.
+    pub fn start(&self, unit: &str, slice: &str, props: &[Prop]) -> Result<()> {
         zbus::block_on(async {
             match self.start_once(unit, props).await {
                 Err(e) if error_name(&e) == Some("org.freedesktop.systemd1.UnitExists") => {
@@ -85,7 +96,9 @@ impl Bus {
                 }
                 r => r,
             }
-            .map_err(bus_error(format!("unable to start unit {unit:?}")))?
+            .map_err(bus_error(format!(
+                "unable to start unit {unit:?} in slice {slice:?}"
+            )))?
         })
     }
 
@@ -128,7 +141,8 @@ impl Bus {
                     }
                     Err(e) => Err(e(unit, "remove")),
                 },
-                Err(e) if error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => Ok(()),
+                // No such unit, or a name systemd refuses (so it has none).
+                Err(e) if no_unit(&e) => Ok(()),
                 Err(e) => Err(bus_error(format!("stop unit {unit:?}"))(e)),
             };
             self.reset_failed(unit).await;

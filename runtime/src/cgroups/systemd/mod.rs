@@ -48,7 +48,7 @@ pub fn start<'r>(
     let pid = u32::try_from(pid).unwrap_or_default();
     let mut all = props::scope(format!("berth container {id}"), &unit.slice, pid, v2);
     all.extend(res.props);
-    bus.start(&unit.name, &all)?;
+    bus.start(&unit.name, &unit.slice, &all)?;
     tracing::debug!(unit = %unit.name, elapsed = ?started.elapsed(), "systemd unit started");
     Ok(with_quota(r, res.rounded_quota))
 }

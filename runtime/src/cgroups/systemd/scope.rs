@@ -3,13 +3,23 @@
 //! init can place itself there), the scope's start once the init exists,
 //! `update`'s properties, and the unit's stop in `destroy`.
 
+use std::path::{Path, PathBuf};
+
 use oci_spec::runtime::LinuxResources;
 
 use super::Unit;
 use crate::cgroups::error::{CgroupError, Result};
 use crate::cgroups::hierarchy::Mode;
-use crate::cgroups::manager::{init_cpuset, mkdir_p, CgroupConfig, CgroupRecord, Manager};
-use crate::cgroups::{devices, fs, v2};
+use crate::cgroups::manager::{init_cpuset, mkdir_p, CgroupConfig, CgroupRecord, Leaf, Manager};
+use crate::cgroups::{devices, fs, v2, Placement};
+
+/// The v1 controllers systemd manages (its cgroup-v1 controller list; cpuset
+/// is systemd's on v2 only): a hierarchy with any of them is systemd's.
+const SYSTEMD_V1: [&str; 6] = ["cpu", "cpuacct", "blkio", "memory", "devices", "pids"];
+
+fn systemds(l: &Leaf) -> bool {
+    SYSTEMD_V1.iter().any(|c| l.has(c))
+}
 
 impl Manager {
     /// The container's systemd unit, with `--systemd-cgroup`.
@@ -17,41 +27,82 @@ impl Manager {
         self.unit.as_ref()
     }
 
-    /// What `create` may make itself: the v1 leaves, and nothing of the v2
-    /// hierarchy or of the parent slices, which are systemd's.
+    /// What `create` may make itself: the leaves of the v1 hierarchies
+    /// systemd does not manage and the slice directories above them (top
+    /// down); nothing of systemd's hierarchies, whose slices and scope
+    /// directories systemd makes and removes.
     pub(crate) fn planned_systemd(&self) -> CgroupRecord {
+        let mut created = Vec::new();
+        for l in self.v1.iter().filter(|l| !systemds(l)) {
+            let mut missing: Vec<PathBuf> = l
+                .dir
+                .ancestors()
+                .take_while(|d| *d != l.mount && d.starts_with(&l.mount) && !d.exists())
+                .map(Path::to_path_buf)
+                .collect();
+            missing.reverse();
+            created.extend(missing);
+        }
         CgroupRecord {
             dirs: self.dirs(),
-            created: self
-                .v1
-                .iter()
-                .filter(|l| !l.dir.exists())
-                .map(|l| l.dir.clone())
-                .collect(),
+            created,
             unit: self.unit.clone(),
         }
     }
 
-    /// Before the clone: the v1 leaves (systemd makes those of the
-    /// controllers it manages at the same paths when the scope starts, and
-    /// leaves the others to the runtime, as runc's driver does), each new
-    /// cpuset filled so the init can join. Only the leaves are recorded as
-    /// berth's: parent slices may be systemd's. Limits come after the start.
+    /// Before the clone: the leaves in the v1 hierarchies systemd does not
+    /// manage (freezer, cpuset, hugetlb, net_cls, ...: systemd never makes
+    /// or touches directories there), each new cpuset filled so the init can
+    /// join; every directory made is berth's and goes at `destroy` once
+    /// empty. Nothing in systemd's hierarchies (cpu, cpuacct, blkio, memory,
+    /// devices, pids on v1; the v2 tree): systemd makes the scope there when
+    /// it starts it and puts the init in, and while realizing a new parent
+    /// slice it removes empty directories it did not make there, so a leaf
+    /// made beforehand could vanish. Limits come after the start. A scope of
+    /// the same name that holds processes (another container's) is refused
+    /// here, before anything is started (`check_not_taken`).
     pub(crate) fn setup_systemd(&mut self) -> Result<()> {
         self.fresh = false;
         for i in 0..self.v1.len() {
-            let (mount, leaf) = (self.v1[i].mount.clone(), self.v1[i].dir.clone());
-            let mut made = Vec::new();
-            let result = mkdir_p(&mount, &leaf, &mut made);
-            if made.last() == Some(&leaf) {
-                self.created.push(leaf);
+            if systemds(&self.v1[i]) {
+                continue;
             }
-            let made = result?;
+            let (mount, leaf) = (self.v1[i].mount.clone(), self.v1[i].dir.clone());
+            let made = mkdir_p(&mount, &leaf, &mut self.created)?;
             if self.v1[i].has("cpuset") {
                 init_cpuset(&mount, &made)?;
             }
         }
-        Ok(())
+        self.check_not_taken()
+    }
+
+    /// The files through which the init joins its cgroups itself: `tasks`
+    /// of the leaves `setup_systemd` made; systemd places it in the rest.
+    pub(crate) fn placement_systemd(&self) -> Result<Placement> {
+        let own = self.v1.iter().filter(|l| !systemds(l));
+        Placement::open(own.map(|l| l.dir.join("tasks")))
+    }
+
+    /// runc's check at create: the container's cgroup, if it exists already,
+    /// holds no process. With systemd this is a running scope of the same
+    /// unit name (two containers given one cgroupsPath): starting the unit
+    /// would fail with systemd's UnitExists, and the failed create's cleanup
+    /// would then kill the other container's processes and stop its unit.
+    /// Checked before the clone, so nothing is started or stopped.
+    fn check_not_taken(&self) -> Result<()> {
+        let mut found = std::collections::BTreeSet::new();
+        for l in self.v1.iter().chain(self.v2.iter()) {
+            if !self.created.contains(&l.dir) {
+                crate::cgroups::procs::procs_under(&l.dir, &mut found)?;
+            }
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(CgroupError::NotEmpty {
+            count: found.len(),
+            dir: self.first_dir(),
+        })
     }
 
     /// After the clone, before the init goes on: starts the scope with `pid`
@@ -68,6 +119,7 @@ impl Manager {
         let none = LinuxResources::default();
         let spec = cfg.resources.unwrap_or(&none);
         let r = super::start(unit, cfg.id, pid, spec, self.mode == Mode::V2)?;
+        self.join_unrealized(pid)?;
         if let (Mode::V2, Some(l)) = (self.mode, &self.v2) {
             let ctrls: Vec<&str> = l.controllers.iter().map(String::as_str).collect();
             v2::enable(&l.mount, &l.dir, &ctrls, false)?;
@@ -78,6 +130,24 @@ impl Manager {
         };
         let rules = devices::with_defaults(&spec_rules, cfg.default_devices);
         self.apply_inner(Some(&r), Some(&rules))
+    }
+
+    /// After the start, v1 only: systemd makes the scope's directory, and
+    /// puts the init there, only in those of its hierarchies the slice is
+    /// realized in (under a slice it has just made, e.g. not in devices);
+    /// the rest are made and joined here, as runc does for every v1
+    /// hierarchy once the unit runs. systemd removes them with the slice.
+    fn join_unrealized(&self, pid: i32) -> Result<()> {
+        for l in self.v1.iter().filter(|l| systemds(l) && !l.dir.is_dir()) {
+            mkdir_p(&l.mount, &l.dir, &mut Vec::new())?;
+            fs::write_io(&l.dir, "cgroup.procs", &pid.to_string()).map_err(|source| {
+                CgroupError::Io {
+                    context: format!("join cgroup {}", l.dir.display()),
+                    source,
+                }
+            })?;
+        }
+        Ok(())
     }
 
     /// `update`: the unit's properties first (systemd would otherwise put
