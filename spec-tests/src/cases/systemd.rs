@@ -162,7 +162,22 @@ fn limits_update(ctx: &Ctx) -> TestResult {
         "c1",
     ])?
     .ok()?;
-    expect_limits(&unit, &name, ["134217728", "30", "250ms", "25000 100000"])?;
+    let want = ["134217728", "30", "250ms", "25000 100000"];
+    expect_limits(&unit, &name, want)?;
+    // systemd rewrites a unit's cgroup files from its properties when it
+    // reloads: the limits, and the device filter, must survive that.
+    systemd::daemon_reload().map_err(Fail::Fail)?;
+    expect_limits(&unit, &name, want).map_err(|e| match e {
+        Fail::Fail(m) => Fail::Fail(format!("after daemon-reload: {m}")),
+        s => s,
+    })?;
+    if systemd::v1() {
+        let list = read_trim(&systemd::v1_scope_dir("devices", &name).join("devices.list"))?;
+        ensure!(
+            !list.lines().any(|l| l == "a *:* rwm"),
+            "after daemon-reload the scope allows every device: {list:?}"
+        );
+    }
     ctx.delete_force("c1")?;
     wait_unit_gone(&unit, &dir)?;
     expect_nothing_left(ctx, "c1", &b)

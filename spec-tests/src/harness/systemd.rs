@@ -106,6 +106,23 @@ pub fn units_matching(pattern: &str) -> Result<Vec<String>, Fail> {
         .collect())
 }
 
+/// `systemctl daemon-reload`: systemd reloads its units and reapplies
+/// their cgroup properties.
+pub fn daemon_reload() -> Result<(), String> {
+    let out = Command::new("systemctl")
+        .arg("daemon-reload")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("systemctl daemon-reload: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "systemctl daemon-reload: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
 /// `systemctl stop` the units, for the harness's cleanup.
 pub fn stop(units: &[String]) -> Result<(), String> {
     if units.is_empty() {

@@ -288,6 +288,7 @@ fn variants(props: &[Prop]) -> Vec<(&str, Variant<'_>)> {
                 Value::Str(s) => Variant::from(s.as_str()),
                 Value::Bytes(b) => Variant::from(b.clone()),
                 Value::U32s(v) => Variant::from(v.clone()),
+                Value::PathPerms(v) => Variant::from(v.clone()),
             };
             (p.name, v)
         })

@@ -5,6 +5,7 @@
 //!
 //! - `unit`: `slice:prefix:name` → the unit's name, slice and cgroup path;
 //! - `props`: the unit's properties from `linux.resources`;
+//! - `device_props`: the device rules as properties (v1);
 //! - `bus`: the D-Bus calls.
 //!
 //! The rest of the cgroup code is shared with cgroupfs mode: `Manager`
@@ -13,6 +14,7 @@
 //! go through systemd.
 
 mod bus;
+mod device_props;
 mod props;
 mod scope;
 mod unit;
@@ -24,6 +26,7 @@ use oci_spec::runtime::LinuxResources;
 
 pub use unit::Unit;
 
+use super::devices::DeviceState;
 use super::error::Result;
 
 /// Whether systemd is the host's init (its `sd_booted()` test, as runc).
@@ -32,22 +35,28 @@ pub fn running() -> bool {
 }
 
 /// Creates the container's scope `unit` holding `pid` (the init), with the
-/// properties of `r`, and waits until systemd has made it. Returns the
-/// resources to write to the scope's files: `r`, with the CPU quota
-/// systemd rounded (`props::cpu_quota`) when it did.
+/// properties of `r` and, on a v1 or hybrid host (`devices` given; `None`
+/// means v2), of the device filter, and waits
+/// until systemd has made it. Returns the resources to write to the scope's
+/// files: `r`, with the CPU quota systemd rounded (`props::cpu_quota`) when
+/// it did.
 pub fn start<'r>(
     unit: &Unit,
     id: &str,
     pid: i32,
     r: &'r LinuxResources,
-    v2: bool,
+    devices: Option<&DeviceState>,
 ) -> Result<Cow<'r, LinuxResources>> {
     let started = std::time::Instant::now();
+    let v2 = devices.is_none();
     let mut bus = bus::Bus::connect()?;
     let res = props::resources(r, v2, &mut || bus.version())?;
     let pid = u32::try_from(pid).unwrap_or_default();
     let mut all = props::scope(format!("berth container {id}"), &unit.slice, pid, v2);
     all.extend(res.props);
+    if let Some(d) = devices {
+        all.extend(device_props::device_props(d));
+    }
     bus.start(&unit.name, &unit.slice, &all)?;
     tracing::debug!(unit = %unit.name, elapsed = ?started.elapsed(), "systemd unit started");
     Ok(with_quota(r, res.rounded_quota))

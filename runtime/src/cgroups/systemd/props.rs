@@ -6,12 +6,11 @@
 //! rewrites a unit's files from its properties on reloads), the files
 //! cover what systemd has no property for.
 //!
-//! Device rules get no property: systemd is left at `DevicePolicy=auto`
-//! with no `DeviceAllow=`, so it installs no device filter of its own and
-//! never touches the devices controller, and berth's own filter (the v2
-//! eBPF program, v1 `devices.*`) is the only one, exactly as in cgroupfs
-//! mode. (runc translates the rules into `DeviceAllow=` entries too, and
-//! the kernel then runs both filters.)
+//! Device rules are properties on v1 only (`device_props`: systemd rewrites
+//! a v1 unit's devices cgroup from them on reloads). On v2 systemd is left
+//! at `DevicePolicy=auto` with no `DeviceAllow=`, so it installs no eBPF
+//! filter of its own, and berth's is the only one, as in cgroupfs mode.
+//! (runc sends them on v2 too, and the kernel then runs both filters.)
 
 use std::collections::HashMap;
 
@@ -33,6 +32,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// `au` (PIDs)
     U32s(Vec<u32>),
+    /// `a(ss)` (DeviceAllow: path and permissions)
+    PathPerms(Vec<(String, String)>),
 }
 
 /// One `(sv)` of StartTransientUnit / SetUnitProperties.

@@ -118,17 +118,19 @@ impl Manager {
         };
         let none = LinuxResources::default();
         let spec = cfg.resources.unwrap_or(&none);
-        let r = super::start(unit, cfg.id, pid, spec, self.mode == Mode::V2)?;
+        let spec_rules = match spec.devices().as_ref() {
+            Some(d) => devices::from_spec(d)?,
+            None => Vec::new(),
+        };
+        let rules = devices::with_defaults(&spec_rules, cfg.default_devices);
+        // v1: the filter as properties too (`device_props`).
+        let v1_filter = (self.mode != Mode::V2).then(|| devices::DeviceState::from_rules(&rules));
+        let r = super::start(unit, cfg.id, pid, spec, v1_filter.as_ref())?;
         self.join_unrealized(pid)?;
         if let (Mode::V2, Some(l)) = (self.mode, &self.v2) {
             let ctrls: Vec<&str> = l.controllers.iter().map(String::as_str).collect();
             v2::enable(&l.mount, &l.dir, &ctrls, false)?;
         }
-        let spec_rules = match r.devices().as_ref() {
-            Some(d) => devices::from_spec(d)?,
-            None => Vec::new(),
-        };
-        let rules = devices::with_defaults(&spec_rules, cfg.default_devices);
         self.apply_inner(Some(&r), Some(&rules))
     }
 
