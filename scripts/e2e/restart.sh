@@ -52,14 +52,18 @@ restart_cleanup() {
 }
 E2E_CLEANUPS+=("restart_cleanup")
 
-# ctr run through F's shim and runtime.
+# ctr run through F's shim and runtime. Detached tasks' fifos go under
+# $E2E_TMP: ctr leaves them behind when it does not delete the task itself.
 run_f() {
     if [[ $F == berth ]]; then
-        c run --runtime io.containerd.berth.v2 --runtime-config-path "$E2E_TMP/berth.toml" "$@"
+        c run --fifo-dir "$E2E_TMP/fifo" --runtime io.containerd.berth.v2 \
+            --runtime-config-path "$E2E_TMP/berth.toml" "$@"
     else
-        c run --runtime io.containerd.runc.v2 --runc-binary "$RUNC" --runc-root "$RUNC_ROOT" "$@"
+        c run --fifo-dir "$E2E_TMP/fifo" --runtime io.containerd.runc.v2 \
+            --runc-binary "$RUNC" --runc-root "$RUNC_ROOT" "$@"
     fi
 }
+exec_d() { c tasks exec -d --fifo-dir "$E2E_TMP/fifo" "$@"; }
 runtime_state() {
     if [[ $F == berth ]]; then echo "$BERTH_ROOT/$NS/$1"; else echo "$RUNC_ROOT/$NS/$1"; fi
 }
@@ -233,7 +237,7 @@ restart_setup() {
     both "ctr run -d: one to exit while containerd is down" \
         'run_f -d "$E2E_IMAGE" $F-exits sh -c "$EXITS_CMD"'
     both "ctr run -d: one to run an exec" 'run_f -d "$E2E_IMAGE" $F-exec sleep 1000'
-    both "ctr task exec -d: a sleep in it" 'c tasks exec -d --exec-id e1 $F-exec sleep 1001'
+    both "ctr task exec -d: a sleep in it" 'exec_d --exec-id e1 $F-exec sleep 1001'
     for id in sleep exits exec; do
         each 'INIT[$F-'$id']=$(task_pid $F-'$id')'
         each 'SHIM_PID[$F-'$id']=$(ppid_of "${INIT[$F-'$id']}")'
@@ -300,7 +304,7 @@ kill_setup() {
     both "ctr run -d: the victim (two processes)" \
         'run_f -d "$E2E_IMAGE" $F-victim sh -c "sleep 1000 & exec sleep 1002"'
     both "ctr task exec -d: an exec in the victim" \
-        'c tasks exec -d --exec-id e1 $F-victim sleep 1003'
+        'exec_d --exec-id e1 $F-victim sleep 1003'
     each 'INIT[$F-victim]=$(task_pid $F-victim)'
     each 'SHIM_PID[$F-victim]=$(ppid_of "${INIT[$F-victim]}")'
     each 'CGROUPS[$F]=$(cgroup_dirs "${INIT[$F-victim]}" $F-victim | tr "\n" " ")'
