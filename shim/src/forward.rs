@@ -95,14 +95,15 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads what is there; an error at EOF (containerd went away).
-    fn read(&mut self) -> io::Result<()> {
+    /// Reads what is there; true at EOF (containerd went away, perhaps
+    /// right after answering: what was read before still counts).
+    fn read(&mut self) -> io::Result<bool> {
         let mut buf = [0u8; 4096];
         loop {
             match self.stream.read(&mut buf) {
-                Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+                Ok(0) => return Ok(true),
                 Ok(n) => self.rbuf.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -199,9 +200,7 @@ impl Forwarder {
             if revents & libc::POLLOUT != 0 {
                 c.flush()?;
             }
-            if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                c.read()?;
-            }
+            let eof = revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && c.read()?;
             if let Some(refused) = c.answer()? {
                 if let Some(msg) = refused {
                     // containerd would refuse it again: not retried.
@@ -212,6 +211,9 @@ impl Forwarder {
                     tracing::info!("containerd is back: delivering the queued events");
                     self.failing = false;
                 }
+            }
+            if eof {
+                return Err(ErrorKind::UnexpectedEof.into());
             }
             if let Some((_, sent)) = c.waiting {
                 if now >= sent + ANSWER_TIMEOUT {
@@ -353,6 +355,29 @@ mod tests {
         let (first, second) = server.join().unwrap();
         assert_eq!(first, ["a", "b", "c"]);
         assert_eq!(second, ["d"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// containerd answers and closes the connection at once (it is
+    /// stopping): the answer, read with the end of the connection, still
+    /// counts, and the event is not sent again.
+    #[test]
+    fn an_answer_read_with_the_connection_end_counts() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-fwd-eof-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("ttrpc");
+        let l = UnixListener::bind(&sock).unwrap();
+        let events = Arc::new(Publisher::new("ns".into(), sock.to_str().unwrap()));
+        let mut f = Forwarder::new(Arc::clone(&events));
+        events.publish(Event::Oom("x".into()));
+        f.run(0, Instant::now()); // connects and sends
+        let got = std::thread::scope(|s| s.spawn(|| serve(&l, 1, &[])).join().unwrap());
+        assert_eq!(got, ["x"]);
+        // Both the answer and the end of the connection wait to be read.
+        drive(&mut f, |f| f.idle() && f.conn.is_none());
+        assert!(f.idle(), "the answered event left the queue");
+        l.set_nonblocking(true).unwrap();
+        assert!(l.accept().is_err(), "the event was not sent again");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
