@@ -10,7 +10,8 @@
 #   runc  -> io.containerd.runc.v2 with /usr/sbin/runc, the reference;
 #   berth-cfg -> our shim with ConfigPath (an options file with its own Root);
 #   berth-bad -> an options file with an unknown key: a clear error.
-# The same pod scenario runs on berth and runc.
+# The same pod scenario runs on berth and runc, and so does a pod of three
+# containers stopped and removed as a whole (its shim exits with it).
 #
 #   scripts/e2e/cri.sh        (as root; make e2e runs it)
 E2E_NAME=cri
@@ -166,6 +167,12 @@ our_shims() {
     return 0
 }
 no_shims() { [[ -z $(our_shims) ]]; }
+# Those of the pids PID... that still exist.
+live_pids() {
+    local p
+    for p in "$@"; do [[ -e /proc/$p ]] && echo "$p"; done
+    return 0
+}
 # cg_read CGROUPS_PATH V1_CONTROLLER V1_FILE V2_FILE: one value of the
 # container's cgroup (v1 when the controller is mounted, else unified).
 cg_read() {
@@ -366,6 +373,41 @@ pod_scenario() {
     pod_teardown "$h" "$state"
 }
 
+# pod_of_three H STATE: a pod of three containers on handler H. StopPodSandbox
+# alone stops all three, the pod's one shim exits once the last task is
+# deleted (StopPodSandbox deletes them), RemovePodSandbox removes the
+# containers; nothing is left.
+pod_of_three() {
+    local h=$1 state=$2 name=$1-pod3 pod id ids=() pids=() shim args
+    args=(--pod-name "$name" --log-dir "$E2E_TMP/logs" --cgroup-parent "/$CG_TOP/$name")
+    pod=$(cri runp --handler "$h" "${args[@]}" 2>"$E2E_TMP/stderr")
+    [[ -n $pod ]] || { fail "[$h] pod of 3: RunPodSandbox" "$(cat "$E2E_TMP/stderr")"; return; }
+    for id in p1 p2 p3; do
+        id=$(cri create --pod "$pod" "${args[@]}" --name "$id" --image "$E2E_IMAGE" -- sleep inf)
+        [[ -n $id ]] && cri start "$id" && ids+=("$id")
+    done
+    [[ ${#ids[@]} -eq 3 ]] && pass "[$h] pod of 3: three containers started" ||
+        fail "[$h] pod of 3: three containers started" "started: ${ids[*]}"
+    shim=$(ppid_of "$(pod_field "$pod" pid)")
+    for id in "${ids[@]}"; do pids+=("$(ctr_field "$id" pid)"); done
+    expect_out "[$h] pod of 3: one shim is the parent of all three" "$shim $shim $shim" \
+        echo "$(ppid_of "${pids[0]}") $(ppid_of "${pids[1]}") $(ppid_of "${pids[2]}")"
+    ok "[$h] pod of 3: StopPodSandbox" cri stopp "$pod"
+    for id in "${!ids[@]}"; do
+        expect_out "[$h] pod of 3: p$((id + 1)) was stopped with the pod" \
+            CONTAINER_EXITED ctr_field "${ids[id]}" state
+    done
+    expect_out "[$h] pod of 3: their processes are gone" "" live_pids "${pids[@]}"
+    wait_for "[$h] pod of 3: the shim (pid $shim) exits" 20 test ! -e "/proc/$shim" &&
+        pass "[$h] pod of 3: the shim (pid $shim) exited with the last task"
+    ok "[$h] pod of 3: RemovePodSandbox" cri rmp "$pod"
+    expect_out "[$h] pod of 3: the containers are removed" "" cri ps
+    expect_out "[$h] pod of 3: the pod is removed" "" cri pods
+    expect_out "[$h] pod of 3: no container cgroups left" "" cgroups_below "$CG_TOP/$name"
+    remove_ns_cgroups "$CG_TOP/$name"   # kubelet removes the pod's cgroup
+    expect_out "[$h] pod of 3: no runtime state left" "" entries "$state"
+}
+
 # The options file still works (ConfigPath): berth-cfg's state is in its Root.
 config_path_pod() {
     local pod
@@ -405,6 +447,8 @@ ok "import the sandbox image (busybox, sleep inf)" \
 netns_before=$(netns_list)
 pod_scenario berth containerd-shim-berth-v2 "$BERTH_STATE"
 pod_scenario runc containerd-shim-runc-v2 "$RUNC_ROOT/k8s.io"
+pod_of_three berth "$BERTH_STATE"
+pod_of_three runc "$RUNC_ROOT/k8s.io"
 config_path_pod
 bad_config_pod
 

@@ -7,7 +7,7 @@
 set -uo pipefail
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 suites=("$@")
-[[ ${#suites[@]} -gt 0 ]] || suites=(containerd shim docker podman podman-rootless cri)
+[[ ${#suites[@]} -gt 0 ]] || suites=(containerd shim docker podman podman-rootless cri restart)
 
 failed=()
 for s in "${suites[@]}"; do

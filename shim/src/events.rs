@@ -1,10 +1,11 @@
-//! Task events to containerd: `Forward` calls to containerd's ttrpc Events
-//! service (TTRPC_ADDRESS) through the shim's own blocking client
-//! (`wire::Client`: no threads of its own, reconnects after a containerd
-//! restart). One lock serialises publishing, so events leave in the order
-//! the service produced them.
+//! Task events for containerd: what each event carries, and the queue
+//! (`Publisher`) they wait in until `forward` delivers them as `Forward`
+//! calls on containerd's ttrpc Events service (TTRPC_ADDRESS), in the order
+//! they were produced.
 
-use std::sync::Mutex;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
 use containerd_shim::protos::events::task::{
@@ -18,9 +19,6 @@ use containerd_shim::protos::shim::events::ForwardRequest;
 use containerd_shim::protos::topics;
 
 use crate::process::StdioPaths;
-use crate::wire::Client;
-
-const EVENTS_SERVICE: &str = "containerd.services.events.ttrpc.v1.Events";
 
 /// A task event, built by the service.
 pub enum Event {
@@ -187,20 +185,40 @@ fn task_io(stdio: StdioPaths) -> TaskIO {
     }
 }
 
-/// Publishes to containerd in order; failures are logged (containerd also
-/// polls task state, and a lost event must not fail the RPC that caused it).
+/// At most this many events wait for containerd; more are dropped (and
+/// counted in the log). While containerd is away only exits and OOMs are
+/// produced, a few hundred bytes each.
+const MAX_QUEUED: usize = 1024;
+
+/// The shim's outgoing events, in the order the service produced them.
+/// `publish` only queues them and wakes the server's loop, whose
+/// `forward::Forwarder` delivers them: no thread that publishes (the task
+/// thread, the reaper, the io thread) ever waits for containerd, and an
+/// event that cannot be delivered while containerd is down or restarting
+/// stays queued until it is back.
 pub struct Publisher {
     namespace: String,
-    client: Mutex<Client>,
+    /// containerd's ttrpc socket (TTRPC_ADDRESS).
+    pub address: PathBuf,
+    queue: Mutex<VecDeque<Vec<u8>>>,
+    wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Publisher {
-    /// A publisher to containerd's ttrpc `address`; connects on first use.
+    /// A publisher to containerd's ttrpc `address` (`unix://` optional).
     pub fn new(namespace: String, address: &str) -> Publisher {
         Publisher {
             namespace,
-            client: Mutex::new(Client::new(address)),
+            address: PathBuf::from(address.strip_prefix("unix://").unwrap_or(address)),
+            queue: Mutex::new(VecDeque::new()),
+            wake: OnceLock::new(),
         }
+    }
+
+    /// Sets what to call when an event was queued (once: the server loop's
+    /// waker).
+    pub fn set_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.wake.set(wake);
     }
 
     /// The `ForwardRequest` carrying the event.
@@ -224,24 +242,41 @@ impl Publisher {
             .ok()
     }
 
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Vec<u8>>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues the event for containerd and wakes the forwarder.
     pub fn publish(&self, ev: Event) {
         let (topic, any) = ev.encode();
         let Some(payload) = self.envelope(topic, any) else {
             return;
         };
-        let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        // A second try on a fresh connection when the first found a broken
-        // one (containerd restarted); not after an error status, which
-        // means containerd got the event.
-        let r = match client.call(EVENTS_SERVICE, "Forward", payload.clone()) {
-            Err(e) if e.kind() != std::io::ErrorKind::Other => {
-                client.call(EVENTS_SERVICE, "Forward", payload)
+        {
+            let mut q = self.queue();
+            if q.len() >= MAX_QUEUED {
+                tracing::warn!("{MAX_QUEUED} events wait for containerd: {topic} dropped");
+                return;
             }
-            r => r,
-        };
-        if let Err(e) = r {
-            tracing::warn!("publish {topic}: {e}");
+            q.push_back(payload);
         }
+        if let Some(wake) = self.wake.get() {
+            wake();
+        }
+    }
+
+    /// The oldest undelivered event's `ForwardRequest` (it stays queued).
+    pub fn front(&self) -> Option<Vec<u8>> {
+        self.queue().front().cloned()
+    }
+
+    /// The oldest event was delivered (or refused for good).
+    pub fn pop(&self) {
+        self.queue().pop_front();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue().is_empty()
     }
 }
 

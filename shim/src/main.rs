@@ -13,6 +13,7 @@ mod console;
 mod container;
 mod error;
 mod events;
+mod forward;
 mod io;
 mod logger;
 mod mount;

@@ -12,7 +12,12 @@
 //!   change (an exit, a delete), so a pod's many pending Waits cost no
 //!   thread at all.
 //!
-//! The loop ends once Shutdown was accepted and its response written.
+//! - The loop also delivers the shim's events to containerd (`forward`),
+//!   on a non-blocking connection polled with the others.
+//!
+//! The loop ends once Shutdown was accepted, its response written and the
+//! queued events delivered (or, if containerd cannot be reached, after
+//! `SHUTDOWN_GRACE`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,6 +26,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use berth::api::{poll, pollin};
 use containerd_shim::api::WaitRequest;
@@ -30,12 +36,17 @@ use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
 use crate::container::Tasks;
+use crate::forward::Forwarder;
 use crate::wire::{self, Header};
 
 /// The Task service's handlers by path (`/containerd.task.v2.Task/Create`).
 pub type Methods = HashMap<String, Box<dyn MethodHandler + Send + Sync>>;
 
 const WAIT_PATH: &str = "/containerd.task.v2.Task/Wait";
+
+/// After Shutdown, how long the shim still tries to deliver its last
+/// events when containerd does not take them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// One request for the worker (or parked): the connection it came on.
 struct Job {
@@ -75,6 +86,9 @@ pub struct Server {
     parked: Vec<(Job, WaitRequest)>,
     methods: Arc<Methods>,
     tasks: Arc<Tasks>,
+    forward: Forwarder,
+    /// When the loop first saw Shutdown accepted.
+    shutdown_at: Option<Instant>,
 }
 
 /// Runs one request's handler; the encoded response message.
@@ -142,6 +156,8 @@ impl Server {
             .name("task".into())
             .stack_size(256 * 1024)
             .spawn(move || worker(rx, m, o, wk))?;
+        let wk = waker.clone();
+        tasks.events.set_waker(Box::new(move || wk.wake()));
         tasks.set_on_change(Box::new(move || waker.wake()));
         Ok(Server {
             listener,
@@ -153,41 +169,26 @@ impl Server {
             outbox,
             parked: Vec::new(),
             methods,
+            forward: Forwarder::new(Arc::clone(&tasks.events)),
             tasks,
+            shutdown_at: None,
         })
     }
 
     /// Serves until Shutdown (see the module doc).
     pub fn run(mut self) {
         loop {
-            let done = self.tasks.shutting_down()
-                && self.in_flight == 0
-                && self.conns.values().all(|c| c.wbuf.is_empty());
-            if done {
+            let now = Instant::now();
+            if self.finished(now) {
                 return;
             }
             let ids: Vec<u64> = self.conns.keys().copied().collect();
-            let mut fds = vec![
-                pollin(self.listener.as_raw_fd()),
-                pollin(self.wake_r.as_raw_fd()),
-            ];
-            for id in &ids {
-                let c = &self.conns[id];
-                let mut ev = libc::POLLIN;
-                if !c.wbuf.is_empty() {
-                    ev |= libc::POLLOUT;
-                }
-                fds.push(libc::pollfd {
-                    fd: c.stream.as_raw_fd(),
-                    events: ev,
-                    revents: 0,
-                });
-            }
-            if let Err(e) = poll(&mut fds, -1) {
-                if e.kind() != ErrorKind::Interrupted {
-                    tracing::warn!("server poll: {e}");
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
+            let mut fds = self.pollfds(&ids);
+            let fwd = self.forward.pollfd();
+            fds.extend(fwd);
+            if let Err(e) = poll(&mut fds, self.timeout_ms(now)) {
+                tracing::warn!("server poll: {e}");
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
             if fds[1].revents != 0 {
@@ -198,12 +199,66 @@ impl Server {
             if fds[0].revents != 0 {
                 self.accept();
             }
-            for (id, pfd) in ids.iter().zip(&fds[2..]) {
+            for (id, pfd) in ids.iter().zip(&fds[2..2 + ids.len()]) {
                 if pfd.revents != 0 {
                     self.serve_conn(*id, pfd.revents);
                 }
             }
+            let revents = fwd.and(fds.last()).map_or(0, |p| p.revents);
+            self.forward.run(revents, Instant::now());
         }
+    }
+
+    /// Shutdown was accepted, every response written and the events
+    /// delivered (or the grace for them is over).
+    fn finished(&mut self, now: Instant) -> bool {
+        if !self.tasks.shutting_down() {
+            return false;
+        }
+        if self.shutdown_at.is_none() {
+            self.shutdown_at = Some(now);
+            self.forward.retry_now(); // containerd is there: it just asked
+        }
+        let grace_over = self.shutdown_at.is_some_and(|t| now >= t + SHUTDOWN_GRACE);
+        self.in_flight == 0
+            && self.conns.values().all(|c| c.wbuf.is_empty())
+            && (self.forward.idle() || grace_over)
+    }
+
+    /// The listener, the wake-up pipe, then the connections `ids`.
+    fn pollfds(&self, ids: &[u64]) -> Vec<libc::pollfd> {
+        let mut fds = vec![
+            pollin(self.listener.as_raw_fd()),
+            pollin(self.wake_r.as_raw_fd()),
+        ];
+        for id in ids {
+            let c = &self.conns[id];
+            let mut ev = libc::POLLIN;
+            if !c.wbuf.is_empty() {
+                ev |= libc::POLLOUT;
+            }
+            fds.push(libc::pollfd {
+                fd: c.stream.as_raw_fd(),
+                events: ev,
+                revents: 0,
+            });
+        }
+        fds
+    }
+
+    /// How long poll may wait: until the forwarder's next deadline or the
+    /// end of the shutdown grace; forever (-1) without either.
+    fn timeout_ms(&self, now: Instant) -> i32 {
+        let grace = self.shutdown_at.map(|t| t + SHUTDOWN_GRACE);
+        let next = match (self.forward.deadline(), grace) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.map_or(-1, |t| {
+            // Rounded up: waking a millisecond early would spin.
+            let ms = t.saturating_duration_since(now).as_micros().div_ceil(1000);
+            i32::try_from(ms).unwrap_or(i32::MAX)
+        })
     }
 
     fn drain_wake(&mut self) {
@@ -220,6 +275,8 @@ impl Server {
                         continue;
                     }
                     self.next_conn += 1;
+                    // containerd (re)connected: events waiting for it go now.
+                    self.forward.retry_now();
                     let conn = Conn {
                         stream,
                         rbuf: Vec::new(),

@@ -222,7 +222,9 @@ fn join_shim_cgroup(pid: u32) {
     }
 }
 
-/// The `delete` action: cleans up after a dead shim.
+/// The `delete` action: cleans up after a dead shim. What fails goes to
+/// stderr, which containerd logs ("cleanup warnings"); the response carries
+/// the init's pid, as containerd's runc shim's does.
 fn delete(flags: &Flags) -> Result<()> {
     let bundle = bundle_dir(flags);
     // The runtime's own children, if any, are ours to reap.
@@ -232,14 +234,18 @@ fn delete(flags: &Flags) -> Result<()> {
         Ok(rt) => {
             let a = args(["delete", "--force", flags.id.as_str()]);
             if let Err(e) = rt.run("delete", &a, None) {
-                tracing::warn!("delete {}: {e}", flags.id);
+                eprintln!("delete {}: {e}", flags.id);
             }
         }
-        Err(e) => tracing::warn!("delete {}: {e}", flags.id),
+        Err(e) => eprintln!("delete {}: {e}", flags.id),
     }
     mount::unmount_all(&bundle.join("rootfs"));
+    let pid = container::read_pid(&bundle.join("init.pid"))
+        .ok()
+        .and_then(|p| u32::try_from(p).ok())
+        .unwrap_or(0);
     let resp = DeleteResponse {
-        pid: 0,
+        pid,
         exit_status: 128 + libc::SIGKILL as u32,
         exited_at: Some(events::timestamp(std::time::SystemTime::now())).into(),
         ..Default::default()

@@ -1,25 +1,19 @@
 //! ttrpc's framing, for the shim's own server (`server`) and its events
-//! client (`events`): a 10-byte header (payload length and stream id, both
+//! client (`forward`): a 10-byte header (payload length and stream id, both
 //! big-endian u32, then the message type and flags) followed by a protobuf
 //! `ttrpc.Request` or `ttrpc.Response`. Requests from a client use odd
 //! stream ids; a response carries its request's id.
 
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::io;
 
 use containerd_shim::protos::protobuf::Message;
-use containerd_shim::protos::ttrpc::{Code, Request, Response};
+use containerd_shim::protos::ttrpc::{Code, Response};
 
 pub const HEADER_LEN: usize = 10;
 /// ttrpc's limit on one message's payload.
 pub const MAX_MESSAGE: usize = 4 << 20;
 pub const TYPE_REQUEST: u8 = 1;
 pub const TYPE_RESPONSE: u8 = 2;
-
-/// How long the events client waits for containerd.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -94,92 +88,6 @@ pub fn error_response(code: Code, msg: String) -> Vec<u8> {
     let mut res = Response::new();
     res.set_status(containerd_shim::protos::ttrpc::get_status(code, msg));
     res.write_to_bytes().unwrap_or_default()
-}
-
-/// A blocking ttrpc client with one request in flight at a time, which
-/// connects (again) when a call finds no connection: containerd may have
-/// restarted since the last call.
-pub struct Client {
-    path: PathBuf,
-    conn: Option<UnixStream>,
-    next_stream: u32,
-}
-
-impl Client {
-    /// A client of `address` (`unix://` optional); connects on first use.
-    pub fn new(address: &str) -> Client {
-        let path = address.strip_prefix("unix://").unwrap_or(address);
-        Client {
-            path: PathBuf::from(path),
-            conn: None,
-            next_stream: 1,
-        }
-    }
-
-    fn connect(&mut self) -> io::Result<&mut UnixStream> {
-        if self.conn.is_none() {
-            let s = UnixStream::connect(&self.path)?;
-            s.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-            s.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-            self.conn = Some(s);
-            self.next_stream = 1;
-        }
-        self.conn
-            .as_mut()
-            .ok_or_else(|| io::Error::other("not connected"))
-    }
-
-    /// Calls `service`/`method`; the response payload. An error status is
-    /// an `io::Error` with its message; a broken connection is dropped so
-    /// that the next call reconnects.
-    pub fn call(&mut self, service: &str, method: &str, payload: Vec<u8>) -> io::Result<Vec<u8>> {
-        let r = self.exchange(service, method, payload);
-        if matches!(&r, Err(e) if e.kind() != io::ErrorKind::Other) {
-            self.conn = None;
-        }
-        r
-    }
-
-    fn exchange(&mut self, service: &str, method: &str, payload: Vec<u8>) -> io::Result<Vec<u8>> {
-        let mut req = Request::new();
-        req.service = service.to_string();
-        req.method = method.to_string();
-        req.payload = payload;
-        req.timeout_nano = i64::try_from(CLIENT_TIMEOUT.as_nanos()).unwrap_or(i64::MAX);
-        let body = req.write_to_bytes().map_err(io::Error::other)?;
-        let stream_id = self.next_stream;
-        self.next_stream = self.next_stream.wrapping_add(2);
-        let conn = self.connect()?;
-        conn.write_all(&frame(stream_id, TYPE_REQUEST, &body))?;
-        loop {
-            let mut head = [0u8; HEADER_LEN];
-            conn.read_exact(&mut head)?;
-            let h = Header::parse(&head);
-            if h.length as usize > MAX_MESSAGE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "oversized ttrpc message",
-                ));
-            }
-            let mut body = vec![0u8; h.length as usize];
-            conn.read_exact(&mut body)?;
-            if h.kind != TYPE_RESPONSE || h.stream_id != stream_id {
-                continue;
-            }
-            let res = Response::parse_from_bytes(&body)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let status = res.status.as_ref();
-            match status.map(|s| s.code.value()).unwrap_or(0) {
-                0 => return Ok(res.payload),
-                code => {
-                    let msg = status.map(|s| s.message.clone()).unwrap_or_default();
-                    return Err(io::Error::other(format!(
-                        "{service}/{method}: code {code}: {msg}"
-                    )));
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
