@@ -37,5 +37,8 @@ fn main() {
     for path in watch.iter().filter(|p| p.exists()) {
         println!("cargo:rerun-if-changed={}", path.display());
     }
+    // The berth binary starts at sys::entry's stub (binary protection before
+    // the C library's start-up); `-u` makes the linker pull it in.
+    println!("cargo:rustc-link-arg-bin=berth=-Wl,-u,berth_entry,-e,berth_entry");
     println!("cargo:rerun-if-changed=build.rs");
 }

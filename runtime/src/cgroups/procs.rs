@@ -252,7 +252,7 @@ impl Manager {
         // parents only if berth made them and nothing else uses them.
         if !foreign {
             for d in &leaves {
-                results.push(remove_subs(d).and_then(|_| rmdir_retry(d)));
+                results.push(remove_leaf(d));
             }
         }
         for d in self.created.iter().rev().filter(|d| !leaves.contains(d)) {
@@ -263,7 +263,8 @@ impl Manager {
         // container created it.
         for l in self.v1.iter().chain(self.v2.iter()) {
             let own_parent = l.mount.join(&super::path::DEFAULT_PARENT[1..]);
-            if l.dir.parent() == Some(own_parent.as_path()) {
+            // One this container made was tried with the parents above.
+            if l.dir.parent() == Some(own_parent.as_path()) && !self.created.contains(&own_parent) {
                 let _ = rmdir_if_empty(&own_parent);
             }
         }
@@ -399,6 +400,16 @@ fn sub_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
         .collect()
+}
+
+/// Removes a leaf and the sub-cgroups below it. The usual leaf has none:
+/// one rmdir, and the sub-cgroups are looked for only when that fails.
+fn remove_leaf(d: &Path) -> Result<()> {
+    match std::fs::remove_dir(d) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) => remove_subs(d).and_then(|_| rmdir_retry(d)),
+    }
 }
 
 /// Removes the sub-cgroups below a leaf, deepest first (runc removes them

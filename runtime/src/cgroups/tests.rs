@@ -209,6 +209,34 @@ fn lifecycle_limits_placement_freeze_stats_destroy() {
     g.0.created.clear();
 }
 
+/// destroy tries a plain rmdir of each leaf first: leaves with nested
+/// sub-cgroups (the container's own, or `exec --cgroup`'s) still go, the
+/// deepest first, and so does the /berth parent berth made.
+#[test]
+#[ignore = "needs root on the hybrid host: make unit runs it as root"]
+fn destroy_removes_sub_cgroups_and_parents() {
+    assert!(hybrid_host(), "needs root on the hybrid host");
+    let id = unique("subs");
+    let cfg = CgroupConfig {
+        id: &id,
+        cgroups_path: Some(&format!("/berth-subs-{id}/{id}")),
+        systemd: false,
+        resources: None,
+        default_devices: &[],
+    };
+    let mut g = Guard(Manager::create(&cfg).unwrap());
+    let dirs = g.0.dirs();
+    let parents: Vec<PathBuf> = dirs.iter().map(|d| d.parent().unwrap().into()).collect();
+    let nested = [dirs[0].join("a/b"), dirs[0].join("c"), dirs[1].join("a")];
+    for n in &nested {
+        std::fs::create_dir_all(n).unwrap();
+    }
+    g.0.destroy(&super::Scope::Cgroup).unwrap();
+    for d in dirs.iter().chain(&parents) {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+}
+
 #[test]
 #[ignore = "needs root on the hybrid host: make unit runs it as root"]
 fn oom_kill_is_counted_and_notified() {

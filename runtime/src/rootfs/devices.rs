@@ -84,16 +84,16 @@ pub fn plan(devices: &[LinuxDevice]) -> Vec<Node> {
 /// device (as runc). `spec::validate` has refused a path that is the root.
 /// In a user namespace, where mknod is not allowed, the host's device at
 /// the same path is bind-mounted instead (`bind`), as runc does.
-pub fn create(root: &RootDir, node: &Node, bind: bool) -> Result<()> {
+pub fn create(root: &RootDir, node: &Node, bind: bool, dirs: &mut DirCache) -> Result<()> {
     let comps = clean(&node.path);
     let Some((name, parents)) = comps.split_last() else {
         return Err(RootfsError::DeviceIsRoot(node.path.clone()));
     };
     let parent_path: PathBuf = Path::new("/").join(parents.iter().collect::<PathBuf>());
-    let parent = root.ensure(&parent_path, super::resolve::Kind::Dir)?;
     let dev = makedev(node.major, node.minor);
     let what = || format!("create device {}", node.path.display());
-    match fstatat(&parent, *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+    let dir = dirs.open(root, parent_path, what)?;
+    match fstatat(dir, *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => {
             let same = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == node.kind
                 && st.st_rdev == dev;
@@ -112,13 +112,11 @@ pub fn create(root: &RootDir, node: &Node, bind: bool) -> Result<()> {
         Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(e).ctx(what),
     }
-    // O_PATH fds are fine for *at() calls on their directory.
-    let dir = reopen_dir(&parent).ctx(what)?;
     if bind {
-        return bind_host_node(&dir, name, &node.path).ctx(what);
+        return bind_host_node(dir, name, &node.path).ctx(what);
     }
     mknodat(
-        &dir,
+        dir,
         *name,
         node.kind,
         Mode::from_bits_truncate(node.mode),
@@ -126,13 +124,40 @@ pub fn create(root: &RootDir, node: &Node, bind: bool) -> Result<()> {
     )
     .ctx(what)?;
     fchownat(
-        &dir,
+        dir,
         *name,
         Some(Uid::from_raw(node.uid)),
         Some(Gid::from_raw(node.gid)),
         AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .ctx(what)
+}
+
+/// The directory the last device went to, resolved in the rootfs once for
+/// all the nodes that share it (usually all of them: /dev).
+#[derive(Default)]
+pub struct DirCache {
+    last: Option<(PathBuf, OwnedFd)>,
+}
+
+impl DirCache {
+    fn open(
+        &mut self,
+        root: &RootDir,
+        path: PathBuf,
+        what: impl Fn() -> String,
+    ) -> Result<&OwnedFd> {
+        let entry = match self.last.take() {
+            Some((p, fd)) if p == path => (p, fd),
+            _ => {
+                let parent = root.ensure(&path, super::resolve::Kind::Dir)?;
+                // An O_PATH fd cannot take mknodat: reopened as a directory.
+                let dir = reopen_dir(&parent).ctx(what)?;
+                (path, dir)
+            }
+        };
+        Ok(&self.last.insert(entry).1)
+    }
 }
 
 /// An empty file at `name` in `dir`, with the host's node at `host` (the

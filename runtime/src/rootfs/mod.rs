@@ -124,6 +124,7 @@ pub fn prepare(s: &Setup) -> Result<()> {
 fn populate(root: &RootDir, s: &Setup, mounts: &[oci_spec::runtime::Mount]) -> Result<()> {
     let linux = s.spec.linux().as_ref();
     let devs = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    let mut dirs = devices::DirCache::default();
     for node in devices::plan(devs) {
         tracing::debug!(
             "device {} ({}:{})",
@@ -131,7 +132,7 @@ fn populate(root: &RootDir, s: &Setup, mounts: &[oci_spec::runtime::Mount]) -> R
             node.major,
             node.minor
         );
-        devices::create(root, &node, s.userns)?;
+        devices::create(root, &node, s.userns, &mut dirs)?;
     }
     let has_pts = mounts
         .iter()

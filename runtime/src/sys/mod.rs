@@ -8,6 +8,7 @@
 
 pub mod bpf;
 pub mod caps;
+pub mod entry;
 pub mod eventfd;
 pub mod exec;
 pub mod fd;
