@@ -16,6 +16,7 @@ mod error;
 mod freezer;
 pub mod fs;
 pub mod hierarchy;
+mod mounts;
 mod manager;
 pub mod oom;
 pub mod path;
