@@ -77,15 +77,20 @@ impl Hierarchies {
     /// Detects the mode and reads the mounts.
     pub fn detect() -> Result<Hierarchies> {
         let mode = detect_mode();
-        // mountinfo grows with the host's mount table (100 000 mounts:
-        // 10 MB, 0.1 s to read); the conventional places cost the same always.
-        let mut h = match super::mounts::at_conventional_places(mode) {
+        // mountinfo grows with the host's mount table (100 000 mounts: 10 MB,
+        // 0.1 s to read): past a few hundred mounts, look at the
+        // conventional places instead, whose cost does not grow.
+        let small = super::mounts::small_mountinfo().ctx(|| "read /proc/self/mountinfo".into())?;
+        let mut h = match small.map(|mi| parse_mounts(mode, &mi)) {
             Some(h) => h,
-            None => {
-                let mountinfo = super::fs::read_path(Path::new("/proc/self/mountinfo"))
-                    .ctx(|| "read /proc/self/mountinfo".into())?;
-                parse_mounts(mode, &mountinfo)
-            }
+            None => match super::mounts::at_conventional_places(mode) {
+                Some(h) => h,
+                None => {
+                    let mountinfo = super::fs::read_path(Path::new("/proc/self/mountinfo"))
+                        .ctx(|| "read /proc/self/mountinfo".into())?;
+                    parse_mounts(mode, &mountinfo)
+                }
+            },
         };
         if let Some(u) = h.unified.as_mut() {
             let p = u.mount.join("cgroup.controllers");

@@ -166,7 +166,8 @@ mod tests {
         b[HEADER..].copy_from_slice(strings);
         let len = b.len() as u32;
         put(&mut b, OFF_SIZE, len);
-        let mask = STATMOUNT_FS_TYPE | STATMOUNT_MNT_ROOT | STATMOUNT_MNT_POINT | STATMOUNT_MNT_OPTS;
+        let mask =
+            STATMOUNT_FS_TYPE | STATMOUNT_MNT_ROOT | STATMOUNT_MNT_POINT | STATMOUNT_MNT_OPTS;
         b[OFF_MASK..OFF_MASK + 8].copy_from_slice(&mask.to_ne_bytes());
         put(&mut b, OFF_FS_TYPE, 0);
         put(&mut b, OFF_MNT_ROOT, 7);
