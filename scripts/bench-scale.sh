@@ -2,7 +2,7 @@
 # make bench-scale: berth vs runc vs crun with 1000 containers under one
 # root and with ~100 000 mounts in the mount namespace (driver:
 # scripts/bench_scale.py). Output: markdown on stdout and in
-# build/bench-scale.md. Env: BERTH, BENCH_ITERS, BENCH_SCALE_N.
+# build/bench-scale.md. Env: BERTH, BERTH_BEFORE, BENCH_ITERS, BENCH_SCALE_N.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

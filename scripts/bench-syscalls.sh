@@ -47,8 +47,14 @@ seq = 0
 
 
 def quiet(argv):
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    """Runs argv; stderr through a file, not a pipe: a detached container
+    (run -d) would inherit a pipe and hold it open."""
+    with tempfile.TemporaryFile("w+", dir=tmp) as err:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=err)
+        err.seek(0)
+        r.stderr = err.read()
+    return r
 
 
 def strace_counts(argv):

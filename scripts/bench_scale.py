@@ -19,7 +19,8 @@ parallel), any cgroup directory still named after this run's containers
 is emptied (SIGKILL of the processes in it, which are this run's) and
 removed, and the namespace with the mounts goes with the fds that hold it.
 
-Env: BERTH, RUNC, CRUN; BENCH_ITERS (default 20); BENCH_SCALE_N.
+Env: BERTH, RUNC, CRUN; BERTH_BEFORE (another berth binary, measured as
+"berth-before" for an A/B); BENCH_ITERS (default 20); BENCH_SCALE_N.
 """
 import ctypes
 import os
@@ -247,7 +248,11 @@ def main():
             ("berth", os.environ.get("BERTH") or os.path.join(release_dir(), "berth")),
             ("runc", os.environ.get("RUNC", "/usr/sbin/runc")),
             ("crun", os.environ.get("CRUN", "/usr/bin/crun")),
+            # An A/B of a change: another berth build, interleaved.
+            ("berth-before", os.environ.get("BERTH_BEFORE", "")),
         ]:
+            if name == "berth-before" and not path:
+                continue
             if os.access(path, os.X_OK):
                 runtimes.append(Runtime(name, path, tmp, bundle))
             else:
