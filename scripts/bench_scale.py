@@ -254,7 +254,11 @@ def main():
             if name == "berth-before" and not path:
                 continue
             if os.access(path, os.X_OK):
-                runtimes.append(Runtime(name, path, tmp, bundle))
+                rt = Runtime(name, path, tmp, bundle)
+                # Ids unique across runtimes: two berth builds share the
+                # default cgroup parent (/berth/ID).
+                rt.seq = len(runtimes) * 1_000_000
+                runtimes.append(rt)
             else:
                 notes.append(f"{name}: {path} not found — excluded")
         for rt in runtimes:
