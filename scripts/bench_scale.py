@@ -4,9 +4,9 @@
 Usage: bench_scale.py BUNDLE POP_BUNDLE OUT_MD
 
 1. Containers: `create`, `state`, `list`, `kill`, `delete` of one more
-   container (BUNDLE) with 1 and then BENCH_SCALE_N (default 1000)
-   containers running `sleep` (POP_BUNDLE, started in parallel) under the
-   runtime's --root.
+   container (BUNDLE) under a --root with 1 and under one with
+   BENCH_SCALE_N (default 1000) containers running `sleep` (POP_BUNDLE,
+   started in parallel), the two roots measured interleaved.
 2. Mounts: `run` of BUNDLE in the host's mount namespace and in a private
    one holding as many extra mounts as fs.mount-max allows (less a margin
    for the container's own mounts), made by binding a tmpfs onto itself
@@ -261,26 +261,38 @@ def main():
                 runtimes.append(rt)
             else:
                 notes.append(f"{name}: {path} not found — excluded")
+        # Each runtime twice: a root with 1 container and one with n, measured
+        # interleaved (a drift of the host's load hits both alike).
+        ones = []
+        for rt in list(runtimes):
+            one = Runtime(rt.name + "-1", rt.path, tmp, bundle)
+            one.seq = rt.seq + 500_000
+            ones.append(one)
+        runtimes += ones
         for rt in runtimes:
             try:
                 bench.op_lifecycle(rt)     # warm-up
                 populate(rt, pop_bundle, 1)
             except OpFailed as e:
                 rt.failed = f"warm-up: {e}"
-        active = [rt for rt in runtimes if not rt.failed]
-        small = interleave(active, op_one_more, iters, "1 container")
-        for rt in active:
-            if not rt.failed:
+        for rt in runtimes:
+            if not rt.failed and rt not in ones:
                 try:
                     secs = populate(rt, pop_bundle, n)
                     notes.append(f"{rt.name}: {n - 1} more containers started"
                                  f" in {secs:.1f} s ({PARALLEL} at a time)")
                 except OpFailed as e:
                     rt.failed = f"populate: {e}"
-        big = interleave(active, op_one_more, iters, f"{n} containers")
-        for rt in active:
+        both = interleave([rt for rt in runtimes if not rt.failed], op_one_more,
+                          iters, f"1 and {n} containers")
+        active = [rt for rt in runtimes if rt not in ones and not rt.failed]
+        small = {rt.name: both.get(rt.name + "-1", {}) for rt in active}
+        big = {rt.name: both.get(rt.name, {}) for rt in active}
+        for rt in runtimes:
             secs = depopulate(rt)
-            notes.append(f"{rt.name}: {n} containers deleted in {secs:.1f} s")
+            if rt not in ones:
+                notes.append(f"{rt.name}: {n} containers deleted in {secs:.1f} s")
+        active = [rt for rt in active if not rt.failed]
         ns = MountNs()
         count, existing, limit = ns.build()
         mounts_note = (f"{count} mounts ({count - existing} made by the bench;"
