@@ -110,6 +110,13 @@ bench-e2e: deps-e2e build e2e-image
 bench-shim: deps-e2e build e2e-image
 	bash scripts/e2e/bench-shim.sh
 
+# 1000 containers under one root and ~100 000 mounts (scripts/bench_scale.py):
+# a few minutes (populating and removing 3 × 1000 containers), so not in
+# `make bench`.
+.PHONY: bench-scale
+bench-scale: deps build bundle
+	bash scripts/bench-scale.sh
+
 clean:
 	cargo clean
 	rm -rf $(BUILD)

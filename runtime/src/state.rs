@@ -376,12 +376,17 @@ pub fn status(dir: &Path, saved: &Saved) -> Status {
     }
 }
 
-/// The owner of a state directory, as a user name from the host's
-/// /etc/passwd (no NSS: docs/architecture.md §2), or the numeric uid.
-pub fn owner(dir: &Path) -> String {
-    let uid = match fs::metadata(dir) {
-        Ok(m) => m.uid(),
-        Err(_) => return String::new(),
+/// The uid owning a state directory (None if it cannot be read).
+pub fn owner_uid(dir: &Path) -> Option<u32> {
+    fs::metadata(dir).ok().map(|m| m.uid())
+}
+
+/// A state directory's owner as `list` shows it: a user name from the
+/// host's /etc/passwd (no NSS: docs/architecture.md §2), else the numeric
+/// uid ("" for None).
+pub fn owner_name(uid: Option<u32>) -> String {
+    let Some(uid) = uid else {
+        return String::new();
     };
     crate::user::passwd_name(Path::new("/etc/passwd"), uid).unwrap_or_else(|| uid.to_string())
 }

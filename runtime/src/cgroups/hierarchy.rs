@@ -1,6 +1,7 @@
 //! Which cgroup mode this host runs (v1, v2, hybrid) and where each
-//! controller lives. Detected once per call: two `statfs`, one read of
-//! /proc/self/mountinfo and (with a cgroup2 mount) one of its root's
+//! controller lives. Detected once per call: two `statfs`, the cgroup mounts
+//! at the conventional places (mounts.rs; else one read of
+//! /proc/self/mountinfo) and (with a cgroup2 mount) one read of its root's
 //! cgroup.controllers.
 
 use std::path::{Path, PathBuf};
@@ -76,9 +77,21 @@ impl Hierarchies {
     /// Detects the mode and reads the mounts.
     pub fn detect() -> Result<Hierarchies> {
         let mode = detect_mode();
-        let mountinfo = super::fs::read_path(Path::new("/proc/self/mountinfo"))
-            .ctx(|| "read /proc/self/mountinfo".into())?;
-        let mut h = parse_mounts(mode, &mountinfo);
+        // mountinfo grows with the host's mount table (100 000 mounts: 10 MB,
+        // 0.1 s to read): past a few hundred mounts, look at the
+        // conventional places instead, whose cost does not grow.
+        let small = super::mounts::small_mountinfo().ctx(|| "read /proc/self/mountinfo".into())?;
+        let mut h = match small.map(|mi| parse_mounts(mode, &mi)) {
+            Some(h) => h,
+            None => match super::mounts::at_conventional_places(mode) {
+                Some(h) => h,
+                None => {
+                    let mountinfo = super::fs::read_path(Path::new("/proc/self/mountinfo"))
+                        .ctx(|| "read /proc/self/mountinfo".into())?;
+                    parse_mounts(mode, &mountinfo)
+                }
+            },
+        };
         if let Some(u) = h.unified.as_mut() {
             let p = u.mount.join("cgroup.controllers");
             let s = super::fs::read_path(&p).ctx(|| format!("read {}", p.display()))?;
@@ -141,24 +154,35 @@ pub fn parse_mounts(mode: Mode, mountinfo: &str) -> Hierarchies {
                 });
             }
             "cgroup" if mode != Mode::V2 => {
-                let controllers: Vec<String> = post[2]
-                    .split(',')
-                    .filter(|o| o.starts_with("name=") || V1_CONTROLLERS.contains(o))
-                    .map(str::to_string)
-                    .collect();
-                if controllers.is_empty() || v1.iter().any(|h| h.controllers == controllers) {
-                    continue;
-                }
-                v1.push(Hierarchy {
-                    mount: PathBuf::from(mountpoint),
-                    root: root.to_string(),
-                    controllers,
-                });
+                push_v1(&mut v1, PathBuf::from(mountpoint), root, post[2]);
             }
             _ => {}
         }
     }
     Hierarchies { mode, v1, unified }
+}
+
+/// The v1 controllers named in a cgroup mount's options (or in a
+/// /proc/PID/cgroup line's controller field).
+pub(super) fn v1_controllers(opts: &str) -> Vec<String> {
+    opts.split(',')
+        .filter(|o| o.starts_with("name=") || V1_CONTROLLERS.contains(o))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Adds a v1 mount unless it names no controller or its hierarchy is
+/// already there (the first mount of a hierarchy wins).
+pub(super) fn push_v1(v1: &mut Vec<Hierarchy>, mount: PathBuf, root: &str, opts: &str) {
+    let controllers = v1_controllers(opts);
+    if controllers.is_empty() || v1.iter().any(|h| h.controllers == controllers) {
+        return;
+    }
+    v1.push(Hierarchy {
+        mount,
+        root: root.to_string(),
+        controllers,
+    });
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.

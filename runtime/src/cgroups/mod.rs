@@ -17,6 +17,7 @@ mod freezer;
 pub mod fs;
 pub mod hierarchy;
 mod manager;
+mod mounts;
 pub mod oom;
 pub mod path;
 mod procs;

@@ -50,7 +50,18 @@ pub fn run(a: Args, g: &super::Global) -> Result<i32> {
         }
         return Ok(0);
     }
-    let owners: Vec<String> = views.iter().map(|v| state::owner(&v.dir)).collect();
+    // /etc/passwd is read once per owner, not once per container.
+    let mut names = std::collections::HashMap::new();
+    let owners: Vec<String> = views
+        .iter()
+        .map(|v| {
+            let uid = state::owner_uid(&v.dir);
+            names
+                .entry(uid)
+                .or_insert_with(|| state::owner_name(uid))
+                .clone()
+        })
+        .collect();
     match a.format.as_str() {
         "json" => {
             let docs: Vec<_> = views

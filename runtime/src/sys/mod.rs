@@ -22,6 +22,7 @@ pub mod sched;
 pub mod scm;
 pub mod seccomp;
 pub mod spawn;
+pub mod statmount;
 #[cfg(test)]
 pub mod testing;
 pub mod tty;
