@@ -39,6 +39,10 @@ fn main() {
     }
     // The berth binary starts at sys::entry's stub (binary protection before
     // the C library's start-up); `-u` makes the linker pull it in.
-    println!("cargo:rustc-link-arg-bin=berth=-Wl,-u,berth_entry,-e,berth_entry");
+    // The stub is x86-64 assembly; other architectures start at glibc's
+    // `_start` and binary::ensure_protected does the re-exec.
+    if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") {
+        println!("cargo:rustc-link-arg-bin=berth=-Wl,-u,berth_entry,-e,berth_entry");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

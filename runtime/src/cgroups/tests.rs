@@ -223,6 +223,7 @@ fn destroy_removes_sub_cgroups_and_parents() {
         systemd: false,
         resources: None,
         default_devices: &[],
+        rootless: false,
     };
     let mut g = Guard(Manager::create(&cfg).unwrap());
     let dirs = g.0.dirs();

@@ -8,6 +8,7 @@
 
 pub mod bpf;
 pub mod caps;
+#[cfg(target_arch = "x86_64")]
 pub mod entry;
 pub mod eventfd;
 pub mod exec;
