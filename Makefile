@@ -45,8 +45,9 @@ lint:
 
 # cargo-fuzz smoke run: each fuzz target for FUZZ_SECONDS (scripts/fuzz.sh).
 FUZZ_SECONDS ?= 60
+FUZZ_PROFILE ?= release
 fuzz:
-	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PROFILE=$(FUZZ_PROFILE) bash scripts/fuzz.sh
 
 spec-tests: deps build
 	bash spec-tests/run.sh
@@ -93,13 +94,15 @@ test-systemd-v1: deps build
 	SDVM_CGROUP=hybrid SDVM_RUNTIMES=berth bash scripts/systemd-vm/run.sh --filter systemd_
 
 # Each stage in turn, with its wall time (CI's budget is watched from these).
-# make test fuzzes each target for 30 s (make fuzz alone: FUZZ_SECONDS, 60).
+# make test's fuzz stage is a smoke run: 30 s per target on unoptimised
+# builds (make fuzz alone: FUZZ_SECONDS 60, release builds); the pure v2 VM
+# runs the cases on berth only (make test-cgroupv2 alone: berth and runc).
 TEST_STAGES := lint unit fuzz spec-tests-runc spec-tests robustness test-cgroupv2 test-systemd test-systemd-v1 e2e
 TEST_FUZZ_SECONDS ?= 30
 test: deps build
 	@for stage in $(TEST_STAGES); do \
 		t0=$$(date +%s); \
-		$(MAKE) --no-print-directory $$stage FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) || { echo "==== make $$stage failed after $$(( $$(date +%s) - t0 )) s"; exit 1; }; \
+		$(MAKE) --no-print-directory $$stage FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) FUZZ_PROFILE=dev CGV2_RUNC=0 || { echo "==== make $$stage failed after $$(( $$(date +%s) - t0 )) s"; exit 1; }; \
 		echo "==== make $$stage: $$(( $$(date +%s) - t0 )) s"; \
 	done
 

@@ -67,11 +67,20 @@ else
 fi
 cargo_fuzz+=(fuzz)
 sanitizer=${FUZZ_SANITIZER:-address}
+# FUZZ_PROFILE=dev (make test's smoke run): unoptimised builds with debug
+# assertions, ~2.5x quicker to build (1m20 instead of 3m30 per crate on 2
+# cores) and ~12x fewer execs/s; release (default) for real fuzzing.
+FUZZ_PROFILE=${FUZZ_PROFILE:-release}
+case $FUZZ_PROFILE in
+    release) profile_flag=(-O) ;;
+    dev) profile_flag=(-D) ;;
+    *) echo "fuzz.sh: FUZZ_PROFILE must be release or dev" >&2; exit 2 ;;
+esac
 rustc_cmd=(rustc)
 [[ ${cargo_fuzz[1]} == +* ]] && rustc_cmd+=("${cargo_fuzz[1]}")
 echo "fuzz.sh: $("${rustc_cmd[@]}" --version 2>/dev/null)" \
     "($FUZZ_TOOLCHAIN${RUSTC_BOOTSTRAP:+, RUSTC_BOOTSTRAP=1}), sanitizer $sanitizer," \
-    "${FUZZ_SECONDS}s per target"
+    "${FUZZ_SECONDS}s per target, $FUZZ_PROFILE build"
 
 failed=()
 summary=()
@@ -86,7 +95,7 @@ for t in "${selected[@]}"; do
     log=$logs/$name.log
     mkdir -p "$work" "$seeds" "$artifacts" "$logs"
     echo "fuzz.sh: building $name" >&2
-    if ! (cd "$crate" && "${cargo_fuzz[@]}" build -s "$sanitizer" "$name"); then
+    if ! (cd "$crate" && "${cargo_fuzz[@]}" build "${profile_flag[@]}" -s "$sanitizer" "$name"); then
         summary+=("$name: BUILD FAILED")
         failed+=("$name")
         continue
@@ -100,7 +109,7 @@ run_one() {
     local crate=$1 name=$2
     local log=$crate/target/fuzz-logs/$name.log
     echo "fuzz.sh: running $name for ${FUZZ_SECONDS}s (log: $log)" >&2
-    (cd "$crate" && "${cargo_fuzz[@]}" run -s "$sanitizer" "$name" \
+    (cd "$crate" && "${cargo_fuzz[@]}" run "${profile_flag[@]}" -s "$sanitizer" "$name" \
         "$crate/corpus-work/$name" "$crate/corpus/$name" -- \
         -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=60 -rss_limit_mb=2048 \
         -artifact_prefix="$crate/artifacts/$name/") >"$log" 2>&1

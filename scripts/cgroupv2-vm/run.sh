@@ -54,6 +54,9 @@ vm_add_test_binaries "$rd" "$bin"
 vm_add_runc "$rd"
 install -m 0755 "$here/init.sh" "$rd/init"
 printf '%s\n' "$@" >"$rd/etc/spec-args"
+# CGV2_RUNC=0: berth only (make test; the runc run proves the checks and
+# takes 120 s of the 180).
+[[ "${CGV2_RUNC:-1}" != 0 ]] || touch "$rd/etc/skip-runc"
 vm_cpio "$rd" "$build/initramfs.cpio"
 log "initramfs $(du -m "$build/initramfs.cpio" | cut -f1) MiB; prepared in $((SECONDS - t0)) s"
 
@@ -62,9 +65,13 @@ vm_run_qemu "$build/initramfs.cpio" "console=ttyS0 quiet loglevel=3 panic=-1 cgr
     "$build/console.log" "$build/status" "$timeout" || exit 1
 result="$vm_result"
 log "VM ran $((SECONDS - boot)) s, total $((SECONDS - t0)) s; result: ${result:-none}"
-[[ "$result" =~ ^RC=([0-9]+)\ RUNC_RC=([0-9]+)$ ]] || { log "no result from the guest"; exit 1; }
+[[ "$result" =~ ^RC=([0-9]+)\ RUNC_RC=([0-9]+|-)$ ]] || { log "no result from the guest"; exit 1; }
 berth_rc="${BASH_REMATCH[1]}"
 runc_rc="${BASH_REMATCH[2]}"
 ((berth_rc == 0)) || { log "FAIL on berth (exit $berth_rc)"; exit 1; }
+if [[ $runc_rc == - ]]; then
+    log "all green on cgroup v2, berth (runc not run: CGV2_RUNC=0)"
+    exit 0
+fi
 ((runc_rc == 0)) || { log "FAIL on runc, the reference (exit $runc_rc): a wrong check"; exit 1; }
 log "all green on cgroup v2, berth and runc"
