@@ -29,6 +29,7 @@ SLEEP_BUNDLE = os.environ.get("BENCH_SLEEP_BUNDLE", "")
 LIMITS_BUNDLE = os.environ.get("BENCH_LIMITS_BUNDLE", "")
 SECCOMP_BUNDLE = os.environ.get("BENCH_SECCOMP_BUNDLE", "")
 USERNS_BUNDLE = os.environ.get("BENCH_USERNS_BUNDLE", "")
+DOCKER_BUNDLE = os.environ.get("BENCH_DOCKER_BUNDLE", "")
 TIME = "/usr/bin/time"  # Debian package `time`
 
 
@@ -141,7 +142,8 @@ def op_run(rt):
 
 
 def op_variants(rt):
-    """run `true` with memory+pids limits, Docker's seccomp profile, a userns."""
+    """run `true` with memory+pids limits, Docker's seccomp profile, a userns,
+    Docker's whole config."""
     out = {}
     if LIMITS_BUNDLE:
         out["run_limits"] = rt.timed("run", "--bundle", LIMITS_BUNDLE, rt.new_id("lim"))
@@ -149,6 +151,8 @@ def op_variants(rt):
         out["run_seccomp"] = rt.timed("run", "--bundle", SECCOMP_BUNDLE, rt.new_id("sec"))
     if USERNS_BUNDLE:
         out["run_userns"] = rt.timed("run", "--bundle", USERNS_BUNDLE, rt.new_id("usr"))
+    if DOCKER_BUNDLE:
+        out["run_docker"] = rt.timed("run", "--bundle", DOCKER_BUNDLE, rt.new_id("dkr"))
     return out
 
 
@@ -208,6 +212,7 @@ METRICS = [  # key, label, unit
     ("run_limits", "run `true`, memory 64M + pids 20", "ms"),
     ("run_seccomp", "run `true`, Docker's seccomp profile", "ms"),
     ("run_userns", "run `true`, user namespace 0:100000:65536", "ms"),
+    ("run_docker", "run `true`, Docker 20.10's whole config", "ms"),
     ("create", "create", "ms"),
     ("start", "start", "ms"),
     ("delete", "delete", "ms"),
@@ -315,7 +320,7 @@ def main():
 
         samples = {rt.name: {} for rt in active}
         plan = [(op_run, iters, "run"),
-                (op_variants, iters, "run with limits / seccomp / userns"),
+                (op_variants, iters, "run with limits / seccomp / userns / Docker config"),
                 (op_lifecycle, iters, "create/start/delete"),
                 (op_exec, iters, "exec"),
                 (op_seq, seq_iters, f"{SEQ_N} sequential"),
