@@ -62,6 +62,19 @@ pub(crate) struct Leaf {
 }
 
 impl Leaf {
+    /// The directories from the hierarchy's mount down to the leaf that do
+    /// not exist yet, top-down: what making the leaf creates.
+    pub(crate) fn missing_dirs(&self) -> Vec<PathBuf> {
+        let mut missing: Vec<PathBuf> = self
+            .dir
+            .ancestors()
+            .take_while(|d| *d != self.mount && d.starts_with(&self.mount) && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        missing
+    }
+
     pub fn has(&self, c: &str) -> bool {
         self.controllers.iter().any(|x| x == c)
     }
@@ -110,17 +123,12 @@ impl Manager {
         if self.unit.is_some() {
             return self.planned_systemd();
         }
-        let mut created = Vec::new();
-        for l in self.v1.iter().chain(self.v2.iter()) {
-            let mut missing: Vec<PathBuf> = l
-                .dir
-                .ancestors()
-                .take_while(|d| *d != l.mount && d.starts_with(&l.mount) && !d.exists())
-                .map(Path::to_path_buf)
-                .collect();
-            missing.reverse();
-            created.extend(missing);
-        }
+        let created = self
+            .v1
+            .iter()
+            .chain(self.v2.iter())
+            .flat_map(Leaf::missing_dirs)
+            .collect();
         CgroupRecord {
             dirs: self.dirs(),
             created,

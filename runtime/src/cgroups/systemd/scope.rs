@@ -3,8 +3,6 @@
 //! init can place itself there), the scope's start once the init exists,
 //! `update`'s properties, and the unit's stop in `destroy`.
 
-use std::path::{Path, PathBuf};
-
 use oci_spec::runtime::LinuxResources;
 
 use super::Unit;
@@ -32,17 +30,12 @@ impl Manager {
     /// down); nothing of systemd's hierarchies, whose slices and scope
     /// directories systemd makes and removes.
     pub(crate) fn planned_systemd(&self) -> CgroupRecord {
-        let mut created = Vec::new();
-        for l in self.v1.iter().filter(|l| !systemds(l)) {
-            let mut missing: Vec<PathBuf> = l
-                .dir
-                .ancestors()
-                .take_while(|d| *d != l.mount && d.starts_with(&l.mount) && !d.exists())
-                .map(Path::to_path_buf)
-                .collect();
-            missing.reverse();
-            created.extend(missing);
-        }
+        let created = self
+            .v1
+            .iter()
+            .filter(|l| !systemds(l))
+            .flat_map(Leaf::missing_dirs)
+            .collect();
         CgroupRecord {
             dirs: self.dirs(),
             created,
