@@ -231,13 +231,7 @@ fn run_as_nobody(ctx: &Ctx) -> TestResult {
 
 fn run_as_nobody_in(ctx: &Ctx, root: &Path) -> TestResult {
     // Written by root here: map nobody, the user that runs it.
-    let me = serde_json::json!([{"containerID": 0, "hostID": NOBODY, "size": 1}]);
-    let ids = Ids {
-        uid: NOBODY,
-        gid: NOBODY,
-        uid_maps: me.clone(),
-        gid_maps: me,
-    };
+    let ids = Ids::nobody_self_map();
     let script = "id -u; cat /proc/self/uid_map /proc/self/gid_map";
     let out = run_rootless_as(ctx, root, &ids, script)?;
     let words: Vec<&str> = out.split_whitespace().collect();
@@ -255,6 +249,23 @@ pub(super) struct Ids {
     pub gid: u32,
     pub uid_maps: serde_json::Value,
     pub gid_maps: serde_json::Value,
+}
+
+impl Ids {
+    /// nobody, with the same uid and gid maps `maps`.
+    pub(super) fn nobody_with(maps: serde_json::Value) -> Ids {
+        Ids {
+            uid: NOBODY,
+            gid: NOBODY,
+            uid_maps: maps.clone(),
+            gid_maps: maps,
+        }
+    }
+
+    /// nobody, mapped to itself alone (what an unprivileged user may write).
+    pub(super) fn nobody_self_map() -> Ids {
+        Ids::nobody_with(serde_json::json!([{"containerID": 0, "hostID": NOBODY, "size": 1}]))
+    }
 }
 
 /// `spec --rootless` output with `ids`' maps, running `script` on the
@@ -325,13 +336,8 @@ fn try_rootless_as(ctx: &Ctx, root: &Path, ids: &Ids, script: &str) -> Result<Ou
 fn unpermitted_map(ctx: &Ctx) -> TestResult {
     let root = std::env::temp_dir().join(format!("spec-nobody-map-{}", std::process::id()));
     std::fs::create_dir(&root).map_err(|e| format!("mkdir {root:?}: {e}"))?;
-    let maps = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    let ids = Ids {
-        uid: NOBODY,
-        gid: NOBODY,
-        uid_maps: maps.clone(),
-        gid_maps: maps,
-    };
+    let ids =
+        Ids::nobody_with(serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
     let res = try_rootless_as(ctx, &root, &ids, "id");
     let _ = std::fs::remove_dir_all(&root);
     let out = res?;

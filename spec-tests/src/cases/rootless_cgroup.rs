@@ -157,13 +157,7 @@ fn delegated_cgroup(ctx: &Ctx) -> TestResult {
 
 fn run_delegated(ctx: &Ctx, deleg: &Delegation, root: &Path) -> TestResult {
     chown(root, Some(NOBODY), Some(NOBODY)).map_err(|e| format!("chown {root:?}: {e}"))?;
-    let me = serde_json::json!([{"containerID": 0, "hostID": NOBODY, "size": 1}]);
-    let ids = Ids {
-        uid: NOBODY,
-        gid: NOBODY,
-        uid_maps: me.clone(),
-        gid_maps: me,
-    };
+    let ids = Ids::nobody_self_map();
     let (b, dir) = write_rootless_spec(ctx, &ids, |v| {
         v["process"]["args"] = serde_json::json!(["sleep", "60"]);
         v["linux"]["cgroupsPath"] = format!("/{TOP}/c1").into();
