@@ -332,12 +332,7 @@ fn no_pivot_hides_host_proc(ctx: &Ctx) -> TestResult {
             std::fs::create_dir(b.rootfs().join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
         }
         super::util::sh(&mut b, ATTACK);
-        let user = oci_spec::runtime::UserBuilder::default()
-            .uid(1000u32)
-            .gid(1000u32)
-            .build()
-            .map_err(|e| Fail::Fail(format!("user: {e}")))?;
-        config::process_mut(&mut b.spec).set_user(user);
+        config::set_user(&mut b.spec, 1000, 1000)?;
         let l = config::linux_mut(&mut b.spec);
         l.set_masked_paths(Some(vec!["/proc/kcore".into()]));
         l.set_readonly_paths(Some(vec!["/proc/sys".into()]));

@@ -230,12 +230,7 @@ fn tty_owned_by_user(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     super::util::sh(&mut b, TTY_OWNER);
     config::set_terminal(&mut b.spec, 24, 80);
-    let user = oci_spec::runtime::UserBuilder::default()
-        .uid(1000u32)
-        .gid(1000u32)
-        .build()
-        .map_err(|e| Fail::Fail(format!("user: {e}")))?;
-    config::process_mut(&mut b.spec).set_user(user);
+    config::set_user(&mut b.spec, 1000, 1000)?;
     b.write()?;
     let (recv, sock) = super::tty::receiver(ctx, "")?;
     let run = [

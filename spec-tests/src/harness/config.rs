@@ -198,6 +198,17 @@ pub fn process_mut(spec: &mut Spec) -> &mut Process {
         .expect("base config has a process")
 }
 
+/// Runs the process as `uid`:`gid` (no additional groups).
+pub fn set_user(spec: &mut Spec, uid: u32, gid: u32) -> Result<(), String> {
+    let user = UserBuilder::default()
+        .uid(uid)
+        .gid(gid)
+        .build()
+        .map_err(|e| format!("user: {e}"))?;
+    process_mut(spec).set_user(user);
+    Ok(())
+}
+
 pub fn linux_mut(spec: &mut Spec) -> &mut Linux {
     spec.linux_mut().as_mut().expect("base config has linux")
 }

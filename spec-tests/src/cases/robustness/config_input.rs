@@ -200,12 +200,7 @@ pub fn uid_minus_one_refused(ctx: &Ctx) -> TestResult {
         .enumerate()
     {
         let mut b = ctx.bundle(&format!("b{i}"))?;
-        let user = oci_spec::runtime::UserBuilder::default()
-            .uid(uid)
-            .gid(gid)
-            .build()
-            .map_err(|e| format!("user: {e}"))?;
-        config::process_mut(&mut b.spec).set_user(user);
+        config::set_user(&mut b.spec, uid, gid)?;
         sh(&mut b, "id > /tmp/ran");
         let res = create_refused(ctx, "c1", &b, &["uid|gid|user"]).and_then(|_| {
             ensure!(!b.rootfs().join("tmp/ran").exists(), "the payload ran");
