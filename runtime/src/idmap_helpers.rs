@@ -199,5 +199,4 @@ fn run_tool(tool: &Path, pid: i32, maps: &[LinuxIdMapping]) -> Result<(), Cause>
 }
 
 #[cfg(test)]
-#[path = "idmap_helpers_tests.rs"]
 mod tests;
