@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use super::error::{MountStep, Result};
 use super::mount::MountPlan;
 use super::resolve::{Kind, RootDir};
+use crate::cgroups::hierarchy::CGROUP_ROOT;
 use crate::cgroups::{Manager, Mode};
 use crate::sys::mount_api::MOUNT_ATTR_RDONLY;
 use crate::sys::{FsContext, MountAttrs, TreeFd};
@@ -43,15 +44,12 @@ pub fn layout(cgroup: &Manager, own_cgroupns: bool) -> Layout {
     if cgroup.mode() == Mode::V2 {
         let fallback = match cgroup.v2_dir() {
             Some(dir) if own_cgroupns => dir.to_path_buf(),
-            _ => PathBuf::from(V2_MOUNT),
+            _ => PathBuf::from(CGROUP_ROOT),
         };
         return Layout::Unified { fallback };
     }
     legacy(cgroup.mounts_and_dirs())
 }
-
-/// Where a pure v2 host mounts its hierarchy.
-const V2_MOUNT: &str = "/sys/fs/cgroup";
 
 /// A v1 or hybrid layout of `(mount point, directory)` pairs: each
 /// hierarchy by its mount point's name, with that directory bound.
@@ -59,11 +57,7 @@ pub fn legacy(mounts_and_dirs: Vec<(PathBuf, PathBuf)>) -> Layout {
     let hs = mounts_and_dirs
         .into_iter()
         .filter_map(|(mount, dir)| {
-            let name = mount
-                .strip_prefix("/sys/fs/cgroup")
-                .ok()?
-                .to_str()?
-                .to_string();
+            let name = mount.strip_prefix(CGROUP_ROOT).ok()?.to_str()?.to_string();
             (!name.is_empty()).then_some(Hierarchy {
                 name,
                 host_dir: dir,
