@@ -57,22 +57,65 @@ pub fn number(c: &Capability) -> u32 {
     }
 }
 
-/// Takes the capability names berth does not know out of every set of
+/// Whether `name` is a capability as runc spells it: `CAP_` once, then a
+/// name this kernel interface knows, in capitals (`CAP_KILL`). runc looks
+/// names up exactly so, and ignores `KILL`, `cap_kill` or `CAP_CAP_KILL`
+/// with its warning; the typed parser (oci-spec) would take those too.
+fn canonical(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("CAP_") else {
+        return false;
+    };
+    !rest.starts_with("CAP_")
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && serde_json::from_value::<Capability>(serde_json::Value::from(name)).is_ok()
+}
+
+/// Whether config.json text `raw` names a capability in a form runc does
+/// not know (see `canonical`), which the typed parse would still accept:
+/// then `spec::parse` takes the second parse through `ignore_unknown`.
+/// One pass over the text that keeps only the capability lists.
+pub fn has_noncanonical(raw: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        process: Option<Proc>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Proc {
+        capabilities: Option<std::collections::HashMap<String, Option<Vec<String>>>>,
+    }
+    let Ok(doc) = serde_json::from_slice::<Doc>(raw) else {
+        return false;
+    };
+    doc.process
+        .and_then(|p| p.capabilities)
+        .into_iter()
+        .flat_map(|c| c.into_values().flatten().flatten())
+        .any(|n| !canonical(&n))
+}
+
+/// Takes the capability names runc would not know out of every set of
 /// `process.capabilities` in the config `v`, with one warning naming them.
 /// runc (1.1.5 and current) ignores such names the same way, so a config
 /// written for a newer kernel still runs. Called only when the
-/// typed parse failed on a name (`spec::parse`): no cost otherwise.
+/// typed parse failed on a name, or `has_noncanonical` (`spec::parse`): no
+/// cost otherwise.
 pub fn ignore_unknown(v: &mut serde_json::Value) {
+    drop_unknown(v.pointer_mut("/process/capabilities"));
+}
+
+/// `ignore_unknown` for a `capabilities` object (of a process.json too).
+pub fn drop_unknown(caps: Option<&mut serde_json::Value>) {
     let mut unknown = std::collections::BTreeSet::new();
-    let sets = v.pointer_mut("/process/capabilities");
-    for list in sets
+    for list in caps
         .and_then(|c| c.as_object_mut())
         .into_iter()
         .flat_map(|c| c.values_mut())
         .filter_map(|l| l.as_array_mut())
     {
         list.retain(|name| match name.as_str() {
-            Some(s) if serde_json::from_value::<Capability>(name.clone()).is_err() => {
+            Some(s) if !canonical(s) => {
                 unknown.insert(s.to_string());
                 false
             }
@@ -81,11 +124,17 @@ pub fn ignore_unknown(v: &mut serde_json::Value) {
     }
     if !unknown.is_empty() {
         let names: Vec<String> = unknown.into_iter().collect();
-        tracing::warn!(
-            "ignoring unknown or unavailable capabilities: [{}]",
-            names.join(" ")
-        );
+        warn_ignored(&names);
     }
+}
+
+/// runc's warning for capability names it ignores: `[A B]`, sorted, as Go
+/// prints a string slice.
+pub fn warn_ignored(sorted: &[String]) {
+    tracing::warn!(
+        "ignoring unknown or unavailable capabilities: [{}]",
+        sorted.join(" ")
+    );
 }
 
 /// The highest capability this kernel knows.
@@ -223,6 +272,24 @@ mod tests {
     }
 
     #[test]
+    fn noncanonical_names_are_found_in_the_text() {
+        let caps = |list: &str| {
+            format!(
+                r#"{{"ociVersion": "1.2.0", "process": {{"args": ["sh"], "capabilities": {{"bounding": {list}}}}}}}"#
+            )
+        };
+        assert!(!has_noncanonical(
+            caps(r#"["CAP_KILL", "CAP_SYS_ADMIN"]"#).as_bytes()
+        ));
+        assert!(!has_noncanonical(caps("null").as_bytes()));
+        assert!(!has_noncanonical(br#"{"process": {"args": ["sh"]}}"#));
+        assert!(!has_noncanonical(br#"{"root": {"path": "rootfs"}}"#));
+        assert!(has_noncanonical(caps(r#"["CAP_KILL", "KILL"]"#).as_bytes()));
+        assert!(has_noncanonical(caps(r#"["cap_kill"]"#).as_bytes()));
+        assert!(has_noncanonical(caps(r#"["CAP_NOSUCH"]"#).as_bytes()));
+    }
+
+    #[test]
     fn unknown_names_are_dropped() {
         let mut v = serde_json::json!({"process": {"capabilities": {
             "bounding": ["CAP_KILL", "CAP_NOSUCH", "CAP_CHOWN"],
@@ -236,6 +303,14 @@ mod tests {
             serde_json::json!(["CAP_KILL", "CAP_CHOWN"])
         );
         assert_eq!(caps["effective"], serde_json::json!([]));
+        let mut v = serde_json::json!({"process": {"capabilities": {
+            "bounding": ["CAP_KILL", "KILL", "cap_chown", "CAP_CAP_KILL", "CAP_Kill"]
+        }}});
+        ignore_unknown(&mut v);
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            serde_json::json!(["CAP_KILL"])
+        );
         let mut none = serde_json::json!({"process": {"args": ["sh"]}});
         ignore_unknown(&mut none);
         assert_eq!(none, serde_json::json!({"process": {"args": ["sh"]}}));

@@ -51,19 +51,22 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
 /// parser refuses duplicates, so only such a config takes the second parse.
 pub fn parse(raw: &[u8]) -> Result<Spec> {
     let first = serde_json::from_slice(raw);
+    // Through bytes again, not `from_value`: a second deserializer type
+    // would instantiate every Spec type's parser again (300 KB of binary).
+    // A capability name runc does not know is ignored with a warning (runc
+    // 1.1.5 and current), also one the typed parser takes (`KILL`).
+    let again = || {
+        serde_json::from_slice::<serde_json::Value>(raw)
+            .map(|mut v| {
+                crate::capabilities::ignore_unknown(&mut v);
+                v
+            })
+            .and_then(|v| serde_json::to_vec(&v))
+            .and_then(|b| serde_json::from_slice(&b))
+    };
     let res = match first {
-        // Through bytes again, not `from_value`: a second deserializer type
-        // would instantiate every Spec type's parser again (300 KB of binary).
-        // An unknown capability name is ignored with a warning (runc 1.2+).
-        Err(e) if e.to_string().starts_with("duplicate field") || is_unknown_cap(&e) => {
-            serde_json::from_slice::<serde_json::Value>(raw)
-                .map(|mut v| {
-                    crate::capabilities::ignore_unknown(&mut v);
-                    v
-                })
-                .and_then(|v| serde_json::to_vec(&v))
-                .and_then(|b| serde_json::from_slice(&b))
-        }
+        Err(e) if e.to_string().starts_with("duplicate field") || is_unknown_cap(&e) => again(),
+        Ok(_) if crate::capabilities::has_noncanonical(raw) => again(),
         // The runtime-spec's names of two scheduler flags, which oci-spec
         // spells differently (process::scheduler).
         Err(e) if e.to_string().starts_with("unknown variant") => {

@@ -178,6 +178,8 @@ fn process_file(path: &std::path::Path) -> Result<Process> {
     }
     // The runtime-spec's scheduler flag names, as in config.json.
     crate::process::scheduler::rename_spec_flags(&mut v);
+    // Capability names runc does not know are ignored, as in config.json.
+    crate::capabilities::drop_unknown(v.get_mut("capabilities"));
     serde_json::from_value(v).map_err(bad)
 }
 
@@ -215,8 +217,9 @@ fn apply_caps(p: &mut Process, caps: &[String]) -> Result<()> {
         }
     }
     if !unknown.is_empty() {
-        unknown.sort_unstable();
-        tracing::warn!("ignoring unknown or unavailable capabilities: {unknown:?}");
+        let mut names: Vec<String> = unknown.into_iter().map(str::to_string).collect();
+        names.sort_unstable();
+        crate::capabilities::warn_ignored(&names);
     }
     p.set_capabilities(Some(c));
     Ok(())

@@ -4,7 +4,7 @@
 //! runc and skips on runc 1.1 (`older_runc`).
 
 use super::cgroups::{cgroup2_dir, cgroup_dir, read_trim};
-use super::util::{go, host_cgroup_v2, is_runc_1_1, sh, start_waiting, wait_file};
+use super::util::{go, host_cgroup_v2, is_berth, is_runc_1_1, sh, start_waiting, wait_file};
 use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::config::{self, CHECKER};
 use crate::harness::{cmd, Ctx, Facts, Fail, TestResult};
@@ -194,11 +194,14 @@ fn has_cap(set: &str, bit: u32) -> bool {
     u64::from_str_radix(set, 16).is_ok_and(|m| m & (1 << bit) != 0)
 }
 
-/// `--cap` in runc's form (and a bare name, which runc ignores with a
-/// warning: the exec still runs), `--env` overriding one variable and
-/// keeping the others, `--additional-gids` added to the process's own.
+/// `--cap` in runc's form; a bare name (`SYS_NICE`), which runc ignores
+/// with its warning (the exec still runs) and berth grants (issue 12:
+/// `--cap` takes `CAP_KILL` and `KILL`); a name nobody knows, ignored with
+/// runc's warning. `--env` overriding one variable and keeping the
+/// others, `--additional-gids` added to the process's own.
 fn exec_runc_flags(ctx: &Ctx) -> TestResult {
     const CAP_SYS_PTRACE: u32 = 19;
+    const CAP_SYS_NICE: u32 = 23;
     let mut b = ctx.bundle("b")?;
     let p = config::process_mut(&mut b.spec);
     let mut env = p.env().clone().unwrap_or_default();
@@ -213,21 +216,41 @@ fn exec_runc_flags(ctx: &Ctx) -> TestResult {
         "CAP_SYS_PTRACE",
         "--cap",
         "SYS_NICE",
+        "--cap",
+        "CAP_NOPE",
         "c1",
         CHECKER,
         "caps",
     ])?;
-    let f = Facts::parse(&out.ok()?.stdout);
+    let out = out.ok()?;
+    let f = Facts::parse(&out.stdout);
+    let bare = is_berth(ctx);
     for set in ["cap.eff", "cap.prm", "cap.bnd"] {
         ensure!(
             has_cap(f.get(set)?, CAP_SYS_PTRACE),
             "{set} lacks CAP_SYS_PTRACE: {}",
             f.get(set)?
         );
+        ensure_eq!(
+            has_cap(f.get(set)?, CAP_SYS_NICE),
+            bare,
+            format!("CAP_SYS_NICE (from --cap SYS_NICE) in {set}")
+        );
     }
     ensure!(
         !has_cap(f.get("cap.inh")?, CAP_SYS_PTRACE),
         "--cap reached the inheritable set"
+    );
+    let ignored = if bare {
+        "[CAP_NOPE]"
+    } else {
+        "[CAP_NOPE SYS_NICE]"
+    };
+    let want = format!("ignoring unknown or unavailable capabilities: {ignored}");
+    ensure!(
+        out.stderr.contains(&want),
+        "no warning {want:?}: {}",
+        out.stderr
     );
 
     let out = ctx.rt(&[
@@ -264,18 +287,32 @@ fn exec_runc_flags(ctx: &Ctx) -> TestResult {
 }
 
 /// A `--process` file may leave out what runc's Go struct leaves at its
-/// zero value (`user`: uid 0, gid 0; `env`).
+/// zero value (`user`: uid 0, gid 0; `env`). Capability names runc does
+/// not know are ignored with its warning there too, as in config.json.
 fn exec_process_file_optional(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     start_waiting(ctx, "c1", &mut b)?;
     let path = ctx.path("process.json");
     let p = serde_json::json!({"args": [CHECKER, "ids"], "cwd": "/"});
     std::fs::write(&path, p.to_string()).map_err(|e| Fail::Fail(e.to_string()))?;
-    let path = path.display().to_string();
-    let out = ctx.rt(&["exec", "-p", &path, "c1"])?.ok()?;
+    let path_s = path.display().to_string();
+    let out = ctx.rt(&["exec", "-p", &path_s, "c1"])?.ok()?;
     let f = Facts::parse(&out.stdout);
     f.expect("uid", "0")?;
     f.expect("gid", "0")?;
+    let listed = serde_json::json!(["CAP_KILL", "CAP_NOSUCH", "SYS_NICE"]);
+    let p = serde_json::json!({"args": [CHECKER, "caps"], "cwd": "/",
+        "capabilities": {"bounding": listed, "effective": listed, "permitted": listed}});
+    std::fs::write(&path, p.to_string()).map_err(|e| Fail::Fail(e.to_string()))?;
+    let out = ctx.rt(&["exec", "-p", &path_s, "c1"])?.ok()?;
+    // CAP_KILL is 5.
+    Facts::parse(&out.stdout).expect("cap.eff", "0000000000000020")?;
+    let want = "ignoring unknown or unavailable capabilities: [CAP_NOSUCH SYS_NICE]";
+    ensure!(
+        out.stderr.contains(want),
+        "no warning {want:?}: {}",
+        out.stderr
+    );
     ctx.delete_force("c1")
 }
 

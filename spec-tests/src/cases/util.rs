@@ -183,6 +183,14 @@ pub fn is_runc_1_1(ctx: &Ctx) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the runtime under test is berth (for berth-only checks of what
+/// the project's issues ask beyond runc; passed, not skipped, elsewhere).
+pub fn is_berth(ctx: &Ctx) -> bool {
+    ctx.rt(&["--version"])
+        .map(|o| o.stdout.starts_with("berth"))
+        .unwrap_or(false)
+}
+
 /// A check runc 1.1 is known to fail because runc is wrong there: on runc
 /// 1.1 a failure is reported as a skip naming the deviation (never as a
 /// pass); on any other runtime the result stands.
