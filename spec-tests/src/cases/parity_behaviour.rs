@@ -13,6 +13,10 @@ use crate::{ensure, ensure_eq};
 
 pub const CASES: &[Case] = &[
     case("parity_seccomp_blocks_getcwd", seccomp_blocks_getcwd),
+    case(
+        "parity_seccomp_blocks_close_range",
+        seccomp_blocks_close_range,
+    ),
     case("parity_env_dedup_home", env_dedup_home),
     case("parity_exec_user_home", exec_user_home),
     case("parity_caps_unknown_ignored", caps_unknown_ignored),
@@ -47,18 +51,30 @@ const MORE_ALLOW: &[&str] = &[
 /// cwd with getcwd after loading the filter and fails (CVE-2024-21626 fix,
 /// also in Debian's 1.1.5+deb12u1): a known runc deviation.
 fn seccomp_blocks_getcwd(ctx: &Ctx) -> TestResult {
-    let res = blocks_getcwd(ctx);
+    let res = blocks(ctx, &["getcwd", "close_range"], false);
     known_runc_1_1_gap(ctx, "getcwd checked under the seccomp filter", res)
 }
 
-fn blocks_getcwd(ctx: &Ctx) -> TestResult {
+/// The same allow-list without close_range alone (getcwd allowed), loaded
+/// early (without no_new_privs) and late (with it): the runtime marks the
+/// host's fds close-on-exec before the filter or falls back to a walk of
+/// /proc/self/fd. runc (1.1.5: a walk; current: close_range, then the walk
+/// on failure) runs both too.
+fn seccomp_blocks_close_range(ctx: &Ctx) -> TestResult {
+    blocks(ctx, &["close_range"], false)?;
+    blocks(ctx, &["close_range"], true)
+}
+
+/// `c1` under an allow-list profile (default EPERM) without `blocked`,
+/// with `nnp` as no_new_privs: it starts, and so does an exec'd process.
+fn blocks(ctx: &Ctx, blocked: &[&str], nnp: bool) -> TestResult {
     let allow: Vec<&str> = BASE_ALLOW
         .iter()
         .chain(MORE_ALLOW)
         .copied()
-        .filter(|s| *s != "getcwd" && *s != "close_range")
+        .filter(|s| !blocked.contains(s))
         .collect();
-    let mut b = ctx.bundle("b")?;
+    let mut b = ctx.bundle(if nnp { "b-nnp" } else { "b" })?;
     let profile = serde_json::json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
@@ -67,7 +83,7 @@ fn blocks_getcwd(ctx: &Ctx) -> TestResult {
     let s = serde_json::from_value(profile).map_err(|e| Fail::Fail(format!("profile: {e}")))?;
     config::linux_mut(&mut b.spec).set_seccomp(Some(s));
     let p = config::process_mut(&mut b.spec);
-    p.set_no_new_privileges(Some(false));
+    p.set_no_new_privileges(Some(nnp));
     p.set_cwd("/tmp".into());
     start_waiting(ctx, "c1", &mut b)?;
     let out = ctx.rt(&["exec", "c1", "/bin/echo", "exec-ok"])?;
