@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 pub const CASES: &[Case] = &[
     case("update_runc_forms", update_runc_forms).tagged(&[CGROUP]),
     case("update_runc_1_2_flags", update_runc_1_2_flags).tagged(&[CGROUP]),
+    case("update_runc_other_flags", update_runc_other_flags).tagged(&[CGROUP]),
     case("exec_runc_flags", exec_runc_flags),
     case(
         "exec_process_file_optional_fields",
@@ -142,6 +143,60 @@ fn update_runc_forms(ctx: &Ctx) -> TestResult {
         out.stderr.trim()
     );
     expect_file(&pids, "40", false)?;
+    ctx.delete_force("c1")
+}
+
+/// The rest of runc 1.1's `update` flags: `--memory-reservation`,
+/// `--cpuset-cpus`, `--cpuset-mems`, and (cgroup v1 with RT group
+/// scheduling; v2 has no such files) `--cpu-rt-period` and
+/// `--cpu-rt-runtime`; the RT runtime stays 0, as a container's parent
+/// has no RT budget to hand down. `--blkio-weight` is left out: this
+/// host's block devices have no CFQ/BFQ weights (both runtimes fail).
+fn update_runc_other_flags(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    start_waiting(ctx, "c1", &mut b)?;
+    let pid = init_pid(ctx)?;
+    let soft = cg_file(
+        pid,
+        "memory",
+        "memory.soft_limit_in_bytes",
+        Some("memory.low"),
+    )?;
+    let cpus = cg_file(pid, "cpuset", "cpuset.cpus", Some("cpuset.cpus"))?;
+    let mems = cg_file(pid, "cpuset", "cpuset.mems", Some("cpuset.mems"))?;
+    let rt_period = cg_file(pid, "cpu", "cpu.rt_period_us", None)?;
+    let rt_runtime = cg_file(pid, "cpu", "cpu.rt_runtime_us", None)?;
+    let cpu = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        "1"
+    } else {
+        "0"
+    };
+    let mut args = vec![
+        "update",
+        "--memory-reservation",
+        "64M",
+        "--cpuset-cpus",
+        cpu,
+        "--cpuset-mems",
+        "0",
+    ];
+    if rt_period.as_ref().is_some_and(|f| f.exists()) {
+        args.extend(["--cpu-rt-period", "900000", "--cpu-rt-runtime", "0"]);
+    }
+    args.push("c1");
+    ctx.rt(&args)?.ok()?;
+    expect_file(&soft, "67108864", false)?;
+    expect_file(&cpus, cpu, false)?;
+    expect_file(&mems, "0", false)?;
+    expect_file(&rt_period, "900000", true)?;
+    expect_file(&rt_runtime, "0", true)?;
+    let out = ctx.rt(&["update", "--cpu-rt-period", "x", "c1"])?;
+    ensure!(
+        out.code == 1 && out.stderr.contains("invalid value for cpu-rt-period"),
+        "update --cpu-rt-period x: exit {}, stderr {:?}",
+        out.code,
+        out.stderr.trim()
+    );
     ctx.delete_force("c1")
 }
 
