@@ -27,6 +27,7 @@ pub const CASES: &[Case] = &[
     case("kill_signal_0_and_stopped", kill_signal_0),
     case("kill_host_pidns_kills_cgroup", kill_host_pidns).tagged(&[CGROUP]),
     case("help_runc_layout", help_layout),
+    case("version_runc_lines", version_lines),
     case("log_file_open_error", log_open_error),
     case("exec_missing_binary_error_text", exec_missing_binary),
 ];
@@ -551,6 +552,34 @@ fn help_layout(ctx: &Ctx) -> TestResult {
             out.code,
             out.stderr.trim()
         );
+    }
+    Ok(())
+}
+
+/// `--version` and `-v`: runc's first three lines, `RT version X`,
+/// `commit: …` (Docker's `info` parses it) and `spec: …`; runc adds `go:`
+/// and `libseccomp:` lines after them.
+fn version_lines(ctx: &Ctx) -> TestResult {
+    let rt = ctx
+        .env
+        .runtime
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    for flag in ["--version", "-v"] {
+        let out = ctx.rt(&[flag])?.ok()?;
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        let ok = lines.len() >= 3
+            && lines[0]
+                .strip_prefix(&format!("{rt} version "))
+                .is_some_and(|v| !v.is_empty())
+            && lines[1]
+                .strip_prefix("commit: ")
+                .is_some_and(|v| !v.is_empty())
+            && lines[2]
+                .strip_prefix("spec: ")
+                .is_some_and(|v| v.starts_with("1."));
+        ensure!(ok, "{flag}: {:?}", out.stdout);
     }
     Ok(())
 }
