@@ -219,8 +219,9 @@ fn requires_user_namespace_in(ctx: &Ctx, root: &Path) -> TestResult {
 }
 
 /// `spec --rootless`, then `run` of busybox as nobody: root inside, the
-/// single self-map, no cgroup (nobody cannot make one; no limit asked),
-/// nothing left.
+/// single self-map, setgroups denied (the kernel requires it for an
+/// unprivileged gid map; runc writes "deny" there), no cgroup (nobody
+/// cannot make one; no limit asked), nothing left.
 fn run_as_nobody(ctx: &Ctx) -> TestResult {
     let root = std::env::temp_dir().join(format!("spec-nobody-run-{}", std::process::id()));
     std::fs::create_dir(&root).map_err(|e| format!("mkdir {root:?}: {e}"))?;
@@ -232,13 +233,13 @@ fn run_as_nobody(ctx: &Ctx) -> TestResult {
 fn run_as_nobody_in(ctx: &Ctx, root: &Path) -> TestResult {
     // Written by root here: map nobody, the user that runs it.
     let ids = Ids::nobody_self_map();
-    let script = "id -u; cat /proc/self/uid_map /proc/self/gid_map";
+    let script = "id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups";
     let out = run_rootless_as(ctx, root, &ids, script)?;
     let words: Vec<&str> = out.split_whitespace().collect();
     ensure_eq!(
         words,
-        ["0", "0", "65534", "1", "0", "65534", "1"],
-        "id -u, uid_map, gid_map inside"
+        ["0", "0", "65534", "1", "0", "65534", "1", "deny"],
+        "id -u, uid_map, gid_map, setgroups inside"
     );
     Ok(())
 }
