@@ -262,7 +262,9 @@ fn personality_bad_input(ctx: &Ctx) -> TestResult {
 }
 
 /// `linux.intelRdt` on a host without a resctrl filesystem: refused by
-/// name (runc too: "Intel RDT is not enabled"/"not supported or enabled").
+/// name (runc too: "Intel RDT is not enabled"/"not supported or enabled"),
+/// and `features` says `linux.intelRdt.enabled` false where it lists it
+/// (runc 1.1.5 does not).
 fn intel_rdt_absent(ctx: &Ctx) -> TestResult {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     if mounts
@@ -276,7 +278,15 @@ fn intel_rdt_absent(ctx: &Ctx) -> TestResult {
         ctx,
         &[("/linux/intelRdt", rdt)],
         &["intelRdt", "not enabled|not supported"],
-    )
+    )?;
+    let out = ctx.rt(&["features"])?.ok()?;
+    let v: Value = serde_json::from_str(&out.stdout).map_err(|e| format!("features: {e}"))?;
+    let rdt = &v["linux"]["intelRdt"];
+    ensure!(
+        rdt.is_null() || rdt["enabled"] == json!(false),
+        "features linux.intelRdt without resctrl: {rdt}"
+    );
+    Ok(())
 }
 
 /// The host's CPU list ("0-1"), from the runtime-side process.

@@ -203,7 +203,7 @@ fn expect_maps(facts: &Facts) -> TestResult {
 
 /// `id` inside is root, /proc/self/uid_map and gid_map show the mapping;
 /// from the host the init runs as 100000 with that map, in a user
-/// namespace other than the host's.
+/// namespace other than the host's. `features` lists the user namespace.
 fn id_and_maps(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle("b")?;
     let script = "echo uid=$(id -u); echo gid=$(id -g); echo name=$(id -un)\n\
@@ -227,7 +227,16 @@ fn id_and_maps(ctx: &Ctx) -> TestResult {
     facts.expect("uid", "0")?;
     facts.expect("gid", "0")?;
     facts.expect("name", "root")?;
-    expect_maps(&facts)
+    expect_maps(&facts)?;
+    let feats: Value = serde_json::from_str(&ctx.rt(&["features"])?.ok()?.stdout)
+        .map_err(|e| format!("features: {e}"))?;
+    let listed = feats["linux"]["namespaces"].as_array();
+    ensure!(
+        listed.is_some_and(|a| a.iter().any(|n| n == "user")),
+        "features does not list the user namespace: {}",
+        feats["linux"]["namespaces"]
+    );
+    Ok(())
 }
 
 /// Files the container's root creates on a bind mount of a host directory
