@@ -101,12 +101,13 @@ pub fn has_noncanonical(raw: &[u8]) -> bool {
 /// written for a newer kernel still runs. Called only when the
 /// typed parse failed on a name, or `has_noncanonical` (`spec::parse`): no
 /// cost otherwise.
-pub fn ignore_unknown(v: &mut serde_json::Value) {
-    drop_unknown(v.pointer_mut("/process/capabilities"));
+/// `warn` false leaves the warning out (a re-read of the state dir's copy).
+pub fn ignore_unknown(v: &mut serde_json::Value, warn: bool) {
+    drop_unknown(v.pointer_mut("/process/capabilities"), warn);
 }
 
 /// `ignore_unknown` for a `capabilities` object (of a process.json too).
-pub fn drop_unknown(caps: Option<&mut serde_json::Value>) {
+pub fn drop_unknown(caps: Option<&mut serde_json::Value>, warn: bool) {
     let mut unknown = std::collections::BTreeSet::new();
     for list in caps
         .and_then(|c| c.as_object_mut())
@@ -122,7 +123,7 @@ pub fn drop_unknown(caps: Option<&mut serde_json::Value>) {
             _ => true,
         });
     }
-    if !unknown.is_empty() {
+    if warn && !unknown.is_empty() {
         let names: Vec<String> = unknown.into_iter().collect();
         warn_ignored(&names);
     }
@@ -296,7 +297,7 @@ mod tests {
             "effective": ["CAP_NOSUCH", "CAP_OTHER"],
             "ambient": []
         }}});
-        ignore_unknown(&mut v);
+        ignore_unknown(&mut v, true);
         let caps = &v["process"]["capabilities"];
         assert_eq!(
             caps["bounding"],
@@ -306,13 +307,13 @@ mod tests {
         let mut v = serde_json::json!({"process": {"capabilities": {
             "bounding": ["CAP_KILL", "KILL", "cap_chown", "CAP_CAP_KILL", "CAP_Kill"]
         }}});
-        ignore_unknown(&mut v);
+        ignore_unknown(&mut v, true);
         assert_eq!(
             v["process"]["capabilities"]["bounding"],
             serde_json::json!(["CAP_KILL"])
         );
         let mut none = serde_json::json!({"process": {"args": ["sh"]}});
-        ignore_unknown(&mut none);
+        ignore_unknown(&mut none, true);
         assert_eq!(none, serde_json::json!({"process": {"args": ["sh"]}}));
     }
 }

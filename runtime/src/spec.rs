@@ -50,6 +50,17 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
 /// the last one winning, as Go's encoding/json (runc) reads it; the typed
 /// parser refuses duplicates, so only such a config takes the second parse.
 pub fn parse(raw: &[u8]) -> Result<Spec> {
+    parse_with(raw, true)
+}
+
+/// `parse` of the state dir's copy for `start` and `delete`, which read
+/// only its hooks: the warning about ignored capability names was given
+/// by `create` (runc gives it there, and again for an exec'd process).
+pub fn parse_copy(raw: &[u8]) -> Result<Spec> {
+    parse_with(raw, false)
+}
+
+fn parse_with(raw: &[u8], warn: bool) -> Result<Spec> {
     let first = serde_json::from_slice(raw);
     // Through bytes again, not `from_value`: a second deserializer type
     // would instantiate every Spec type's parser again (300 KB of binary).
@@ -58,7 +69,7 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
     let again = || {
         serde_json::from_slice::<serde_json::Value>(raw)
             .map(|mut v| {
-                crate::capabilities::ignore_unknown(&mut v);
+                crate::capabilities::ignore_unknown(&mut v, warn);
                 v
             })
             .and_then(|v| serde_json::to_vec(&v))

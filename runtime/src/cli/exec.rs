@@ -179,7 +179,7 @@ fn process_file(path: &std::path::Path) -> Result<Process> {
     // The runtime-spec's scheduler flag names, as in config.json.
     crate::process::scheduler::rename_spec_flags(&mut v);
     // Capability names runc does not know are ignored, as in config.json.
-    crate::capabilities::drop_unknown(v.get_mut("capabilities"));
+    crate::capabilities::drop_unknown(v.get_mut("capabilities"), true);
     serde_json::from_value(v).map_err(bad)
 }
 

@@ -68,7 +68,7 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
     );
     let config = fs::read(dir.config_path())
         .ok()
-        .and_then(|raw| crate::spec::parse(&raw).ok());
+        .and_then(|raw| crate::spec::parse_copy(&raw).ok());
     dir.remove()?;
     tracing::debug!("delete {}: state removed", saved.id);
     if let Some(spec) = config {
