@@ -124,6 +124,12 @@ bench-shim: deps-e2e build e2e-image
 bench-scale: deps build bundle
 	bash scripts/bench-scale.sh
 
+# Regenerates runtime/link-order.txt, berth's function layout (perf-guided;
+# scripts/link-order.sh): after changing the start-up path. About 10 min.
+.PHONY: link-order
+link-order: deps build bundle
+	bash scripts/link-order.sh
+
 clean:
 	cargo clean
 	rm -rf $(BUILD)

@@ -16,6 +16,7 @@ pub mod fuzzing;
 
 /// The `berth` command line: runs it and returns the exit status.
 pub use cli::main;
+pub use sys::startup::prepare_process;
 
 pub(crate) mod binary;
 pub(crate) mod capabilities;

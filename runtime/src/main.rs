@@ -1,3 +1,27 @@
-fn main() {
-    std::process::exit(berth::main());
+//! The `berth` binary's entry point.
+//!
+//! berth starts at the C entry `main` (`#![no_main]`) instead of Rust's
+//! `lang_start`, whose set-up costs every short-lived invocation about 0.1 ms
+//! on this project's VMs: it finds the main thread's stack through glibc's
+//! `pthread_getattr_np`, which reads and `sscanf`s all of `/proc/self/maps`,
+//! and maps an alternate signal stack for its stack-overflow message. What
+//! berth needs of that set-up is done here (docs/architecture.md §5):
+//! fds 0–2 are opened on /dev/null when closed, so that no file berth opens
+//! later lands on a standard stream (and from there in a container), and
+//! SIGPIPE is ignored, so a closed pipe is an EPIPE error, not a kill. A
+//! stack overflow is a plain SIGSEGV instead of Rust's message.
+#![no_main]
+
+use std::ffi::{c_char, c_int};
+
+/// Called by glibc's start-up with the process's arguments, which std reads
+/// on its own (`std::env::args_os`), so they are unused here.
+// SAFETY: `no_mangle` exports the C symbol `main`; nothing else in the
+// program defines it (Rust's own `main` shim is disabled by `#![no_main]`),
+// and the signature is the one glibc's `__libc_start_main` calls.
+#[allow(unsafe_code)]
+#[no_mangle]
+pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+    berth::prepare_process();
+    std::process::exit(berth::main())
 }

@@ -1,6 +1,7 @@
 //! Thin, safe wrappers over the Linux system calls that neither `nix` nor
-//! `std` expose. This is the only module that contains `unsafe` code (the
-//! crate denies the `unsafe_code` lint everywhere else, see Cargo.toml);
+//! `std` expose. This is the only module of the library that contains
+//! `unsafe` code (the crate denies the `unsafe_code` lint everywhere else,
+//! see Cargo.toml; the binary's src/main.rs exports the C `main`);
 //! every block states why it is sound. A wrapper that is sound only under a
 //! condition Rust cannot check either checks it itself (`spawn::clone3`) or
 //! is an `unsafe fn` whose callers are all in here.
@@ -23,6 +24,7 @@ pub mod sched;
 pub mod scm;
 pub mod seccomp;
 pub mod spawn;
+pub mod startup;
 pub mod statmount;
 #[cfg(test)]
 pub mod testing;
