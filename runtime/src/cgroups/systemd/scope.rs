@@ -104,7 +104,9 @@ impl Manager {
     /// host the controllers the root offers are enabled down to the scope's
     /// parent (systemd enables those it manages; hugetlb, rdma, misc are
     /// the runtime's). On failure the caller destroys the cgroup, which
-    /// stops the unit.
+    /// stops the unit if systemd accepted this start (`owns_unit`); a unit
+    /// of that name that another create started meanwhile
+    /// (`CgroupError::UnitExists`) is left alone.
     pub fn start_unit(&self, pid: i32, cfg: &CgroupConfig) -> Result<()> {
         let Some(unit) = &self.unit else {
             return Ok(());
@@ -118,7 +120,7 @@ impl Manager {
         let rules = devices::with_defaults(&spec_rules, cfg.default_devices);
         // v1: the filter as properties too (`device_props`).
         let v1_filter = (self.mode != Mode::V2).then(|| devices::DeviceState::from_rules(&rules));
-        let r = super::start(unit, cfg.id, pid, spec, v1_filter.as_ref())?;
+        let r = super::start(unit, cfg.id, pid, spec, v1_filter.as_ref(), &self.owns_unit)?;
         self.join_unrealized(pid)?;
         if let (Mode::V2, Some(l)) = (self.mode, &self.v2) {
             let ctrls: Vec<&str> = l.controllers.iter().map(String::as_str).collect();
