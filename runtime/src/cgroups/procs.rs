@@ -276,6 +276,7 @@ impl Manager {
                 let _ = rmdir_if_empty(&own_parent);
             }
         }
+        self.remove_empty_slices();
         match first_err {
             None => {
                 self.created.clear();

@@ -69,6 +69,29 @@ impl Manager {
         self.check_not_taken()
     }
 
+    /// After `destroy`: the slice directories above the leaf in the v1
+    /// hierarchies systemd does not manage (berth mirrors the unit's slice
+    /// path there, as runc) go once empty, whichever create made them, as
+    /// berth's own /berth parent does: when two creates of one unit name
+    /// race, the winner's leaf can sit in a parent the loser made, which
+    /// neither would otherwise remove. Only `.slice` components, never the
+    /// hierarchy's root; a busy or non-empty one stops the walk.
+    pub(crate) fn remove_empty_slices(&self) {
+        if self.unit.is_none() {
+            return;
+        }
+        for l in self.v1.iter().filter(|l| !systemds(l)) {
+            let mut dir = l.dir.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(&l.mount) && *d != l.mount) {
+                if d.extension().is_none_or(|e| e != "slice") || std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                tracing::debug!(dir = %d.display(), "removed an empty slice directory");
+                dir = d.parent();
+            }
+        }
+    }
+
     /// The files through which the init joins its cgroups itself: `tasks`
     /// of the leaves `setup_systemd` made; systemd places it in the rest.
     pub(crate) fn placement_systemd(&self) -> Result<Placement> {
