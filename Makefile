@@ -84,14 +84,17 @@ test-cgroupv2: deps build
 
 # The cgroup cases with the systemd cgroup driver (--systemd-cgroup) under
 # Debian's systemd as PID 1, berth then runc, in a small VM (qemu, TCG);
-# caches the kernel and the systemd image under build/. About 5.5 min.
+# then containerd 1.6 with berth's shim and with its runc shim, both with
+# SystemdCgroup (scripts/systemd-vm/shim-check.sh). Caches the kernel and
+# the systemd image under build/. About 6 min.
 test-systemd: deps build
 	bash scripts/systemd-vm/run.sh
 
 # The systemd driver's cases on cgroup v1 (systemd 252 booted hybrid:
-# systemd.unified_cgroup_hierarchy=0), berth only, in the same VM. About 50 s.
+# systemd.unified_cgroup_hierarchy=0), berth only, and the containerd step
+# with both shims, in the same VM. About 70 s.
 test-systemd-v1: deps build
-	SDVM_CGROUP=hybrid SDVM_RUNTIMES=berth bash scripts/systemd-vm/run.sh --filter systemd_
+	SDVM_CGROUP=hybrid SDVM_RUNTIMES=berth SDVM_SHIMS="berth runc" bash scripts/systemd-vm/run.sh --filter systemd_
 
 # Each stage in turn, with its wall time (CI's budget is watched from these).
 # make test's fuzz stage is a smoke run: 30 s per target on unoptimised

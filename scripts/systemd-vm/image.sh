@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The base image of the systemd test VM: Debian's systemd and D-Bus with the
-# libraries they link, unpacked from Debian packages (`apt-get download` +
-# `dpkg-deb --fsys-tarfile`; nothing is installed on the host), busybox's
-# applets, the units in this directory and /init (init.sh), packed as an
+# libraries they link and containerd 1.6 (containerd, ctr, its runc v2
+# shim), unpacked from Debian packages (`apt-get download` + `dpkg-deb
+# --fsys-tarfile`; nothing is installed on the host), busybox's applets,
+# the units in this directory and /init (init.sh), packed as an
 # uncompressed cpio. Cached as build/systemd-vm/base-<key>.cpio, where the
 # key hashes this script (so the package list) and the files it copies in;
 # rebuilt only when one of them changes. Prints the cpio's path.
@@ -19,6 +20,9 @@ packages=(
     libcap-ng0 libcap2 libcrypt1 libgcrypt20 libgpg-error0 libip4tc2 libkmod2
     liblz4-1 liblzma5 libmount1 libpam0g libpcre2-8-0 libseccomp2 libselinux1
     libssl3 libzstd1
+    # The containerd step (shim-check.sh): containerd 1.6, ctr and its
+    # runc v2 shim (Go binaries that link libc alone).
+    containerd
 )
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -106,6 +110,8 @@ for deb in "$build"/debs/*.deb; do
 done
 rm -rf "$tree"/usr/share/{doc,man,info,locale,lintian,bash-completion,zsh} \
     "$tree"/usr/lib/x86_64-linux-gnu/gconv
+# containerd's older shims (v1 and the shim API's first version): unused.
+rm -f "$tree"/usr/bin/containerd-shim "$tree"/usr/bin/containerd-shim-runc-v1
 check_libraries "$tree"
 # systemd's poweroff, not busybox's; no busybox init.
 vm_add_busybox "$tree" "init linuxrc poweroff reboot halt"

@@ -3,8 +3,11 @@
 # suite in systemd mode (BERTH_SPEC_SYSTEMD=1: --systemd-cgroup, a
 # `system.slice:berth-spec:<name>` cgroupsPath) against each runtime named in
 # /etc/berth-spec/runtimes, with the arguments in /etc/berth-spec/args (one a
-# line), checks that no unit or cgroup is left after each, and writes
-# "RC=<worst exit> <runtime>=<exit>..." to the second serial port.
+# line), checks that no unit or cgroup is left after each; then, when
+# /etc/berth-spec/shims names shims, runs shim-check.sh (a private
+# containerd with those shims and SystemdCgroup) with the same leftover
+# check, and writes "RC=<worst exit> <runtime>=<exit>... shim-<name>=<failed
+# checks>..." to the second serial port.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 bin=/opt/berth
 export CHECKER=$bin/berth-checker
@@ -72,6 +75,32 @@ for rt in $(cat /etc/berth-spec/runtimes); do
     [ "$rc" = 0 ] || worst=$rc
     summary="$summary $rt=$rc"
 done
+
+# containerd with each shim of /etc/berth-spec/shims (shim-check.sh), the
+# same leftover check around it.
+shims=$(cat /etc/berth-spec/shims 2>/dev/null)
+if [ -n "$shims" ]; then
+    units >/tmp/units.before
+    cgroups >/tmp/cgroups.before
+    echo "== containerd $(containerd --version | cut -d' ' -f3) with the shims: $shims"
+    start=$(uptime_s)
+    # shellcheck disable=SC2086 # one word per shim
+    $bin/shim-check.sh /tmp/shim-results $shims 2>&1 | stamp
+    rc=$?
+    echo "== shims: exit $rc in $(($(uptime_s) - start)) s"
+    left_units=$(units | grep -vxF -f /tmp/units.before || true)
+    left_cgroups=$(cgroups | grep -vxF -f /tmp/cgroups.before || true)
+    if [ -n "$left_units$left_cgroups" ]; then
+        echo "== FAIL: left behind by the containerd step:"
+        echo "$left_units"
+        echo "$left_cgroups"
+        summary="$summary shim-leftovers=1"
+        rc=1
+    fi
+    [ "$rc" = 0 ] || worst=$rc
+    summary="$summary $(tr '\n' ' ' </tmp/shim-results 2>/dev/null)"
+    summary=${summary% }
+fi
 
 echo "RC=$worst$summary" >/dev/ttyS1
 sync

@@ -9,11 +9,14 @@
 # system bus is up, berth-spec.service runs the suite in systemd mode
 # (BERTH_SPEC_SYSTEMD=1: every runtime call carries --systemd-cgroup, cases
 # get a `system.slice:berth-spec:<name>` cgroupsPath) on each runtime in
-# turn, checks that no scope, slice or cgroup is left, writes
-# "RC=<worst> <runtime>=<exit>..." to the second serial port and powers off.
+# turn, checks that no scope, slice or cgroup is left; then the containerd
+# step (shim-check.sh): the base image's containerd 1.6 runs containers
+# through each shim of SDVM_SHIMS with SystemdCgroup (scope, metrics, OOM,
+# nothing left); it writes "RC=<worst> <runtime>=<exit>... shim-<name>=<failed
+# checks>..." to the second serial port and powers off.
 #
-#   [BIN_DIR=DIR] [SDVM_RUNTIMES="berth runc"] [SDVM_TIMEOUT=900] \
-#       scripts/systemd-vm/run.sh [spec-tests args]
+#   [BIN_DIR=DIR] [SDVM_RUNTIMES="berth runc"] [SDVM_SHIMS="berth runc"] \
+#       [SDVM_TIMEOUT=900] scripts/systemd-vm/run.sh [spec-tests args]
 #
 # Arguments go to spec-tests; without any it runs the cases tagged
 # `systemd`, `cgroup` or `cgroupv2` (a tag or filter that selects nothing
@@ -22,6 +25,9 @@
 # and berth-console-recv always come from this checkout's release dir.
 # SDVM_RUNTIMES names the runtimes, in order: `runc` is Debian's
 # /usr/sbin/runc (1.1.5, the reference), any other name a binary in BIN_DIR.
+# SDVM_SHIMS (default: SDVM_RUNTIMES; empty: no containerd step) names the
+# shims: `berth` is BIN_DIR's containerd-shim-berth-v2 driving BIN_DIR's
+# berth, `runc` containerd's runc v2 shim driving Debian's runc.
 # Exits 0 only if every runtime passed and left nothing behind; non-zero if a
 # case fails, something is left, or no result comes within SDVM_TIMEOUT
 # seconds (qemu is then killed by its pid). SDVM_CGROUP picks the hierarchy
@@ -45,6 +51,7 @@ spec_bin="$(python3 "$repo/scripts/release_dir.py")"
 bin="${BIN_DIR:-$spec_bin}"
 build="$repo/build/systemd-vm"
 runtimes="${SDVM_RUNTIMES:-berth runc}"
+shims="${SDVM_SHIMS-$runtimes}"
 timeout="${SDVM_TIMEOUT:-900}"
 t0=$SECONDS
 
@@ -57,6 +64,13 @@ for b in spec-tests berth-checker berth-console-recv; do
 done
 for rt in $runtimes; do
     [[ "$rt" == runc || -x "$bin/$rt" ]] || { log "missing runtime $bin/$rt"; exit 1; }
+done
+for s in $shims; do
+    case "$s" in
+        runc) ;;
+        berth) [[ -x "$bin/containerd-shim-berth-v2" ]] || { log "missing $bin/containerd-shim-berth-v2"; exit 1; } ;;
+        *) log "SDVM_SHIMS names berth and runc only, not $s"; exit 1 ;;
+    esac
 done
 bash "$repo/scripts/install-deps.sh" qemu-system-x86
 
@@ -83,6 +97,18 @@ cp /usr/sbin/runc "$pd/usr/sbin/runc"
 install -m 0755 "$here/payload.sh" "$pd/opt/berth/payload.sh"
 printf '%s\n' "$@" >"$pd/etc/berth-spec/args"
 echo "$runtimes" >"$pd/etc/berth-spec/runtimes"
+if [[ -n "$shims" ]]; then
+    # The containerd step: berth's shim next to berth (it runs the berth
+    # next to itself), the check script, the busybox rootfs for `ctr run
+    # --rootfs` (bundles/busybox.sh, cached under build/bundles).
+    if [[ " $shims " == *" berth "* ]]; then
+        cp "$bin/containerd-shim-berth-v2" "$bin/berth" "$pd/opt/berth/"
+    fi
+    install -m 0755 "$here/shim-check.sh" "$pd/opt/berth/shim-check.sh"
+    bash "$repo/bundles/busybox.sh" "$repo/build/bundles/busybox" >/dev/null
+    cp -a "$repo/build/bundles/busybox/rootfs" "$pd/opt/berth/rootfs"
+    echo "$shims" >"$pd/etc/berth-spec/shims"
+fi
 vm_cpio "$pd" "$work/payload.cpio"
 cat "$base" "$work/payload.cpio" >"$work/initramfs.cpio"
 rm -rf "$pd" "$work/payload.cpio"

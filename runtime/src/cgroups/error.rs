@@ -70,6 +70,15 @@ pub enum CgroupError {
     /// the bus's) answer.
     #[error("{what}: {reason}")]
     Bus { what: String, reason: String },
+    /// StartTransientUnit refused (after a reset of a failed unit of that
+    /// name and one retry) because the unit exists: another container's
+    /// scope of the same name, started by a create that raced this one.
+    #[error("unable to start unit {unit:?} in slice {slice:?}: a unit of that name exists already (another container's, created at the same time with the same cgroupsPath): {reason}")]
+    UnitExists {
+        unit: String,
+        slice: String,
+        reason: String,
+    },
     /// The job starting a unit ended other than "done" (runc's text).
     #[error("error creating systemd unit `{unit}`: got `{result}`")]
     UnitJob { unit: String, result: String },
@@ -247,6 +256,14 @@ mod tests {
             (
                 CgroupError::SystemdNotRunning,
                 "systemd not running on this host, cannot use systemd cgroups manager".into(),
+            ),
+            (
+                CgroupError::UnitExists {
+                    unit: "p-c1.scope".into(),
+                    slice: "system.slice".into(),
+                    reason: "org.freedesktop.systemd1.UnitExists: Unit p-c1.scope was already loaded or has a fragment file.".into(),
+                },
+                "unable to start unit \"p-c1.scope\" in slice \"system.slice\": a unit of that name exists already (another container's, created at the same time with the same cgroupsPath): org.freedesktop.systemd1.UnitExists: Unit p-c1.scope was already loaded or has a fragment file.".into(),
             ),
             (
                 CgroupError::UnitJob {

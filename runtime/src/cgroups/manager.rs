@@ -91,6 +91,14 @@ pub struct Manager {
     pub(crate) fresh: bool,
     /// `--systemd-cgroup`: the scope unit systemd makes the cgroup for.
     pub(crate) unit: Option<Unit>,
+    /// Whether `unit` is this container's own: false for a create from
+    /// `plan` until systemd accepted its StartTransientUnit (a Cell: that
+    /// happens through `start_unit`, which runs under a shared borrow while
+    /// the init is spawned); true for a reopened container's. A unit that
+    /// is not its own belongs to another container of the same unit name
+    /// (two creates raced past `check_not_taken`): `destroy` never stops it
+    /// nor kills or removes its cgroup.
+    pub(crate) owns_unit: std::cell::Cell<bool>,
 }
 
 impl Manager {
@@ -162,6 +170,7 @@ impl Manager {
             created: rec.created.clone(),
             fresh: false,
             unit: rec.unit.clone(),
+            owns_unit: std::cell::Cell::new(true),
         };
         for d in &rec.dirs {
             let Some((h, unified)) = hierarchy::owner_of(&hs, d) else {
@@ -266,6 +275,7 @@ impl Manager {
             created: Vec::new(),
             fresh: true,
             unit: None,
+            owns_unit: std::cell::Cell::new(false),
         };
         if let CgroupsPath::Systemd(u) = path {
             m.unit = Some(u.clone());

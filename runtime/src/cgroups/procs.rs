@@ -224,7 +224,15 @@ impl Manager {
     /// cgroup came from elsewhere and is not berth's to kill; the cgroup is
     /// then left in place with a warning. Otherwise the leaves go (retrying
     /// while busy), then the parents berth created, each only if empty.
+    /// A failed create whose systemd unit systemd did not start for it
+    /// (`owns_unit`) touches no unit, process or leaf: they may be another
+    /// container's of the same unit name; only what it made goes, if empty.
     pub fn destroy(&mut self, scope: &Scope) -> Result<()> {
+        if self.unit.is_some() && !self.owns_unit.get() {
+            tracing::debug!(dirs = ?self.created, "the unit is not this container's: removing only the directories it made");
+            self.remove_created();
+            return Ok(());
+        }
         let foreign = match scope {
             Scope::Cgroup => {
                 if self.signal_all_count(libc::SIGKILL, scope)? > 0 {
@@ -268,6 +276,7 @@ impl Manager {
                 let _ = rmdir_if_empty(&own_parent);
             }
         }
+        self.remove_empty_slices();
         match first_err {
             None => {
                 self.created.clear();

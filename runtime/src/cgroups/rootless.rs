@@ -66,6 +66,7 @@ impl Manager {
             created: Vec::new(),
             fresh: false,
             unit: None,
+            owns_unit: std::cell::Cell::new(false),
         }
     }
 }

@@ -76,6 +76,7 @@ impl Manager {
             fresh: false,
             // Placement only: the unit stays the container's.
             unit: None,
+            owns_unit: std::cell::Cell::new(false),
         };
         for sub in parse(args)? {
             match &sub.controllers {

@@ -238,6 +238,56 @@ fn destroy_removes_sub_cgroups_and_parents() {
     }
 }
 
+/// A failed create whose systemd unit systemd did not start for it (another
+/// create of the same unit name won: `owns_unit` false) destroys nothing
+/// of the cgroup but the directories it made, and only once they are empty:
+/// the other container's process (here a child in the leaves) keeps
+/// running, its leaves stay, and no unit is stopped (no D-Bus call: this
+/// host has no systemd).
+#[test]
+#[ignore = "needs root on the hybrid host: make unit runs it as root"]
+fn destroy_without_the_unit_touches_no_process() {
+    assert!(hybrid_host(), "needs root on the hybrid host");
+    let id = unique("unowned");
+    let cfg = CgroupConfig {
+        id: &id,
+        cgroups_path: Some(&format!("/berth-unowned-{id}/{id}")),
+        systemd: false,
+        resources: None,
+        default_devices: &[],
+        rootless: false,
+    };
+    let mut g = Guard(Manager::create(&cfg).unwrap());
+    let (dirs, made) = (g.0.dirs(), g.0.created.clone());
+    let other = Child::spawn_in(&g.0, Program::OpenDevices);
+    g.0.unit = Some(super::systemd::Unit::parse(Some("system.slice:p:x"), &id).unwrap());
+    assert!(!g.0.owns_unit.get());
+    g.0.destroy(&super::Scope::Cgroup).unwrap();
+    assert!(
+        other.pidfd.signal(0).is_ok(),
+        "the other container's process was killed"
+    );
+    for d in &dirs {
+        assert!(
+            d.is_dir(),
+            "{} was removed from under a process",
+            d.display()
+        );
+    }
+    // Once empty, what it made goes (again as a create's cleanup would).
+    drop(other);
+    g.0.created = made;
+    g.0.destroy(&super::Scope::Cgroup).unwrap();
+    for d in &dirs {
+        assert!(
+            !d.exists(),
+            "{} (made by this create, empty) left behind",
+            d.display()
+        );
+    }
+    g.0.unit = None;
+}
+
 #[test]
 #[ignore = "needs root on the hybrid host: make unit runs it as root"]
 fn oom_kill_is_counted_and_notified() {
@@ -288,6 +338,7 @@ fn v2_device_filter_freeze_and_kill_in_unified() {
         created: vec![dir.clone()],
         fresh: true,
         unit: None,
+        owns_unit: std::cell::Cell::new(false),
     });
     let m = &g.0;
     let rules = [

@@ -208,10 +208,14 @@ fn update_runc_1_2_flags(ctx: &Ctx) -> TestResult {
         ctx,
         "--cpu-burst, --cpu-idle, flags after the id and pids limit 0 as 1",
     )?;
+    // A payload that never forks: with pids.max 1 below, a shell dies at
+    // its next fork, and under systemd its scope's cgroup goes with it
+    // (seen in the systemd VM under load: pids.max read after it was gone).
     let mut b = ctx.bundle("b")?;
-    start_waiting(ctx, "c1", &mut b)?;
-    // Checked while the payload surely runs: pids.max 1 below can end it
-    // (its shell cannot fork), and update of a stopped container says so.
+    config::set_args(&mut b.spec, &["/bin/sleep", "1000"]);
+    ctx.create("c1", &b)?.ok()?;
+    ctx.rt(&["start", "c1"])?.ok()?;
+    ctx.wait_status("c1", "running", Duration::from_secs(10))?;
     let out = ctx.rt(&["update", "c1", "--cpu-burst", "-5"])?;
     ensure!(
         out.code == 1 && out.stderr.contains("invalid value for cpu-burst"),

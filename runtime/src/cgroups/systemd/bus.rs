@@ -10,6 +10,7 @@
 //! own: the runtime makes the connection only after the init is cloned, so
 //! no fork happens from a multi-threaded runtime (§2.1).
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
@@ -45,6 +46,11 @@ fn error_name(e: &zbus::Error) -> Option<&str> {
         zbus::Error::MethodError(name, _, _) => Some(name.as_str()),
         _ => None,
     }
+}
+
+/// StartTransientUnit's answer when a unit of that name is loaded already.
+fn is_unit_exists(e: &zbus::Error) -> bool {
+    error_name(e) == Some("org.freedesktop.systemd1.UnitExists")
 }
 
 /// A StopUnit error that means there is nothing to stop: systemd knows no
@@ -86,27 +92,47 @@ impl Bus {
     /// Starts the transient unit `unit` (in `slice`, named in the error
     /// when systemd refuses it) and waits for its job to finish. A failed
     /// unit of the same name (a container's that systemd kept) is reset and
-    /// the start tried once more, as runc does.
-    pub fn start(&self, unit: &str, slice: &str, props: &[Prop]) -> Result<()> {
+    /// the start tried once more, as runc does; a unit that still exists
+    /// then is another container's (`CgroupError::UnitExists`). `claimed`
+    /// is set once systemd accepted the start: from then on the unit is
+    /// this container's, whatever the job's outcome.
+    pub fn start(
+        &self,
+        unit: &str,
+        slice: &str,
+        props: &[Prop],
+        claimed: &Cell<bool>,
+    ) -> Result<()> {
         zbus::block_on(async {
-            match self.start_once(unit, props).await {
-                Err(e) if error_name(&e) == Some("org.freedesktop.systemd1.UnitExists") => {
+            match self.start_once(unit, props, claimed).await {
+                Err(e) if is_unit_exists(&e) => {
                     self.reset_failed(unit).await;
-                    self.start_once(unit, props).await
+                    self.start_once(unit, props, claimed).await
                 }
                 r => r,
             }
-            .map_err(bus_error(format!(
-                "unable to start unit {unit:?} in slice {slice:?}"
-            )))?
+            .map_err(|e| match is_unit_exists(&e) {
+                true => CgroupError::UnitExists {
+                    unit: unit.to_string(),
+                    slice: slice.to_string(),
+                    reason: e.to_string(),
+                },
+                false => bus_error(format!("unable to start unit {unit:?} in slice {slice:?}"))(e),
+            })?
         })
     }
 
-    async fn start_once(&self, unit: &str, props: &[Prop]) -> zbus::Result<Result<()>> {
+    async fn start_once(
+        &self,
+        unit: &str,
+        props: &[Prop],
+        claimed: &Cell<bool>,
+    ) -> zbus::Result<Result<()>> {
         let mut jobs = self.job_stream().await?;
         let aux: Vec<(&str, Vec<(&str, Variant)>)> = Vec::new();
         let body = (unit, "replace", variants(props), aux);
         let job = self.call("StartTransientUnit", &body).await?;
+        claimed.set(true);
         Ok(match wait_job(&mut jobs, &job).await {
             Ok(r) if r == "done" => Ok(()),
             Ok(r) => {

@@ -39,13 +39,15 @@ pub fn running() -> bool {
 /// means v2), of the device filter, and waits
 /// until systemd has made it. Returns the resources to write to the scope's
 /// files: `r`, with the CPU quota systemd rounded (`props::cpu_quota`) when
-/// it did.
+/// it did. `claimed` is set once systemd accepted the start (the unit is
+/// then the container's own, even if its job fails).
 pub fn start<'r>(
     unit: &Unit,
     id: &str,
     pid: i32,
     r: &'r LinuxResources,
     devices: Option<&DeviceState>,
+    claimed: &std::cell::Cell<bool>,
 ) -> Result<Cow<'r, LinuxResources>> {
     let started = std::time::Instant::now();
     let v2 = devices.is_none();
@@ -57,7 +59,7 @@ pub fn start<'r>(
     if let Some(d) = devices {
         all.extend(device_props::device_props(d));
     }
-    bus.start(&unit.name, &unit.slice, &all)?;
+    bus.start(&unit.name, &unit.slice, &all, claimed)?;
     tracing::debug!(unit = %unit.name, elapsed = ?started.elapsed(), "systemd unit started");
     Ok(with_quota(r, res.rounded_quota))
 }

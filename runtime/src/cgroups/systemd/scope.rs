@@ -69,6 +69,29 @@ impl Manager {
         self.check_not_taken()
     }
 
+    /// After `destroy`: the slice directories above the leaf in the v1
+    /// hierarchies systemd does not manage (berth mirrors the unit's slice
+    /// path there, as runc) go once empty, whichever create made them, as
+    /// berth's own /berth parent does: when two creates of one unit name
+    /// race, the winner's leaf can sit in a parent the loser made, which
+    /// neither would otherwise remove. Only `.slice` components, never the
+    /// hierarchy's root; a busy or non-empty one stops the walk.
+    pub(crate) fn remove_empty_slices(&self) {
+        if self.unit.is_none() {
+            return;
+        }
+        for l in self.v1.iter().filter(|l| !systemds(l)) {
+            let mut dir = l.dir.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(&l.mount) && *d != l.mount) {
+                if d.extension().is_none_or(|e| e != "slice") || std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                tracing::debug!(dir = %d.display(), "removed an empty slice directory");
+                dir = d.parent();
+            }
+        }
+    }
+
     /// The files through which the init joins its cgroups itself: `tasks`
     /// of the leaves `setup_systemd` made; systemd places it in the rest.
     pub(crate) fn placement_systemd(&self) -> Result<Placement> {
@@ -104,7 +127,9 @@ impl Manager {
     /// host the controllers the root offers are enabled down to the scope's
     /// parent (systemd enables those it manages; hugetlb, rdma, misc are
     /// the runtime's). On failure the caller destroys the cgroup, which
-    /// stops the unit.
+    /// stops the unit if systemd accepted this start (`owns_unit`); a unit
+    /// of that name that another create started meanwhile
+    /// (`CgroupError::UnitExists`) is left alone.
     pub fn start_unit(&self, pid: i32, cfg: &CgroupConfig) -> Result<()> {
         let Some(unit) = &self.unit else {
             return Ok(());
@@ -118,7 +143,7 @@ impl Manager {
         let rules = devices::with_defaults(&spec_rules, cfg.default_devices);
         // v1: the filter as properties too (`device_props`).
         let v1_filter = (self.mode != Mode::V2).then(|| devices::DeviceState::from_rules(&rules));
-        let r = super::start(unit, cfg.id, pid, spec, v1_filter.as_ref())?;
+        let r = super::start(unit, cfg.id, pid, spec, v1_filter.as_ref(), &self.owns_unit)?;
         self.join_unrealized(pid)?;
         if let (Mode::V2, Some(l)) = (self.mode, &self.v2) {
             let ctrls: Vec<&str> = l.controllers.iter().map(String::as_str).collect();
