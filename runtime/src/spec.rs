@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hooks, LinuxNamespaceType, Spec};
 
 use crate::error::{Context, Error, Result};
 use crate::{namespaces, rlimits, sysctl};
@@ -53,11 +53,26 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
     parse_with(raw, true)
 }
 
-/// `parse` of the state dir's copy for `start` and `delete`, which read
-/// only its hooks: the warning about ignored capability names was given
-/// by `create` (runc gives it there, and again for an exec'd process).
-pub fn parse_copy(raw: &[u8]) -> Result<Spec> {
+/// `parse` of the state dir's copy: the warning about ignored capability
+/// names was given by `create` (runc gives it there, and again for an
+/// exec'd process).
+fn parse_copy(raw: &[u8]) -> Result<Spec> {
     parse_with(raw, false)
+}
+
+/// The hooks of the state dir's copy, all that `start` and `delete` read of
+/// it. The rest of the document is skipped, not built: a copy of Docker's
+/// config carries a 30 KB seccomp profile, and `run` reads the copy twice.
+/// A copy this short parse refuses (a duplicate key) takes `parse_copy`.
+pub fn hooks_of_copy(raw: &[u8]) -> Result<Option<Hooks>> {
+    #[derive(serde::Deserialize)]
+    struct HooksOnly {
+        hooks: Option<Hooks>,
+    }
+    match serde_json::from_slice::<HooksOnly>(raw) {
+        Ok(h) => Ok(h.hooks),
+        Err(_) => Ok(parse_copy(raw)?.hooks().clone()),
+    }
 }
 
 fn parse_with(raw: &[u8], warn: bool) -> Result<Spec> {
@@ -420,6 +435,30 @@ fn validate_hooks(spec: &Spec) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hooks_of_copy_reads_only_the_hooks() {
+        let with = br#"{"ociVersion": "1.0.2", "process": {"args": ["true"]},
+            "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO"}},
+            "hooks": {"poststart": [{"path": "/bin/true"}],
+                      "poststop": [{"path": "/bin/false", "args": ["x"]}]}}"#;
+        let hooks = hooks_of_copy(with).unwrap().unwrap();
+        assert_eq!(hooks.poststart().as_ref().unwrap().len(), 1);
+        let stop = &hooks.poststop().as_ref().unwrap()[0];
+        assert_eq!(stop.path(), Path::new("/bin/false"));
+        let without = br#"{"ociVersion": "1.0.2", "process": {"args": ["true"]}}"#;
+        assert!(hooks_of_copy(without).unwrap().is_none());
+        // A duplicate key (accepted at create, last one wins) takes the
+        // full parse.
+        let dup = br#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "hooks": {"poststop": [{"path": "/a"}]},
+            "hooks": {"poststop": [{"path": "/b"}]}}"#;
+        let hooks = hooks_of_copy(dup).unwrap().unwrap();
+        assert_eq!(
+            hooks.poststop().as_ref().unwrap()[0].path(),
+            Path::new("/b")
+        );
+    }
 
     /// The base of a config without a mount namespace that runs.
     fn host_mnt(extra: serde_json::Value) -> Spec {

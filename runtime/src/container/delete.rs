@@ -66,13 +66,13 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
         saved.id,
         saved.cgroup.dirs
     );
-    let config = fs::read(dir.config_path())
+    let config_hooks = fs::read(dir.config_path())
         .ok()
-        .and_then(|raw| crate::spec::parse_copy(&raw).ok());
+        .and_then(|raw| crate::spec::hooks_of_copy(&raw).ok());
     dir.remove()?;
     tracing::debug!("delete {}: state removed", saved.id);
-    if let Some(spec) = config {
-        let post = hooks::of_kind(spec.hooks().as_ref(), "poststop");
+    if let Some(config_hooks) = config_hooks {
+        let post = hooks::of_kind(config_hooks.as_ref(), "poststop");
         if !post.is_empty() {
             let state = hooks::state_json(
                 &saved.id,

@@ -55,8 +55,8 @@ pub fn start_locked(dir: &ContainerDir, saved: &Saved) -> Result<()> {
     }
     tracing::debug!("start {}: the process was exec'd", saved.id);
     let raw = fs::read(dir.config_path()).ctx(|| "read config copy".into())?;
-    let config = crate::spec::parse_copy(&raw)?;
-    let post = hooks::of_kind(config.hooks().as_ref(), "poststart");
+    let config_hooks = crate::spec::hooks_of_copy(&raw)?;
+    let post = hooks::of_kind(config_hooks.as_ref(), "poststart");
     if !post.is_empty() {
         let state = hooks::state_json(
             &saved.id,
