@@ -29,6 +29,7 @@ mod rootless_in_userns;
 mod rootless_user;
 mod runc_features;
 mod runc_features2;
+mod runc_features3;
 mod seccomp;
 mod security;
 mod systemd;
@@ -67,6 +68,7 @@ pub fn all() -> Vec<Case> {
         parity_errors::CASES,
         runc_features::CASES,
         runc_features2::CASES,
+        runc_features3::CASES,
         robustness::CASES,
         cli_parity::CASES,
         debug_log::CASES,
