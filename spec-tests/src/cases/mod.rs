@@ -36,6 +36,7 @@ mod systemd;
 mod tty;
 mod tty_relay;
 mod userns;
+mod userns_limits;
 mod userns_security;
 pub mod util;
 
@@ -75,6 +76,7 @@ pub fn all() -> Vec<Case> {
         events::CASES,
         userns::CASES,
         userns_security::CASES,
+        userns_limits::CASES,
         rootless::CASES,
         rootless_user::CASES,
         rootless_cgroup::CASES,
