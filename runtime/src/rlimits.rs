@@ -61,9 +61,12 @@ pub fn validate(limits: &[PosixRlimit]) -> Result<()> {
             )));
         }
         let (_, max) = getrlimit(res).ctx(|| format!("getrlimit {name}"))?;
-        if l.hard() > max && !*can_raise.get_or_insert_with(have_sys_resource) {
+        // CAP_SYS_RESOURCE of a user namespace (a runtime run as root of
+        // one, as rootless podman does) does not let it raise a hard limit.
+        let host_cap = || have_sys_resource() && !crate::rootless::running_in_user_ns();
+        if l.hard() > max && !*can_raise.get_or_insert_with(host_cap) {
             return Err(Error::config(format!(
-                "process.rlimits: {name} hard limit {} is above this host's hard limit {} and raising it needs CAP_SYS_RESOURCE, which berth does not have",
+                "process.rlimits: {name} hard limit {} is above this host's hard limit {} and raising it needs CAP_SYS_RESOURCE on the host, which berth does not have",
                 l.hard(),
                 max
             )));
@@ -80,4 +83,70 @@ pub fn apply(limits: &[PosixRlimit]) -> Result<()> {
             .ctx(|| format!("setrlimit {name} (soft {}, hard {})", l.soft(), l.hard()))?;
     }
     Ok(())
+}
+
+/// Raises the hard limits of process `pid` (0: the caller) that `limits`
+/// ask above its current ones, keeping its soft limits. For a process that
+/// a user namespace confines next (a new one of the container's, or one it
+/// joins), from where the runtime still has CAP_SYS_RESOURCE on the host
+/// (runc sets every rlimit from outside, with prlimit): the process then
+/// sets `limits` itself, within its hard limits.
+pub fn raise_hard(pid: libc::pid_t, limits: &[PosixRlimit]) -> Result<()> {
+    use crate::sys::prlimit;
+    for l in limits {
+        let (res, name) = resource(l.typ());
+        let (soft, hard) = prlimit::get(pid, res).ctx(|| format!("prlimit {name}"))?;
+        if l.hard() > hard {
+            prlimit::set(pid, res, soft, l.hard()).ctx(|| {
+                format!(
+                    "process.rlimits: raise the hard limit of {name} to {}",
+                    l.hard()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::PosixRlimitBuilder;
+
+    fn nofile(soft: u64, hard: u64) -> PosixRlimit {
+        PosixRlimitBuilder::default()
+            .typ(PosixRlimitType::RlimitNofile)
+            .soft(soft)
+            .hard(hard)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn raise_hard_leaves_limits_within_alone() {
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        raise_hard(0, &[nofile(1, hard), nofile(1, hard.saturating_sub(1))]).unwrap();
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (soft, hard));
+    }
+
+    #[test]
+    fn raise_hard_names_the_rlimit_when_refused() {
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Above fs.nr_open even CAP_SYS_RESOURCE cannot raise it.
+        if hard > nr_open || hard == libc::RLIM_INFINITY {
+            return;
+        }
+        let e = raise_hard(0, &[nofile(1, nr_open + 1)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("process.rlimits: raise the hard limit of RLIMIT_NOFILE"),
+            "{e}"
+        );
+    }
 }

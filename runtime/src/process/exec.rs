@@ -156,6 +156,9 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
     // The pid namespace was entered by the runtime (it applies to children).
     let rest = cfg.join - CloneFlags::CLONE_NEWPID;
     if cfg.userns {
+        // Hard limits above ours need CAP_SYS_RESOURCE on the host: raised
+        // before the container's user namespace confines us.
+        rlimits::raise_hard(0, cfg.process.rlimits().as_deref().unwrap_or(&[]))?;
         // setns with several flags enters the user namespace first, so the
         // rest is joined with the privilege it gives. Then, as the init,
         // become its root (the ids are still the host's, unmapped there).

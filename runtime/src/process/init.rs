@@ -57,11 +57,11 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
         .as_ref()
         .ok_or_else(|| Error::config("process: missing"))?;
     // First, as runc: what the init starts (createContainer hooks) has it
-    // too; and in a new user namespace only the host's ids may write it.
+    // too. In a new user namespace the runtime writes it (with the maps).
     if let Some(adj) = process.oom_score_adj() {
-        cfg.proc
-            .write("self/oom_score_adj", adj.to_string().as_bytes())
-            .ctx(|| format!("set oom_score_adj to {adj}"))?;
+        if !cfg.plan.creates(LinuxNamespaceType::User) {
+            super::oom_score::set(&cfg.proc, None, adj)?;
+        }
     }
     if cfg.plan.creates(LinuxNamespaceType::User) {
         become_mapped_root(chan)?;

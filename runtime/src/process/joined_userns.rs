@@ -27,6 +27,15 @@ use crate::sys::spawn::{clone3, exit_now, Forked};
 pub(super) fn enter(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     // Placed first: the init forked below inherits the cgroups.
     cfg.placement.enter()?;
+    // Hard limits above ours need CAP_SYS_RESOURCE on the host: raised
+    // before the joined namespace confines us; set in full later.
+    let limits = cfg
+        .bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.rlimits().clone());
+    crate::rlimits::raise_hard(0, limits.as_deref().unwrap_or(&[]))?;
     crate::namespaces::join_user(cfg.joins)?;
     if let Some(linux) = cfg.bundle.spec.linux() {
         crate::userns::check_joined(linux)?;

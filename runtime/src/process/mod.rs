@@ -12,6 +12,7 @@ pub mod init;
 pub mod io_priority;
 mod joined_userns;
 pub mod memory_policy;
+mod oom_score;
 pub mod personality;
 pub mod scheduler;
 mod seccomp;
@@ -200,6 +201,14 @@ impl sync::Host for CreateHost<'_> {
     }
 
     fn write_mappings(&mut self) -> Result<()> {
+        // What needs CAP_SYS_RESOURCE on the host, which the init lost with
+        // its new user namespace: set from here, as runc does.
+        if let Some(p) = self.cfg.bundle.spec.process() {
+            crate::rlimits::raise_hard(self.pid, p.rlimits().as_deref().unwrap_or(&[]))?;
+            if let Some(adj) = p.oom_score_adj() {
+                oom_score::set(&self.cfg.proc, Some(self.pid), adj)?;
+            }
+        }
         let linux = self.cfg.bundle.spec.linux().as_ref();
         let linux = linux.ok_or_else(|| crate::error::Error::config("linux: missing"))?;
         if crate::sys::exec_euid() != 0 {

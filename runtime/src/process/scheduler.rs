@@ -133,12 +133,30 @@ pub fn attr(s: &Scheduler) -> SchedAttr {
 /// realtime policies and negative nice values need it.
 pub fn apply(s: Option<&Scheduler>) -> Result<()> {
     let Some(s) = s else { return Ok(()) };
-    sched::sched_setattr(&attr(s)).map_err(|e| {
-        Error::msg(format!(
-            "process.scheduler: error setting scheduler ({}): sched_setattr: {e}",
-            policy_name(*s.policy())
-        ))
-    })
+    sched::sched_setattr(&attr(s)).map_err(|e| Error::msg(failure_text(*s.policy(), &e)))
+}
+
+/// Why the kernel refuses a realtime policy to a privileged process: where
+/// it schedules realtime tasks per cpu cgroup (CONFIG_RT_GROUP_SCHED, the
+/// cgroup v1 `cpu.rt_runtime_us`), a new cgroup has no realtime runtime.
+const RT_GROUP_HINT: &str = "; a realtime policy needs realtime runtime in the \
+    container's cpu cgroup where the kernel schedules realtime tasks per group \
+    (CONFIG_RT_GROUP_SCHED): set linux.resources.cpu.realtimeRuntime";
+
+/// The error for a failed sched_setattr of `policy`; an EPERM for SCHED_FIFO
+/// or SCHED_RR says what usually causes it (runc says only "error setting
+/// scheduler: operation not permitted").
+fn failure_text(policy: Policy, e: &std::io::Error) -> String {
+    let hint = match policy {
+        Policy::SchedFifo | Policy::SchedRr if e.raw_os_error() == Some(libc::EPERM) => {
+            RT_GROUP_HINT
+        }
+        _ => "",
+    };
+    format!(
+        "process.scheduler: error setting scheduler ({}): sched_setattr: {e}{hint}",
+        policy_name(policy)
+    )
 }
 
 #[cfg(test)]
@@ -227,6 +245,23 @@ mod tests {
             e.contains("`SCHED_FLAG_RESET_ON_FORK`") && e.contains("`SCHED_FLAG_DL_OVERRUN`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn realtime_eperm_names_realtime_runtime() {
+        let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+        for p in [Policy::SchedFifo, Policy::SchedRr] {
+            let t = failure_text(p, &eperm);
+            assert!(
+                t.starts_with("process.scheduler: error setting scheduler (SCHED_")
+                    && t.contains("linux.resources.cpu.realtimeRuntime"),
+                "{t}"
+            );
+        }
+        let t = failure_text(Policy::SchedBatch, &eperm);
+        assert!(!t.contains("realtimeRuntime"), "{t}");
+        let einval = std::io::Error::from_raw_os_error(libc::EINVAL);
+        assert!(!failure_text(Policy::SchedFifo, &einval).contains("realtimeRuntime"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod mount_api;
 pub mod netdev;
 pub mod pidfd;
 pub mod prctl;
+pub mod prlimit;
 pub mod proc;
 pub mod sched;
 pub mod scm;

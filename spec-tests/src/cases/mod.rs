@@ -29,12 +29,14 @@ mod rootless_in_userns;
 mod rootless_user;
 mod runc_features;
 mod runc_features2;
+mod runc_features3;
 mod seccomp;
 mod security;
 mod systemd;
 mod tty;
 mod tty_relay;
 mod userns;
+mod userns_limits;
 mod userns_security;
 pub mod util;
 
@@ -67,12 +69,14 @@ pub fn all() -> Vec<Case> {
         parity_errors::CASES,
         runc_features::CASES,
         runc_features2::CASES,
+        runc_features3::CASES,
         robustness::CASES,
         cli_parity::CASES,
         debug_log::CASES,
         events::CASES,
         userns::CASES,
         userns_security::CASES,
+        userns_limits::CASES,
         rootless::CASES,
         rootless_user::CASES,
         rootless_cgroup::CASES,

@@ -290,9 +290,24 @@ pub(super) fn write_rootless_spec(
     ids: &Ids,
     edit: impl FnOnce(&mut serde_json::Value),
 ) -> Result<(Bundle, std::path::PathBuf), Fail> {
-    let b = ctx.bundle("b")?;
+    write_rootless_spec_named(ctx, "b", ids, edit)
+}
+
+/// `write_rootless_spec` with bundle `name` and spec directory
+/// `<name>-rootless-spec`, for cases that run several.
+pub(super) fn write_rootless_spec_named(
+    ctx: &Ctx,
+    name: &str,
+    ids: &Ids,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<(Bundle, std::path::PathBuf), Fail> {
+    let b = ctx.bundle(name)?;
     b.write()?;
-    let dir = ctx.path("rootless-spec");
+    let dir = if name == "b" {
+        ctx.path("rootless-spec")
+    } else {
+        ctx.path(&format!("{name}-rootless-spec"))
+    };
     std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir:?}: {e}"))?;
     let d = dir.to_str().ok_or("path")?;
     ctx.rt(&["spec", "--rootless", "--bundle", d])?.ok()?;
@@ -311,11 +326,24 @@ pub(super) fn write_rootless_spec(
 /// `run_rootless_as` whatever the run's outcome: its output, once nothing
 /// is left behind.
 fn try_rootless_as(ctx: &Ctx, root: &Path, ids: &Ids, script: &str) -> Result<Out, Fail> {
+    try_rootless_edited(ctx, root, "b", ids, |v| {
+        v["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+    })
+}
+
+/// `run c1` as `ids` of bundle `name`'s `spec --rootless` output with
+/// `edit`'s changes, state in `root` (made theirs), whatever the outcome:
+/// its output, once nothing is left behind.
+pub(super) fn try_rootless_edited(
+    ctx: &Ctx,
+    root: &Path,
+    name: &str,
+    ids: &Ids,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<Out, Fail> {
     std::os::unix::fs::chown(root, Some(ids.uid), Some(ids.gid))
         .map_err(|e| format!("chown: {e}"))?;
-    let (b, dir) = write_rootless_spec(ctx, ids, |v| {
-        v["process"]["args"] = serde_json::json!(["sh", "-c", script]);
-    })?;
+    let (b, dir) = write_rootless_spec_named(ctx, name, ids, edit)?;
     let d = dir.to_str().ok_or("path")?;
     let mut c = Command::new(&ctx.env.runtime);
     c.arg("--root").arg(root).args(["run", "--bundle", d, "c1"]);

@@ -48,7 +48,11 @@ pub(super) fn newer_than_1_1(ctx: &Ctx, field: &str, res: TestResult) -> TestRes
 }
 
 /// `run` of the checker with `args` under the patched config.
-fn check_patched(ctx: &Ctx, patches: &[(&str, Value)], args: &[&str]) -> Result<Facts, Fail> {
+pub(super) fn check_patched(
+    ctx: &Ctx,
+    patches: &[(&str, Value)],
+    args: &[&str],
+) -> Result<Facts, Fail> {
     let mut b = bundle(ctx)?;
     config::set_checker(&mut b.spec, args);
     write_patched(&b, patches)?;
@@ -77,7 +81,7 @@ pub(super) fn with_running(
 
 /// `exec` of the checker with `args` in `c1`, from the container's process
 /// (no `process`) or from a process.json with `extra` members.
-fn exec_check(ctx: &Ctx, args: &[&str], extra: Option<Value>) -> Result<Facts, Fail> {
+pub(super) fn exec_check(ctx: &Ctx, args: &[&str], extra: Option<Value>) -> Result<Facts, Fail> {
     let mut argv = vec![config::CHECKER];
     argv.extend_from_slice(args);
     let out = match extra {

@@ -184,7 +184,7 @@ fn is_runc(ctx: &Ctx) -> bool {
 
 /// `create` of `b` (config written) must fail with exit 1 and leave nothing;
 /// returns its output and JSON log.
-fn create_fails(ctx: &Ctx, b: &Bundle) -> Result<(Out, PathBuf), Fail> {
+pub(super) fn create_fails(ctx: &Ctx, b: &Bundle) -> Result<(Out, PathBuf), Fail> {
     let (out, log) = ctx.rt_logged(&["create", "--bundle", b.path(), "c1"])?;
     if out.code == 0 {
         ctx.delete_force("c1")?;

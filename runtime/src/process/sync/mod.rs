@@ -23,12 +23,13 @@
 //!  clone3 into the cgroup ────────────────────────▶ PDEATHSIG=SIGKILL
 //!  --systemd-cgroup: start the scope                │ --systemd-cgroup: recv (blocks)
 //!    with the init's pid, write the limits          │
-//!       ───────────────────── Placed ─────────────▶ oom_score_adj
+//!       ───────────────────── Placed ─────────────▶ oom_score_adj (no new user ns)
 //!                                                   │ joined user namespace + new pid ns:
 //!       ◀──────────────────── Reborn + pidfd ────── join, unshare, clone3 the real init
 //!  reap the child, serve the init                   (CLONE_PARENT), exit
 //!  until_ready: recv (blocks)                       │ if a new user namespace:
 //!       ◀──────────────────── Mappings ──────────── send; recv (blocks)
+//!  oom_score_adj, raise hard rlimits (prlimit),     │
 //!  write gid_map, uid_map                           │
 //!       ───────────────────── Mapped ─────────────▶ become root there; join cgroups,
 //!                                                   namespaces
