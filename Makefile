@@ -127,6 +127,13 @@ bench-shim: deps-e2e build e2e-image
 bench-scale: deps build bundle
 	bash scripts/bench-scale.sh
 
+# The systemd cgroup driver's cost per container: `run true` with cgroupfs
+# and with --systemd-cgroup, berth and runc, under systemd in the VM (one
+# quick case of the suite runs too; about 2 min). Prints the medians.
+.PHONY: bench-systemd
+bench-systemd: deps build
+	SDVM_DRIVER_BENCH=20 SDVM_RUNTIMES=berth SDVM_SHIMS= bash scripts/systemd-vm/run.sh --filter systemd_malformed_cgroups_path
+
 # Regenerates runtime/link-order.txt, berth's function layout (perf-guided;
 # scripts/link-order.sh): after changing the start-up path. About 10 min.
 .PHONY: link-order

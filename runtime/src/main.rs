@@ -10,8 +10,10 @@
 //! later lands on a standard stream (and from there in a container), and
 //! SIGPIPE is ignored, so a closed pipe is an EPIPE error, not a kill. A
 //! stack overflow is a plain SIGSEGV instead of Rust's message.
-#![no_main]
+// A test build keeps the test harness's own `main`.
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 use std::ffi::{c_char, c_int};
 
 /// Called by glibc's start-up with the process's arguments, which std reads
@@ -19,9 +21,22 @@ use std::ffi::{c_char, c_int};
 // SAFETY: `no_mangle` exports the C symbol `main`; nothing else in the
 // program defines it (Rust's own `main` shim is disabled by `#![no_main]`),
 // and the signature is the one glibc's `__libc_start_main` calls.
+#[cfg(not(test))]
 #[allow(unsafe_code)]
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     berth::prepare_process();
     std::process::exit(berth::main())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The test build must link the library as well: its entry point is
+    /// the library's `berth_entry` stub too (runtime/build.rs), which a
+    /// binary that used nothing of the library would lack.
+    #[test]
+    fn links_the_library() {
+        let main: fn() -> i32 = berth::main;
+        assert!(main as usize != 0);
+    }
 }

@@ -76,6 +76,55 @@ for rt in $(cat /etc/berth-spec/runtimes); do
     summary="$summary $rt=$rc"
 done
 
+# The systemd driver's cost per container (/etc/berth-spec/driver-bench =
+# N, run.sh's SDVM_DRIVER_BENCH): N rounds of `berth run true` on the busybox
+# rootfs, interleaved: the cgroupfs driver and --systemd-cgroup (a scope in
+# system.slice, made and stopped over D-Bus), on berth and on runc (the
+# reference). Times in ms from the guest's clock: busybox's date has no
+# nanoseconds, so /proc/uptime's 10 ms steps; qemu TCG is far slower than
+# a host, so the ratios are what to read.
+now_us() {  # microseconds: date's %N where it has it, else /proc/uptime
+    t=$(date +%s%N)
+    case "$t" in
+        *N) awk '{ printf "%d", $1 * 1000000 }' /proc/uptime ;;
+        *) echo $((t / 1000)) ;;
+    esac
+}
+driver_bench() {  # driver_bench N RUNTIME_PATH...
+    n=$1 d=/tmp/driver-bench
+    shift
+    mkdir -p "$d/bundle"
+    (cd "$d/bundle" && rm -f config.json && "$bin/berth" spec) || return 1
+    sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"true"/' "$d/bundle/config.json"
+    sed -i "s|\"path\": \"rootfs\"|\"path\": \"$bin/rootfs\"|" "$d/bundle/config.json"
+    for rt in "$@"; do
+        : >"$d/fs"
+        : >"$d/sd"
+        i=0
+        while [ "$i" -lt "$n" ]; do
+            for mode in fs sd; do
+                flag=""
+                [ "$mode" = sd ] && flag=--systemd-cgroup
+                t0=$(now_us)
+                # shellcheck disable=SC2086 # empty or one flag
+                (cd "$d/bundle" && "$rt" --root "$d/root" $flag run "db-$mode-$i") || return 1
+                echo $(($(now_us) - t0)) >>"$d/$mode"
+            done
+            i=$((i + 1))
+        done
+        echo "== driver bench: $("$rt" --version | head -n1), run true, $n interleaved each:" \
+            "cgroupfs $(median "$d/fs") ms, --systemd-cgroup $(median "$d/sd") ms (medians)"
+    done
+}
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] / 1000 }'; }
+bench_n=$(cat /etc/berth-spec/driver-bench 2>/dev/null)
+if [ -n "$bench_n" ]; then
+    units >/tmp/units.before
+    driver_bench "$bench_n" "$bin/berth" /usr/sbin/runc || { echo "== FAIL: driver bench"; worst=1; summary="$summary driver-bench=1"; }
+    left_units=$(units | grep -vxF -f /tmp/units.before || true)
+    [ -z "$left_units" ] || { echo "== FAIL: driver bench left $left_units"; worst=1; summary="$summary driver-bench=1"; }
+fi
+
 # containerd with each shim of /etc/berth-spec/shims (shim-check.sh), the
 # same leftover check around it.
 shims=$(cat /etc/berth-spec/shims 2>/dev/null)

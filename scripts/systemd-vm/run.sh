@@ -25,6 +25,9 @@
 # and berth-console-recv always come from this checkout's release dir.
 # SDVM_RUNTIMES names the runtimes, in order: `runc` is Debian's
 # /usr/sbin/runc (1.1.5, the reference), any other name a binary in BIN_DIR.
+# SDVM_DRIVER_BENCH=N adds N interleaved `berth run true` with the cgroupfs
+# driver and with --systemd-cgroup and prints their medians (the driver's
+# cost per container; make bench-systemd).
 # SDVM_SHIMS (default: SDVM_RUNTIMES; empty: no containerd step) names the
 # shims: `berth` is BIN_DIR's containerd-shim-berth-v2 driving BIN_DIR's
 # berth, `runc` containerd's runc v2 shim driving Debian's runc.
@@ -97,17 +100,24 @@ cp /usr/sbin/runc "$pd/usr/sbin/runc"
 install -m 0755 "$here/payload.sh" "$pd/opt/berth/payload.sh"
 printf '%s\n' "$@" >"$pd/etc/berth-spec/args"
 echo "$runtimes" >"$pd/etc/berth-spec/runtimes"
+if [[ -n "$shims" || -n "${SDVM_DRIVER_BENCH:-}" ]]; then
+    # The busybox rootfs for `ctr run --rootfs` and the driver bench
+    # (bundles/busybox.sh, cached under build/bundles).
+    bash "$repo/bundles/busybox.sh" "$repo/build/bundles/busybox" >/dev/null
+    cp -a "$repo/build/bundles/busybox/rootfs" "$pd/opt/berth/rootfs"
+fi
 if [[ -n "$shims" ]]; then
     # The containerd step: berth's shim next to berth (it runs the berth
-    # next to itself), the check script, the busybox rootfs for `ctr run
-    # --rootfs` (bundles/busybox.sh, cached under build/bundles).
+    # next to itself), the check script.
     if [[ " $shims " == *" berth "* ]]; then
         cp "$bin/containerd-shim-berth-v2" "$bin/berth" "$pd/opt/berth/"
     fi
     install -m 0755 "$here/shim-check.sh" "$pd/opt/berth/shim-check.sh"
-    bash "$repo/bundles/busybox.sh" "$repo/build/bundles/busybox" >/dev/null
-    cp -a "$repo/build/bundles/busybox/rootfs" "$pd/opt/berth/rootfs"
     echo "$shims" >"$pd/etc/berth-spec/shims"
+fi
+if [[ -n "${SDVM_DRIVER_BENCH:-}" ]]; then
+    cp "$bin/berth" "$pd/opt/berth/"
+    echo "$SDVM_DRIVER_BENCH" >"$pd/etc/berth-spec/driver-bench"
 fi
 vm_cpio "$pd" "$work/payload.cpio"
 cat "$base" "$work/payload.cpio" >"$work/initramfs.cpio"
