@@ -172,12 +172,7 @@ fn refused(ctx: &Ctx, b: &Bundle, want: &str) -> TestResult {
     if out.code == 0 {
         let _ = ctx.delete_force("c1");
     }
-    ensure!(
-        out.code == 1 && out.stderr.contains(want),
-        "create exited {} with {:?} (want 1 and {want:?})",
-        out.code,
-        out.stderr.trim()
-    );
+    out.refused(want)?;
     expect_gone(ctx, "c1")?;
     expect_nothing_left(ctx, "c1", b)?;
     ensure_eq!(host_mounts(ctx)?, before, "host mounts");

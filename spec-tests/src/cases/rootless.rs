@@ -490,11 +490,6 @@ fn limit_refused(ctx: &Ctx) -> TestResult {
     } else {
         "cannot set pids limit: container could not join or create cgroup"
     };
-    ensure!(
-        out.code == 1 && out.stderr.contains(want),
-        "exit {}, stderr {:?}, want {want:?}",
-        out.code,
-        out.stderr.trim()
-    );
+    out.refused(want)?;
     expect_nothing_left(ctx, "c1", &b)
 }

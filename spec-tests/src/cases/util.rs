@@ -157,14 +157,7 @@ pub fn procs_rooted_in(b: &Bundle) -> Vec<(i32, String)> {
 
 /// `state ID` must fail with "container does not exist".
 pub fn expect_gone(ctx: &Ctx, id: &str) -> TestResult {
-    let out = ctx.rt(&["state", id])?;
-    ensure!(
-        out.code == 1 && out.stderr.contains("container does not exist"),
-        "state of deleted {id}: exit {}, stderr {:?}",
-        out.code,
-        out.stderr.trim()
-    );
-    Ok(())
+    ctx.rt(&["state", id])?.refused("container does not exist")
 }
 
 /// A case that cannot apply with the systemd cgroup driver (the suite's

@@ -47,6 +47,20 @@ impl Out {
         Ok(self)
     }
 
+    /// Fail unless the command was refused: exit 1 with `needle` in its
+    /// stderr.
+    pub fn refused(&self, needle: &str) -> Result<(), Fail> {
+        if self.code != 1 || !self.stderr.contains(needle) {
+            return Err(Fail::Fail(format!(
+                "`{}` exited {} (want 1 and {needle:?}); stderr: {:?}",
+                self.cmdline,
+                self.code,
+                self.stderr.trim()
+            )));
+        }
+        Ok(())
+    }
+
     /// Re-read the stdout file (a detached container may still write to it).
     pub fn stdout_now(&self) -> String {
         std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
