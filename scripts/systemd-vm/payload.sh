@@ -31,6 +31,21 @@ units() {
         awk '{ print $1 }' | grep -v -x -e init.scope -e -.slice -e system.slice | sort
 }
 cgroups() { find /sys/fs/cgroup -mindepth 1 -type d | grep -v '[.]service\(/\|$\)' | sort; }
+# snapshot before a step; after it, `left_since STEP` prints what the step
+# left behind and fails, or succeeds quietly.
+snapshot() {
+    units >/tmp/units.before
+    cgroups >/tmp/cgroups.before
+}
+left_since() {
+    left_units=$(units | grep -vxF -f /tmp/units.before || true)
+    left_cgroups=$(cgroups | grep -vxF -f /tmp/cgroups.before || true)
+    [ -z "$left_units$left_cgroups" ] && return 0
+    echo "== FAIL: left behind by $1:"
+    echo "$left_units"
+    echo "$left_cgroups"
+    return 1
+}
 
 # Seconds from boot to a point systemd recorded (a monotonic microseconds
 # property of the manager or of a unit).
@@ -56,22 +71,14 @@ for rt in $(cat /etc/berth-spec/runtimes); do
         runc) path=/usr/sbin/runc ;;
         *) path=$bin/$rt ;;
     esac
-    units >/tmp/units.before
-    cgroups >/tmp/cgroups.before
+    snapshot
     echo "== spec-tests --systemd-cgroup on $rt ($($path --version | head -n1)):" \
         "$($bin/spec-tests "$@" --list | wc -l) cases"
     start=$(uptime_s)
     RUNTIME=$path $bin/spec-tests "$@" 2>&1 | stamp
     rc=$?
     echo "== $rt: exit $rc in $(($(uptime_s) - start)) s"
-    left_units=$(units | grep -vxF -f /tmp/units.before || true)
-    left_cgroups=$(cgroups | grep -vxF -f /tmp/cgroups.before || true)
-    if [ -n "$left_units$left_cgroups" ]; then
-        echo "== FAIL: left behind by the $rt run:"
-        echo "$left_units"
-        echo "$left_cgroups"
-        [ "$rc" != 0 ] || rc=1
-    fi
+    left_since "the $rt run" || { [ "$rc" != 0 ] || rc=1; }
     [ "$rc" = 0 ] || worst=$rc
     summary="$summary $rt=$rc"
 done
@@ -119,33 +126,25 @@ driver_bench() {  # driver_bench N RUNTIME_PATH...
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] / 1000 }'; }
 bench_n=$(cat /etc/berth-spec/driver-bench 2>/dev/null)
 if [ -n "$bench_n" ]; then
-    units >/tmp/units.before
-    driver_bench "$bench_n" "$bin/berth" /usr/sbin/runc || { echo "== FAIL: driver bench"; worst=1; summary="$summary driver-bench=1"; }
-    left_units=$(units | grep -vxF -f /tmp/units.before || true)
-    [ -z "$left_units" ] || { echo "== FAIL: driver bench left $left_units"; worst=1; summary="$summary driver-bench=1"; }
+    snapshot
+    rc=0
+    driver_bench "$bench_n" "$bin/berth" /usr/sbin/runc || { echo "== FAIL: driver bench"; rc=1; }
+    left_since "the driver bench" || rc=1
+    [ "$rc" = 0 ] || { worst=1; summary="$summary driver-bench=1"; }
 fi
 
 # containerd with each shim of /etc/berth-spec/shims (shim-check.sh), the
 # same leftover check around it.
 shims=$(cat /etc/berth-spec/shims 2>/dev/null)
 if [ -n "$shims" ]; then
-    units >/tmp/units.before
-    cgroups >/tmp/cgroups.before
+    snapshot
     echo "== containerd $(containerd --version | cut -d' ' -f3) with the shims: $shims"
     start=$(uptime_s)
     # shellcheck disable=SC2086 # one word per shim
     $bin/shim-check.sh /tmp/shim-results $shims 2>&1 | stamp
     rc=$?
     echo "== shims: exit $rc in $(($(uptime_s) - start)) s"
-    left_units=$(units | grep -vxF -f /tmp/units.before || true)
-    left_cgroups=$(cgroups | grep -vxF -f /tmp/cgroups.before || true)
-    if [ -n "$left_units$left_cgroups" ]; then
-        echo "== FAIL: left behind by the containerd step:"
-        echo "$left_units"
-        echo "$left_cgroups"
-        summary="$summary shim-leftovers=1"
-        rc=1
-    fi
+    left_since "the containerd step" || { summary="$summary shim-leftovers=1"; rc=1; }
     [ "$rc" = 0 ] || worst=$rc
     summary="$summary $(tr '\n' ' ' </tmp/shim-results 2>/dev/null)"
     summary=${summary% }
