@@ -84,7 +84,8 @@ for ((r = 1; r <= rounds; r++)); do
     # names depend on the profile and on the features the workspace's
     # crates unify, so only this build's names match its layout.
     BERTH_LINK_MAP=$work/berth.map cargo build --release --workspace --quiet
-    # Its own name, so that perf's --comm sees only this workload's processes.
+    # A copy with an inode of its own: perf's MMAP2 records of that file
+    # mark the workload's processes (scripts/link_order.py).
     cp "$(python3 scripts/release_dir.py)/berth" "$work/berth-rec"
     # Two recordings: page faults alone (with CPU samples at the same time
     # perf throttles the fault event and drops most of a start's faults),

@@ -20,7 +20,6 @@ import subprocess
 import sys
 
 ENTRY_SYMBOL = "berth_entry"
-COMM = "berth-rec"  # the recorded copy's name (link-order.sh)
 FAULT = re.compile(r"address=0x([0-9a-f]+) ip=0x([0-9a-f]+) error_code=0x([0-9a-f]+)")
 IFETCH = 0x10  # page fault error code: instruction fetch
 
@@ -65,7 +64,6 @@ class Functions:
         self.syms = secs
         self.names = {n for _, _, n in secs}
         self.starts = [s[0] for s in secs]
-        self.end = max(a + n for a, n, _ in secs)
 
     def at(self, addr):
         i = bisect.bisect_right(self.starts, addr) - 1
