@@ -24,13 +24,18 @@ stamp() {
 }
 
 # Units and cgroups the runtimes may leave: every loaded scope and slice
-# but systemd's own, every cgroup directory but those of services (systemd
-# may start one on demand while the suite runs).
+# but systemd's own (and the system-<template>.slice it makes for a
+# template's instances, e.g. getty's, which may appear while the boot
+# finishes), every cgroup directory but those of services (systemd may
+# start one on demand while the suite runs).
 units() {
     systemctl list-units --all --plain --no-legend --type=scope,slice |
-        awk '{ print $1 }' | grep -v -x -e init.scope -e -.slice -e system.slice | sort
+        awk '{ print $1 }' | grep -v -x -e init.scope -e -.slice -e system.slice -e 'system-.*[.]slice' |
+        sort
 }
-cgroups() { find /sys/fs/cgroup -mindepth 1 -type d | grep -v '[.]service\(/\|$\)' | sort; }
+cgroups() {
+    find /sys/fs/cgroup -mindepth 1 -type d | grep -v -e '[.]service\(/\|$\)' -e '/system-[^/]*[.]slice$' | sort
+}
 # snapshot before a step; after it, `left_since STEP` prints what the step
 # left behind and fails, or succeeds quietly.
 snapshot() {
@@ -55,6 +60,24 @@ echo "== boot: systemd started at $(at "" UserspaceTimestampMonotonic) s," \
     "basic.target at $(at basic.target ActiveEnterTimestampMonotonic) s," \
     "dbus at $(at dbus.service ActiveEnterTimestampMonotonic) s, payload at $(uptime_s) s"
 echo "== system state: $(systemctl is-system-running); bus: $(ls /run/dbus/system_bus_socket)"
+# The boot's last units start while the payload runs: wait (at most 60 s)
+# until no job is queued but this payload's own (a oneshot: its start job
+# lasts as long as the payload), so the first snapshot sees the booted system.
+settle() {
+    i=0
+    while [ "$i" -lt 300 ]; do
+        systemctl list-jobs --no-legend | grep -q -v -e 'berth-spec[.]service' -e 'berth-spec[.]target' ||
+            return 0
+        sleep 0.2
+        i=$((i + 1))
+    done
+    return 1
+}
+if settle; then
+    echo "== boot jobs done at $(uptime_s) s"
+else
+    echo "== boot jobs still queued after 60 s: $(systemctl list-jobs --no-legend | tr '\n' ';')"
+fi
 echo "== cgroup mounts: $(grep cgroup /proc/self/mounts | cut -d' ' -f1-3 | tr '\n' ' ')"
 if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
     echo "== controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"

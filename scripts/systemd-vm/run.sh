@@ -141,5 +141,9 @@ cp "$work/console.log" "$build/console.log" 2>/dev/null || true
 result="$vm_result"
 log "VM ran $((SECONDS - boot)) s, total $((SECONDS - t0)) s; result: ${result:-none}"
 [[ "$result" =~ ^RC=([0-9]+)((\ [^ =]+=[0-9]+)+)$ ]] || { log "no result from the guest"; exit 1; }
-((BASH_REMATCH[1] == 0)) || { log "FAIL:${BASH_REMATCH[2]}"; exit 1; }
+# On failure the failing checks again, last: CI shows the end of the output.
+failures() {
+    grep -a -A2 -E '^\[ *[0-9.]+\] (FAIL|== FAIL)|^== FAIL' "$build/console.log" | head -n 40 >&2
+}
+((BASH_REMATCH[1] == 0)) || { log "failed checks:"; failures; log "FAIL:${BASH_REMATCH[2]}"; exit 1; }
 log "all green under systemd:${BASH_REMATCH[2]}"
