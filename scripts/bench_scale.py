@@ -257,7 +257,7 @@ def main():
             if os.access(path, os.X_OK):
                 rt = Runtime(name, path, tmp, bundle)
                 # Ids unique across runtimes: two berth builds share the
-                # default cgroup parent (/berth/ID).
+                # default cgroup (ID below the caller's own cgroup).
                 rt.seq = len(runtimes) * 1_000_000
                 runtimes.append(rt)
             else:

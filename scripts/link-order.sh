@@ -45,7 +45,7 @@ trap cleanup EXIT
 
 stopped() { "$1" --root "$root" state "$2" 2>/dev/null | grep -q '"status": "stopped"'; }
 workload() {  # workload BINARY
-    # Ids unique to this run: the default cgroup (/berth/<id>) is shared
+    # Ids unique to this run: the default cgroup (<id> below our own) is shared
     # by every --root.
     local b=$1 i x p=lo$$-$RANDOM-
     for ((i = 0; i < iters; i++)); do

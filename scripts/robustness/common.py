@@ -410,7 +410,8 @@ class World:
 
     def track(self, cid, cgroups_path=None):
         self.ids.add(cid)
-        self.cgpaths[cid] = resolve(self.hs, cgroups_path or f"/berth/{cid}")
+        # No cgroupsPath: runc's default, the id below the caller's cgroup.
+        self.cgpaths[cid] = resolve(self.hs, cgroups_path or cid)
         return cid
 
     def cg_dirs(self, cid):

@@ -1,10 +1,13 @@
 //! Which cgroup mode this host runs (v1, v2, hybrid) and where each
-//! controller lives. Detected once per call: two `statfs`, the cgroup mounts
+//! controller lives. Detected once per call (once per CLI process, see
+//! `Hierarchies::detect`): two `statfs`, the cgroup mounts
 //! at the conventional places (mounts.rs; else one read of
 //! /proc/self/mountinfo) and (with a cgroup2 mount) one read of its root's
 //! cgroup.controllers.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
@@ -65,6 +68,9 @@ impl Hierarchy {
     }
 }
 
+static KEEP: AtomicBool = AtomicBool::new(false);
+static DETECTED: OnceLock<Hierarchies> = OnceLock::new();
+
 /// The cgroup hierarchies of this host.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hierarchies {
@@ -74,8 +80,28 @@ pub struct Hierarchies {
 }
 
 impl Hierarchies {
-    /// Detects the mode and reads the mounts.
+    /// Detects the mode and reads the mounts; once a process after
+    /// `keep_detected` (the CLI's short-lived commands: `run` creates and
+    /// deletes in one process, and the directories it made belong to the
+    /// hierarchies of that moment). A long-lived user of the library (the
+    /// shim) reads them each time. Failures are not kept.
     pub fn detect() -> Result<Hierarchies> {
+        if !KEEP.load(Ordering::Relaxed) {
+            return Hierarchies::read();
+        }
+        if let Some(h) = DETECTED.get() {
+            return Ok(h.clone());
+        }
+        let h = Hierarchies::read()?;
+        Ok(DETECTED.get_or_init(|| h).clone())
+    }
+
+    /// Makes `detect` keep what it found for the rest of the process.
+    pub fn keep_detected() {
+        KEEP.store(true, Ordering::Relaxed);
+    }
+
+    fn read() -> Result<Hierarchies> {
         let mode = detect_mode();
         // mountinfo grows with the host's mount table (100 000 mounts: 10 MB,
         // 0.1 s to read): past a few hundred mounts, look at the

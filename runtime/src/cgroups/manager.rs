@@ -20,7 +20,8 @@ use super::{fs, v2};
 /// What `Manager::create` needs from config.json and the command line.
 #[derive(Clone, Copy, Debug)]
 pub struct CgroupConfig<'a> {
-    /// The container id (names the default cgroup `/berth/<id>`).
+    /// The container id (names the default cgroup: `<id>` relative to the
+    /// caller's own, as runc's).
     pub id: &'a str,
     /// `linux.cgroupsPath`.
     pub cgroups_path: Option<&'a str>,
@@ -264,9 +265,20 @@ impl Manager {
             ),
             CgroupsPath::Absolute(_) | CgroupsPath::Systemd(_) => None,
         };
+        // As runc: on a cgroup v2 host relative paths start at the parent
+        // of the caller's cgroup, which holds the caller itself and so
+        // cannot have controllers enabled for children (no internal
+        // processes); in a v1 hierarchy (and hybrid's cgroup2) at the caller's.
+        let v2_parent = hs.mode == Mode::V2;
         let own_in = |h: &hierarchy::Hierarchy, unified: bool| {
-            own.as_deref()
-                .and_then(|t| hierarchy::own_path(h, unified, t))
+            let own = own
+                .as_deref()
+                .and_then(|t| hierarchy::own_path(h, unified, t))?;
+            if unified && v2_parent {
+                let parent = Path::new(&own).parent().unwrap_or(Path::new("/"));
+                return Some(parent.to_string_lossy().into_owned());
+            }
+            Some(own)
         };
         let mut m = Manager {
             mode: hs.mode,
@@ -326,10 +338,10 @@ impl Manager {
             }
         }
         self.fresh = all_new;
-        if cfg.cgroups_path.is_none() && !all_new {
-            // The default /berth/<id> already existing means a container of
-            // the same id under another --root: joining it would overwrite
-            // its limits and let one delete kill both.
+        if cfg.cgroups_path.is_none_or(str::is_empty) && !all_new {
+            // The default `<id>` cgroup already existing means a container
+            // of the same id under another --root: joining it would
+            // overwrite its limits and let one delete kill both.
             return Err(CgroupError::Taken {
                 dir: self.first_dir(),
                 id: cfg.id.to_string(),

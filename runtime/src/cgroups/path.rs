@@ -1,6 +1,7 @@
 //! `linux.cgroupsPath`: absolute (relative to each hierarchy's root),
-//! relative (relative to the caller's own cgroup in each hierarchy), the
-//! default `/berth/<id>`, and with `--systemd-cgroup` the systemd
+//! relative (relative to the caller's own cgroup in each hierarchy; on a
+//! cgroup v2 host to its parent, see `Manager::layout`), the default (runc's:
+//! the container id, relative), and with `--systemd-cgroup` the systemd
 //! `slice:prefix:name` form (`super::systemd::Unit`).
 
 use std::path::{Component, Path, PathBuf};
@@ -20,8 +21,10 @@ pub enum CgroupsPath {
     Systemd(Unit),
 }
 
-/// The parent berth uses when config.json names no cgroupsPath.
-pub const DEFAULT_PARENT: &str = "/berth";
+/// The parent berth used before it took runc's default (the id, relative
+/// to the caller's cgroup): `destroy` still removes it once empty, for
+/// containers made by an older berth.
+pub const OLD_DEFAULT_PARENT: &str = "/berth";
 
 impl CgroupsPath {
     /// Interprets `linux.cgroupsPath` (`None` or empty: the default).
@@ -32,7 +35,7 @@ impl CgroupsPath {
             return systemd_unit(path, id).map(CgroupsPath::Systemd);
         }
         let Some(p) = path else {
-            return Ok(CgroupsPath::Absolute(Path::new(DEFAULT_PARENT).join(id)));
+            return Ok(CgroupsPath::Relative(PathBuf::from(id)));
         };
         let clean = clean(Path::new(p));
         if p.starts_with('/') {
@@ -123,12 +126,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_is_berth_id() {
+    fn default_is_the_id_relative_to_the_callers_cgroup() {
         let p = CgroupsPath::parse(None, "c1", false).unwrap();
-        assert_eq!(p, CgroupsPath::Absolute("/berth/c1".into()));
+        assert_eq!(p, CgroupsPath::Relative("c1".into()));
         assert_eq!(CgroupsPath::parse(Some(""), "c1", false).unwrap(), p);
-        let dir = p.dir_in(Path::new("/sys/fs/cgroup/memory"), None).unwrap();
-        assert_eq!(dir, Path::new("/sys/fs/cgroup/memory/berth/c1"));
+        let dir = p
+            .dir_in(Path::new("/sys/fs/cgroup/memory"), Some("/user.slice"))
+            .unwrap();
+        assert_eq!(dir, Path::new("/sys/fs/cgroup/memory/user.slice/c1"));
     }
 
     #[test]

@@ -233,11 +233,18 @@ impl Manager {
             self.remove_created();
             return Ok(());
         }
+        let mut leaves_gone = false;
         let foreign = match scope {
             Scope::Cgroup => {
                 if self.signal_all_count(libc::SIGKILL, scope)? > 0 {
                     self.wait_empty(true, EMPTY_TIMEOUT)?;
                 }
+                false
+            }
+            // The usual case: the leaves are empty and go at the first
+            // rmdir; the members are read only when one is busy.
+            Scope::PidNs(_) if self.unit.is_none() && self.remove_empty_leaves() => {
+                leaves_gone = true;
                 false
             }
             Scope::PidNs(_) => self.wait_empty(false, FOREIGN_GRACE).is_err(),
@@ -258,7 +265,7 @@ impl Manager {
         // The leaves go whoever made them (runc removes them too: a leaf
         // taken empty at create was the container's for its life); the
         // parents only if berth made them and nothing else uses them.
-        if !foreign {
+        if !foreign && !leaves_gone {
             for d in &leaves {
                 results.push(remove_leaf(d));
             }
@@ -267,10 +274,10 @@ impl Manager {
             results.push(rmdir_if_empty(d));
         }
         let first_err = results.into_iter().find_map(|r| r.err());
-        // berth's own default parent (/berth) goes too once empty, whichever
-        // container created it.
+        // The default parent of berth before it took runc's (/berth) goes
+        // too once empty, whichever container created it.
         for l in self.v1.iter().chain(self.v2.iter()) {
-            let own_parent = l.mount.join(&super::path::DEFAULT_PARENT[1..]);
+            let own_parent = l.mount.join(&super::path::OLD_DEFAULT_PARENT[1..]);
             // One this container made was tried with the parents above.
             if l.dir.parent() == Some(own_parent.as_path()) && !self.created.contains(&own_parent) {
                 let _ = rmdir_if_empty(&own_parent);
@@ -284,6 +291,17 @@ impl Manager {
             }
             Some(e) => Err(e),
         }
+    }
+
+    /// rmdir of every leaf, stopping at the first that is busy (a process
+    /// or a sub-cgroup in it: the kernel refuses to remove it) or fails;
+    /// true when all are gone. An empty cgroup is removed whoever looks at
+    /// it, so nothing is read first.
+    fn remove_empty_leaves(&self) -> bool {
+        self.dirs().iter().all(|d| match std::fs::remove_dir(d) {
+            Ok(()) => true,
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        })
     }
 
     /// Polls (bounded) until no process is left; with `kill`, SIGKILLs late

@@ -31,6 +31,25 @@ fn unique(name: &str) -> String {
     )
 }
 
+/// Where the default cgroup of container `id` goes in the v1 hierarchy of
+/// `controller` (mounted at /sys/fs/cgroup/<controller>): below this
+/// process's own cgroup there.
+fn own_leaf(controller: &str, id: &str) -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = text
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            ctrls.split(',').any(|c| c == controller).then_some(path)
+        })
+        .unwrap();
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(own.trim_start_matches('/'))
+        .join(id)
+}
+
 /// Destroys the cgroup on drop (kills what is left, removes the dirs).
 struct Guard(Manager);
 
@@ -156,9 +175,7 @@ fn lifecycle_limits_placement_freeze_stats_destroy() {
     let mut g = Guard(Manager::create(&cfg).unwrap());
     let m = &g.0;
     let dirs = m.dirs();
-    assert!(dirs
-        .iter()
-        .all(|d| d.ends_with(format!("berth/{id}")) && d.is_dir()));
+    assert!(dirs.iter().all(|d| d.ends_with(&id) && d.is_dir()));
     assert!(m.v2_dir().is_some() && m.v2_dir_fd().unwrap().is_some());
 
     assert_limits_on_host(m);
@@ -395,8 +412,7 @@ fn unavailable_controllers_fail_by_name_and_leave_nothing() {
         e,
         "linux.resources.network.classID: the net_cls controller is not available on this host"
     );
-    let leaf: PathBuf = ["/sys/fs/cgroup/pids/berth", &id].iter().collect();
-    assert!(!leaf.exists());
+    assert!(!own_leaf("pids", &id).exists());
     let r = resources(r#"{"cpu":{"realtimeRuntime":1000}}"#);
     let ok = Manager::create(&CgroupConfig {
         resources: Some(&r),
@@ -417,8 +433,11 @@ fn unavailable_controllers_fail_by_name_and_leave_nothing() {
 }
 
 /// Median cost of create (64M memory, 20 pids, runc's default devices) +
-/// destroy: "cold" when this is the only container (/berth is created and
-/// removed each time), "warm" while another container keeps /berth. Run with
+/// destroy: "default" is the default cgroup (the id, below the caller's
+/// cgroup: one directory a hierarchy); "new parent" names a parent that
+/// does not exist yet, so each create makes two directories a hierarchy and
+/// each destroy removes both (berth's old `/berth/<id>` default when no
+/// other container kept /berth). Run with
 /// `cargo test -p berth --release cgroups::tests::bench -- --ignored --nocapture`.
 #[test]
 #[ignore = "benchmark, needs root on the hybrid host (command above)"]
@@ -426,13 +445,14 @@ fn bench_create_apply_destroy() {
     assert!(hybrid_host(), "needs root on the hybrid host");
     let r = resources(r#"{"memory":{"limit":67108864},"pids":{"limit":20}}"#);
     let defaults = runc_default_rules(&[]);
-    let run = |label: &str| {
+    let run = |label: &str, parent: bool| {
         let (mut total, mut create, mut destroy) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..100 {
             let id = unique("bench");
+            let path = format!("/{id}-parent/{id}");
             let cfg = CgroupConfig {
                 id: &id,
-                cgroups_path: None,
+                cgroups_path: parent.then_some(path.as_str()),
                 systemd: false,
                 resources: Some(&r),
                 default_devices: &defaults,
@@ -455,21 +475,8 @@ fn bench_create_apply_destroy() {
             total[50], create[50], destroy[50], total[90]
         );
     };
-    run("cold");
-    let keeper_id = unique("keeper");
-    let keeper = Guard(
-        Manager::create(&CgroupConfig {
-            id: &keeper_id,
-            cgroups_path: None,
-            systemd: false,
-            resources: None,
-            default_devices: &[],
-            rootless: false,
-        })
-        .unwrap(),
-    );
-    run("warm");
-    drop(keeper);
+    run("default", false);
+    run("new parent", true);
 }
 
 #[test]

@@ -253,6 +253,8 @@ fn default_root(log_to_file: bool) -> std::result::Result<PathBuf, i32> {
 }
 
 fn dispatch(cmd: Cmd, g: &Global) -> Result<i32> {
+    // Each command is one short process: the cgroup mounts are read once.
+    crate::cgroups::hierarchy::Hierarchies::keep_detected();
     match cmd {
         Cmd::Create(a) => create::run(a, g),
         Cmd::Start(a) => start::run(a, g),

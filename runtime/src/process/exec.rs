@@ -182,12 +182,14 @@ fn setup(cfg: &ExecConfig, chan: &InitEnd) -> Result<Infallible> {
     if let Some(f) = &cfg.cpu_affinity.1 {
         super::cpu_affinity::set_own(f, "final")?;
     }
-    let (exe, argv, envp) = exec_target(p)?;
+    // The container's /etc/passwd and /etc/group, read once (HOME, groups).
+    let user_info = crate::user::container_user_info(p.user().uid());
+    let (exe, argv, envp) = exec_target(p, &user_info)?;
     tracing::debug!("exec: process.args[0] resolved to {exe:?}");
     // Before any filter is loaded: a profile may block close_range. What is
     // opened from here on is opened close-on-exec.
     crate::sys::close_range_cloexec(3 + cfg.preserve_fds).ctx(|| "close_range".into())?;
-    let plan = prepare_user(p)?;
+    let plan = prepare_user(p, &user_info)?;
     let seccomp = cfg.seccomp.as_ref();
     load_seccomp(seccomp, p, &[Before::User], chan)?;
     become_user(p, &plan)?;

@@ -77,7 +77,10 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
         // After /dev/console is bound, as runc's finalizeRootfs.
         rootfs::mount::finalize_readonly(spec)?;
     }
-    let (exe, argv, mut envp) = exec_target(process)?;
+    // The container's /etc/passwd and /etc/group, read once: HOME here,
+    // the supplementary groups in `lock_down`.
+    let user_info = user::container_user_info(process.user().uid());
+    let (exe, argv, mut envp) = exec_target(process, &user_info)?;
     tracing::debug!("exec: process.args[0] resolved to {exe:?}, exec'd at start");
     pass_listen_fds(cfg, &mut envp)?;
     // Before any filter is loaded (a profile may block close_range).
@@ -86,7 +89,7 @@ fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
         "init: host fds closed; dropping privileges (uid {})",
         process.user().uid()
     );
-    lock_down(cfg, process, chan)?;
+    lock_down(cfg, process, &user_info, chan)?;
     let mut fifo = handoff(cfg, chan, fifo_proc.as_ref().unwrap_or(&cfg.proc))?;
     let err = match exec(cfg, chan, &mut fifo, &exe, &argv, &envp) {
         Ok(never) => match never {},
@@ -248,8 +251,13 @@ fn pass_listen_fds(cfg: &InitConfig, envp: &mut Vec<CString>) -> Result<()> {
 /// filter under no_new_privs is loaded, before the hand-off (the runtime
 /// must still be there to take its listener fd). Any other no_new_privs
 /// filter waits until right before execve (`exec`).
-fn lock_down(cfg: &InitConfig, process: &Process, chan: &InitEnd) -> Result<()> {
-    let plan = prepare_user(process)?;
+fn lock_down(
+    cfg: &InitConfig,
+    process: &Process,
+    user_info: &user::UserInfo,
+    chan: &InitEnd,
+) -> Result<()> {
+    let plan = prepare_user(process, user_info)?;
     let seccomp = cfg.seccomp.as_ref();
     if let Some(at) = seccomp.map(|s| Before::of(s, process)) {
         tracing::debug!("seccomp: the filter is loaded before {at:?} (no record after it)");
@@ -299,12 +307,14 @@ fn cstring(b: &[u8], what: &str) -> Result<CString> {
     CString::new(b).map_err(|_| Error::config(format!("{what} contains a NUL byte")))
 }
 
-/// Resolves args[0] in the container (after pivot), and builds argv/envp.
-pub(super) fn exec_target(p: &Process) -> Result<(CString, Vec<CString>, Vec<CString>)> {
+/// Resolves args[0] in the container (after pivot), and builds argv/envp
+/// (HOME from `user`, the container's /etc/passwd entry, when unset).
+pub(super) fn exec_target(
+    p: &Process,
+    user: &user::UserInfo,
+) -> Result<(CString, Vec<CString>, Vec<CString>)> {
     let args = p.args().as_deref().unwrap_or(&[]);
-    let env = super::env::prepare(p.env().as_deref().unwrap_or(&[]), || {
-        user::container_user_info(p.user().uid()).home
-    });
+    let env = super::env::prepare(p.env().as_deref().unwrap_or(&[]), || user.home.clone());
     let exe = lookup(&args[0], &env)?;
     let argv = args
         .iter()
@@ -374,13 +384,13 @@ pub(super) struct UserPlan {
 /// later), and the capability masks and supplementary groups. Runs before the
 /// filter; runc checks the cwd after it, and fails on a profile that blocks
 /// getcwd (berth does not: issue 12).
-pub(super) fn prepare_user(p: &Process) -> Result<UserPlan> {
+pub(super) fn prepare_user(p: &Process, user: &user::UserInfo) -> Result<UserPlan> {
     chdir_checked(p.cwd())?;
     let u = p.user();
     let mut groups: Vec<u32> = u.additional_gids().clone().unwrap_or_default();
-    for g in user::container_user_info(u.uid()).groups {
-        if !groups.contains(&g) {
-            groups.push(g);
+    for g in &user.groups {
+        if !groups.contains(g) {
+            groups.push(*g);
         }
     }
     let caps = p.capabilities().as_ref();

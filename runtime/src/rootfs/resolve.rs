@@ -116,6 +116,10 @@ impl RootDir {
     }
 
     fn resolve(&self, path: &Path, kind: Kind, follow_last: bool) -> Result<(OwnedFd, bool)> {
+        let flags = target_flags(kind, follow_last);
+        if let Some(fd) = self.open_existing(path, flags) {
+            return Ok((fd, false));
+        }
         let mut todo: VecDeque<OsString> = VecDeque::new();
         push_front(&mut todo, path);
         let mut done: Vec<OsString> = Vec::new();
@@ -165,13 +169,6 @@ impl RootDir {
         if done.is_empty() {
             return Err(RootfsError::RootIsTarget);
         }
-        let mut flags = libc::O_PATH;
-        if kind == Kind::Dir && follow_last {
-            flags |= libc::O_DIRECTORY;
-        }
-        if !follow_last {
-            flags |= libc::O_NOFOLLOW;
-        }
         let p: PathBuf = done.iter().collect();
         let fd = self
             .open_in(&p, flags)
@@ -181,6 +178,21 @@ impl RootDir {
 }
 
 impl RootDir {
+    /// The usual case of `resolve`: the target is in the image already and
+    /// one `openat2` finds it. The kernel's `RESOLVE_IN_ROOT` walk follows
+    /// links as `resolve` does (inside the rootfs, `..` stopping at it,
+    /// magic links refused), so the fd is the one the walk would return;
+    /// a path with `..` (which `open_in` would clean lexically, where the
+    /// walk applies it after the links before it) and any failure go the
+    /// long way, which creates what is missing and names the error.
+    fn open_existing(&self, path: &Path, flags: libc::c_int) -> Option<OwnedFd> {
+        let dotdot = path.components().any(|c| c == Component::ParentDir);
+        if dotdot || clean(path).is_empty() {
+            return None;
+        }
+        self.open_in(path, flags).ok()
+    }
+
     /// Fails on a magic link (`/proc/self/fd/N` and the like), whose text
     /// is not where it leads: the kernel's own lookup, with
     /// `RESOLVE_NO_MAGICLINKS`, refuses it with ELOOP. A dangling ordinary
@@ -194,6 +206,19 @@ impl RootDir {
             _ => Ok(()),
         }
     }
+}
+
+/// `openat2` flags for the fd `resolve` returns: `O_PATH`, a directory
+/// where one is wanted (through a final link), the link itself otherwise.
+fn target_flags(kind: Kind, follow_last: bool) -> libc::c_int {
+    let mut flags = libc::O_PATH;
+    if kind == Kind::Dir && follow_last {
+        flags |= libc::O_DIRECTORY;
+    }
+    if !follow_last {
+        flags |= libc::O_NOFOLLOW;
+    }
+    flags
 }
 
 /// Symlinks followed before giving up with ELOOP (the kernel's limit).
@@ -312,6 +337,22 @@ mod tests {
         }
         let e = root.ensure(Path::new("/etc/.."), Kind::Dir).unwrap_err();
         assert!(matches!(e, RootfsError::RootIsTarget), "{e}");
+        // What exists is found in one lookup (through links too), not made.
+        let ino = |p: &Path| nix::sys::stat::stat(p).unwrap().st_ino;
+        let (fd, made) = root
+            .ensure_created(Path::new("/abs/sub"), Kind::Dir)
+            .unwrap();
+        assert!(!made);
+        assert_eq!(
+            nix::sys::stat::fstat(&fd).unwrap().st_ino,
+            ino(&rootfs.join("real/sub"))
+        );
+        let (_, made) = root
+            .ensure_created(Path::new("/etc/new"), Kind::Dir)
+            .unwrap();
+        assert!(made && rootfs.join("etc/new").is_dir());
+        // A file where a directory is wanted fails, as the walk says.
+        assert!(root.ensure(Path::new("/real/f"), Kind::Dir).is_err());
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

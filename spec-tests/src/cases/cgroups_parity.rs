@@ -11,9 +11,15 @@
 //! On a hybrid host, a limit whose controller only cgroup v2 has and the
 //! host's v2 root does not enable (hugetlb here) is refused with runc's
 //! text, and the root's cgroup.subtree_control is left as it was.
+//! Without `cgroupsPath` the container's cgroup is runc's default: the id
+//! below the runtime's own cgroup in each v1 hierarchy, below its parent on
+//! a cgroup v2 host.
 
 use super::cgroups::cgroup_dir;
-use super::util::{expect_error, expect_nothing_left, go, host_cgroup_v2, sh, wait_file};
+use super::util::{
+    expect_error, expect_gone, expect_nothing_left, go, host_cgroup_v2, sh, skip_in_systemd_mode,
+    wait_file,
+};
 use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::{config, read, Bundle, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
@@ -28,7 +34,52 @@ pub const CASES: &[Case] = &[
         hybrid_v2_root_untouched,
     )
     .tagged(&[CGROUP]),
+    case("cgparity_default_path", default_path).tagged(&[CGROUP]),
 ];
+
+/// The cgroup runc picks when config.json has no cgroupsPath, for the line
+/// `hier:controllers` of /proc/self/cgroup whose path is `own` (the
+/// runtime, a child of this process, is in the same cgroups).
+fn runc_default(ctrls: &str, own: &str, id: &str) -> String {
+    let base = if ctrls.is_empty() && host_cgroup_v2() {
+        std::path::Path::new(own)
+            .parent()
+            .map_or("/".into(), |p| p.display().to_string())
+    } else {
+        own.to_string()
+    };
+    format!("{}/{id}", base.trim_end_matches('/'))
+}
+
+fn default_path(ctx: &Ctx) -> TestResult {
+    skip_in_systemd_mode(ctx, "the systemd driver's default is a scope, not a path")?;
+    let mut b = ctx.bundle("b")?;
+    sh(&mut b, "exit 0");
+    ctx.create("c1", &b)?.ok()?;
+    let res = (|| {
+        let pid = ctx.state("c1")?["pid"].as_i64().unwrap_or(0);
+        ensure!(pid > 0, "no pid in the state of c1");
+        let own = read(std::path::Path::new("/proc/self/cgroup"))?;
+        let init = read(std::path::Path::new(&format!("/proc/{pid}/cgroup")))?;
+        for line in init.lines() {
+            let mut f = line.splitn(3, ':');
+            let (hier, ctrls, got) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            let prefix = format!("{}:{ctrls}:", hier.unwrap_or(""));
+            let Some(mine) = own.lines().find_map(|l| l.strip_prefix(&prefix)) else {
+                continue;
+            };
+            let want = runc_default(ctrls, mine, "c1");
+            ensure!(
+                got == want,
+                "cgroup in {prefix}: got {got:?}, want {want:?}"
+            );
+        }
+        Ok(())
+    })();
+    ctx.rt(&["delete", "--force", "c1"])?.ok()?;
+    expect_gone(ctx, "c1")?;
+    res
+}
 
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
 

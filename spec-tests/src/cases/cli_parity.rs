@@ -239,22 +239,10 @@ fn has_cap(set: &str, bit: u32) -> bool {
     u64::from_str_radix(set, 16).is_ok_and(|m| m & (1 << bit) != 0)
 }
 
-/// `--cap` in runc's form; a bare name (`SYS_NICE`), which runc ignores
-/// with its warning (the exec still runs) and berth grants (issue 12:
-/// `--cap` takes `CAP_KILL` and `KILL`); a name nobody knows, ignored with
-/// runc's warning. `--env` overriding one variable and keeping the
-/// others, `--additional-gids` added to the process's own.
-fn exec_runc_flags(ctx: &Ctx) -> TestResult {
+/// `exec --cap` of `exec_runc_flags` on its container c1.
+fn exec_cap_flags(ctx: &Ctx) -> TestResult {
     const CAP_SYS_PTRACE: u32 = 19;
     const CAP_SYS_NICE: u32 = 23;
-    let mut b = ctx.bundle("b")?;
-    let p = config::process_mut(&mut b.spec);
-    let mut env = p.env().clone().unwrap_or_default();
-    env.extend(["KEEP=yes".to_string(), "OVER=old".to_string()]);
-    p.set_env(Some(env));
-    p.user_mut().set_additional_gids(Some(vec![5]));
-    start_waiting(ctx, "c1", &mut b)?;
-
     let out = ctx.rt(&[
         "exec",
         "--cap",
@@ -297,6 +285,23 @@ fn exec_runc_flags(ctx: &Ctx) -> TestResult {
         "no warning {want:?}: {}",
         out.stderr
     );
+    Ok(())
+}
+
+/// `--cap` in runc's form; a bare name (`SYS_NICE`), which runc ignores
+/// with its warning (the exec still runs) and berth grants (issue 12:
+/// `--cap` takes `CAP_KILL` and `KILL`); a name nobody knows, ignored with
+/// runc's warning. `--env` overriding one variable and keeping the
+/// others, `--additional-gids` added to the process's own.
+fn exec_runc_flags(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle("b")?;
+    let p = config::process_mut(&mut b.spec);
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(["KEEP=yes".to_string(), "OVER=old".to_string()]);
+    p.set_env(Some(env));
+    p.user_mut().set_additional_gids(Some(vec![5]));
+    start_waiting(ctx, "c1", &mut b)?;
+    exec_cap_flags(ctx)?;
 
     let out = ctx.rt(&[
         "exec", "--env", "OVER=new", "--env", "NEW=1", "c1", CHECKER, "env",

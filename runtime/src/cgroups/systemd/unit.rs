@@ -12,8 +12,7 @@ use crate::cgroups::error::{CgroupError, Result};
 /// for a root runtime).
 pub const DEFAULT_SLICE: &str = "system.slice";
 /// The unit prefix when config.json has no cgroupsPath: `berth-<id>.scope`
-/// (runc uses `runc-<id>.scope`; berth's cgroupfs default is `/berth/<id>`
-/// likewise).
+/// (runc uses `runc-<id>.scope`).
 pub const DEFAULT_PREFIX: &str = "berth";
 
 const SLICE_SUFFIX: &str = ".slice";
