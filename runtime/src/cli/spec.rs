@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -115,14 +115,33 @@ fn to_rootless(spec: &mut Value, uid: u32, gid: u32) {
     }
 }
 
+/// runc changes into `--bundle` and writes `config.json` there; its errors
+/// (Go's, `chdir DIR: …` and `open config.json: …`) are kept.
 pub fn run(a: Args) -> Result<i32> {
+    let go = crate::go_text::io;
+    match std::fs::metadata(&a.bundle) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::msg(format!(
+                "chdir {}: not a directory",
+                a.bundle.display()
+            )))
+        }
+        Err(e) => {
+            return Err(Error::msg(format!(
+                "chdir {}: {}",
+                a.bundle.display(),
+                go(&e)
+            )))
+        }
+    }
     let path = a.bundle.join("config.json");
     if path.exists() {
         return Err(Error::msg("File config.json exists. Remove it first"));
     }
     let text = serde_json::to_string_pretty(&default_spec(a.rootless))
         .map_err(|e| Error::msg(e.to_string()))?;
-    std::fs::write(&path, text).ctx(|| format!("write {}", path.display()))?;
+    std::fs::write(&path, text).map_err(|e| Error::msg(format!("open config.json: {}", go(&e))))?;
     Ok(0)
 }
 

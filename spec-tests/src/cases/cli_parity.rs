@@ -7,7 +7,7 @@ use super::cgroups::{cgroup2_dir, cgroup_dir, read_trim};
 use super::util::{go, host_cgroup_v2, is_berth, is_runc_1_1, sh, start_waiting, wait_file};
 use crate::harness::case::{case, Case, CGROUP};
 use crate::harness::config::{self, CHECKER};
-use crate::harness::{cmd, Ctx, Facts, Fail, TestResult};
+use crate::harness::{cmd, read, Ctx, Facts, Fail, TestResult};
 use crate::{ensure, ensure_eq};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,34 @@ pub const CASES: &[Case] = &[
     case("version_runc_lines", version_lines),
     case("log_file_open_error", log_open_error),
     case("exec_missing_binary_error_text", exec_missing_binary),
+    case("spec_bundle_errors", spec_bundle_errors),
 ];
+
+/// `spec --bundle` as runc: a missing or non-directory bundle fails with
+/// Go's `chdir DIR: …`, an existing config.json is not overwritten.
+fn spec_bundle_errors(ctx: &Ctx) -> TestResult {
+    let missing = ctx.path("no-such-bundle");
+    let m = missing.to_str().ok_or("utf-8")?;
+    ctx.rt(&["spec", "--bundle", m])?
+        .refused(&format!("chdir {m}: no such file or directory"))?;
+    let file = ctx.path("a-file");
+    std::fs::write(&file, "").map_err(|e| format!("write: {e}"))?;
+    let f = file.to_str().ok_or("utf-8")?;
+    ctx.rt(&["spec", "--bundle", f])?
+        .refused(&format!("chdir {f}: not a directory"))?;
+    let dir = ctx.path("spec-twice");
+    std::fs::create_dir(&dir).map_err(|e| format!("mkdir: {e}"))?;
+    let d = dir.to_str().ok_or("utf-8")?;
+    ctx.rt(&["spec", "--bundle", d])?.ok()?;
+    let first = read(&dir.join("config.json"))?;
+    ctx.rt(&["spec", "--bundle", d])?
+        .refused("File config.json exists. Remove it first")?;
+    ensure!(
+        read(&dir.join("config.json"))? == first,
+        "a second spec changed config.json"
+    );
+    Ok(())
+}
 
 /// Skips the case on runc 1.1, which predates the behaviour `what` of
 /// current runc.
