@@ -75,11 +75,16 @@ impl V2Counts {
     }
 }
 
-/// The `oom_kill` counter of the memory.events file `f`.
-fn read_kills(f: &File) -> std::io::Result<u64> {
+/// The counters of the memory.events file `f`.
+fn read_counts(f: &File) -> std::io::Result<V2Counts> {
     let mut buf = [0u8; 512];
     let n = f.read_at(&mut buf, 0)?;
-    Ok(V2Counts::parse(&String::from_utf8_lossy(&buf[..n])).oom_kill)
+    Ok(V2Counts::parse(&String::from_utf8_lossy(&buf[..n])))
+}
+
+/// The `oom_kill` counter of the memory.events file `f`.
+fn read_kills(f: &File) -> std::io::Result<u64> {
+    read_counts(f).map(|c| c.oom_kill)
 }
 
 impl V2Seen {
@@ -93,9 +98,8 @@ impl V2Seen {
         // The parent first: a kill between the two reads is then in this
         // cgroup's count, or after it in the parent's next one.
         let parent_before = self.parent.as_ref().and_then(|p| read_kills(p).ok());
-        let mut buf = [0u8; 512];
-        let n = match events.read_at(&mut buf, 0) {
-            Ok(n) => n,
+        let now = match read_counts(events) {
+            Ok(c) => c,
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
                 let parent_kills = self.parent.as_ref().and_then(|p| read_kills(p).ok());
                 let by_parent = parent_kills.is_some_and(|k| k > self.parent_kills);
@@ -114,7 +118,6 @@ impl V2Seen {
             }
             Err(e) => return Err(e).ctx(|| format!("read {}/memory.events", dir.display())),
         };
-        let now = V2Counts::parse(&String::from_utf8_lossy(&buf[..n]));
         let kills = self.last.advance(now, &mut self.pending);
         // The kills just read are the parent's too, whether it counted
         // them before its read or not.
@@ -147,19 +150,17 @@ impl OomWatch {
         let parent = dir
             .parent()
             .and_then(|d| File::open(d.join("memory.events")).ok());
-        let mut w = OomWatch::V2 {
+        let mut seen = V2Seen {
+            parent,
+            ..V2Seen::default()
+        };
+        seen.check(&events, dir)?;
+        seen.pending = false;
+        Ok(OomWatch::V2 {
             events,
             dir: dir.to_path_buf(),
-            seen: V2Seen {
-                parent,
-                ..V2Seen::default()
-            },
-        };
-        w.check()?;
-        if let OomWatch::V2 { seen, .. } = &mut w {
-            seen.pending = false;
-        }
-        Ok(w)
+            seen,
+        })
     }
 
     /// The fd to poll, with `poll_events()`.
