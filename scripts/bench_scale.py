@@ -13,7 +13,8 @@ Usage: bench_scale.py BUNDLE POP_BUNDLE OUT_MD
    recursively (each bind doubles the count). Iterations alternate
    between the two namespaces with setns(2).
 
-Same interleaving and medians as bench.py (whose Runtime class it uses).
+Same interleaving and medians as bench.py (whose Runtime class it uses),
+with a pause before each measured `create` (SETTLE_S, below).
 Cleanup, also on failure or SIGTERM: every container is deleted (in
 parallel), any cgroup directory still named after this run's containers
 is emptied (SIGKILL of the processes in it, which are this run's) and
@@ -37,6 +38,12 @@ from release_dir import release_dir
 
 PARALLEL = 4            # concurrent `run -d` / `delete` while populating
 MOUNT_MARGIN = 300      # mounts left for the container's own (runc makes ~40)
+# Pause before each measured `create`: the previous runtime's `delete` leaves
+# the kernel tearing its cgroups down in a worker (memcg offline walks every
+# list_lru of every superblock on the node, so it grows with the containers
+# that exist; cpuset offline rebuilds the scheduler domains). Without the
+# pause that work lands on whichever condition the rotation puts next.
+SETTLE_S = 0.2
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -95,6 +102,7 @@ def depopulate(rt):
 def op_one_more(rt):
     """The five commands on one more container, each timed."""
     cid = rt.new_id("one")
+    time.sleep(SETTLE_S)
     out = {"create": rt.timed("create", "--bundle", rt.bundle, cid)}
     out["state"] = rt.timed("state", cid)
     out["kill"] = rt.timed("kill", cid, "KILL")
