@@ -353,13 +353,7 @@ pub fn apply_v1(dir: &Path, target: &DeviceState, fresh: bool) -> Result<()> {
     } else {
         DeviceState::from_v1_list(&fs::read_ctx(dir, "devices.list")?)
     };
-    let file = |allow: bool| {
-        if allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        }
-    };
+    let mut files = fs::RuleFiles::new(dir, "devices.allow", "devices.deny", FIELD);
     match current {
         Some(cur) if !target.default_allow => {
             // Both deny-by-default: take away what is extra, add what is missing.
@@ -372,7 +366,7 @@ pub fn apply_v1(dir: &Path, target: &DeviceState, fresh: bool) -> Result<()> {
                 let drop = c.access & !keep;
                 if drop != 0 {
                     let r = Rule { access: drop, ..*c };
-                    fs::write(dir, "devices.deny", &r.cgroup_string(), FIELD)?;
+                    files.write(false, &r.cgroup_string())?;
                 }
             }
             for t in &runc_order(&target.exceptions) {
@@ -384,14 +378,14 @@ pub fn apply_v1(dir: &Path, target: &DeviceState, fresh: bool) -> Result<()> {
                 let add = t.access & !have;
                 if add != 0 {
                     let r = Rule { access: add, ..*t };
-                    fs::write(dir, "devices.allow", &r.cgroup_string(), FIELD)?;
+                    files.write(true, &r.cgroup_string())?;
                 }
             }
         }
         _ => {
-            fs::write(dir, file(target.default_allow), "a", FIELD)?;
+            files.write(target.default_allow, "a")?;
             for e in &runc_order(&target.exceptions) {
-                fs::write(dir, file(e.allow), &e.cgroup_string(), FIELD)?;
+                files.write(e.allow, &e.cgroup_string())?;
             }
         }
     }

@@ -260,7 +260,7 @@ impl Manager {
     fn layout(hs: &Hierarchies, path: &CgroupsPath) -> Result<Manager> {
         let own = match path {
             CgroupsPath::Relative(_) => Some(
-                std::fs::read_to_string("/proc/self/cgroup")
+                super::fs::read_path(Path::new("/proc/self/cgroup"))
                     .ctx(|| "read /proc/self/cgroup".into())?,
             ),
             CgroupsPath::Absolute(_) | CgroupsPath::Systemd(_) => None,

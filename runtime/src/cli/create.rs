@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use crate::container::{self, CreateOpts};
 use crate::error::Result;
 
-/// Flags shared by `create` and `run`.
+// Flags shared by `create` and `run`. (A plain comment: with the verbs'
+// flags deferred, a doc comment here would replace their about text.)
 #[derive(clap::Args, Debug)]
 pub struct CreateFlags {
     /// path to the root of the bundle directory, defaults to the current directory

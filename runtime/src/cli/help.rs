@@ -96,11 +96,19 @@ pub fn request(root: &Command, argv: &[OsString]) -> Option<Request> {
     };
     // Flags end at the command's first argument (the container id), as
     // for runc's exec and kill: `exec ID ls --help` is the process's.
-    let end = first_positional(sub, rest).unwrap_or(rest.len());
+    let end = first_positional(&expanded(sub), rest).unwrap_or(rest.len());
     rest[..end]
         .iter()
         .any(|a| is_help(a))
         .then(|| Request::Command(name.clone()))
+}
+
+/// A verb's command with its flags: the CLI builds them only for the verb
+/// it parses (`#[command(defer = true)]`), so help builds them here.
+pub fn expanded(sub: &Command) -> Command {
+    let mut sub = sub.clone();
+    sub.build();
+    sub
 }
 
 /// `--name, -x value` as urfave/cli writes a flag.
@@ -269,7 +277,7 @@ mod tests {
             assert!(root.contains(head), "{head:?} in {root}");
         }
         assert!(root.contains("\n   features "), "{root}");
-        let kill = command(cmd.find_subcommand("kill").unwrap());
+        let kill = command(&expanded(cmd.find_subcommand("kill").unwrap()));
         assert!(
             kill.starts_with("NAME:\n   berth kill - kill sends"),
             "{kill}"

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Later {
     /// checkpoint a running container (not implemented yet)
     Checkpoint(Rest),

@@ -61,7 +61,10 @@ pub(crate) struct Cli {
     cmd: Option<Cmd>,
 }
 
+/// `defer`: a verb's flags are built only when that verb is parsed (or its
+/// help asked for, `help::expanded`), not the whole tree for every command.
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 enum Cmd {
     /// create a container
     Create(create::Args),
@@ -149,7 +152,7 @@ fn help_requested() -> Option<i32> {
     let text = match req {
         help::Request::Root => help::root(&cmd, &version_text()),
         help::Request::Command(name) => match cmd.find_subcommand(&name) {
-            Some(sub) => help::command(sub),
+            Some(sub) => help::command(&help::expanded(sub)),
             None => return None,
         },
         help::Request::NoTopic(t) => {

@@ -120,6 +120,9 @@ impl RootDir {
         if let Some(fd) = self.open_existing(path, flags) {
             return Ok((fd, false));
         }
+        if let Some(fd) = self.create_last(path, kind, flags) {
+            return Ok((fd, true));
+        }
         let mut todo: VecDeque<OsString> = VecDeque::new();
         push_front(&mut todo, path);
         let mut done: Vec<OsString> = Vec::new();
@@ -190,6 +193,29 @@ impl RootDir {
         if dotdot || clean(path).is_empty() {
             return None;
         }
+        self.open_in(path, flags).ok()
+    }
+
+    /// The next most usual case: only the last component is missing (a
+    /// mount target such as /dev/pts in a fresh /dev). The parent is opened
+    /// with one `openat2` (the walk's result, as in `open_existing`) and the
+    /// target created under it when nothing is there; anything else (a
+    /// link, even a dangling one, a `..`, a missing parent, a failure) goes
+    /// the long way, which follows links and names errors.
+    fn create_last(&self, path: &Path, kind: Kind, flags: libc::c_int) -> Option<OwnedFd> {
+        if path.components().any(|c| c == Component::ParentDir) {
+            return None;
+        }
+        let comps = clean(path);
+        let (name, dir) = comps.split_last()?;
+        let parent = self
+            .open_in(&join(dir), libc::O_PATH | libc::O_DIRECTORY)
+            .ok()?;
+        match fstatat(&parent, *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Err(nix::errno::Errno::ENOENT) => {}
+            _ => return None,
+        }
+        create(&parent, name, kind).ok()?;
         self.open_in(path, flags).ok()
     }
 

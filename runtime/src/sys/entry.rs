@@ -23,6 +23,14 @@
 //! one place that decides: it re-executes (or falls back to the sealed memfd)
 //! whenever the stub did not. A verb the stub misreads therefore costs time,
 //! never protection.
+//!
+//! Every start that goes on to `_start` first asks the kernel to populate
+//! the RELRO segment for writing (`madvise(MADV_POPULATE_WRITE)`, found
+//! through the program headers at `__ehdr_start`): glibc's start-up writes
+//! the static-pie's ~19 000 relative relocations into nearly all of its
+//! ~90 pages, and one call copies them for less than the page faults one by
+//! one did. A kernel without MADV_POPULATE_WRITE (before 5.14) refuses it
+//! and the faults happen as before.
 
 // SAFETY: `berth_entry` is entered only by the kernel, as the ELF entry point
 // of the `berth` binary (build.rs passes `-e berth_entry` for that binary
@@ -32,10 +40,14 @@
 // the `mount_attr` struct). It restores `rsp` and `rdx` (the ABI's
 // `rtld_fini`, which glibc's `_start` passes on) before jumping to `_start`,
 // which expects nothing else from the registers. Every address it forms is
-// RIP-relative within this block or read from the stack, so it works before
-// the static-pie is relocated. The system calls either fail (and nothing
-// changed except a closed fd of our own) or, for `execveat`, replace the
-// process image with the same binary, which is what glibc would have led to.
+// RIP-relative within this block (or `__ehdr_start`, the linker's symbol
+// for this image's own ELF header, which the first PT_LOAD maps) or read
+// from the stack or that header, so it works before the static-pie is
+// relocated. The system calls either fail (and nothing changed except a
+// closed fd of our own), or only pre-fault pages of this image's own
+// writable RELRO mapping (`madvise`, contents unchanged), or, for
+// `execveat`, replace the process image with the same binary, which is what
+// glibc would have led to.
 core::arch::global_asm!(
     ".pushsection .text.berth_entry,\"ax\",@progbits",
     ".globl berth_entry",
@@ -45,9 +57,39 @@ core::arch::global_asm!(
     "    mov r13, rdx",
     "    and rsp, -16",
     "    call .Lberth_protect",
+    "    call .Lberth_prefault",
     "    mov rsp, r12",
     "    mov rdx, r13",
     "    jmp _start",
+    // madvise(RELRO, MADV_POPULATE_WRITE): the C library's start-up writes
+    // the static-pie's relocations into every page of the RELRO segment;
+    // one call copies those pages instead of a page fault for each.
+    ".Lberth_prefault:",
+    "    lea rdi, [rip + __ehdr_start]",
+    "    mov rax, qword ptr [rdi + 32]",  // e_phoff
+    "    movzx ecx, word ptr [rdi + 56]", // e_phnum
+    "    movzx edx, word ptr [rdi + 54]", // e_phentsize
+    "    lea rsi, [rdi + rax]",
+    ".Lberth_phdr:",
+    "    test ecx, ecx",
+    "    jz .Lberth_ret",
+    "    cmp dword ptr [rsi], 0x6474e552", // PT_GNU_RELRO
+    "    je .Lberth_relro",
+    "    add rsi, rdx",
+    "    dec ecx",
+    "    jmp .Lberth_phdr",
+    ".Lberth_relro:",
+    "    mov rax, qword ptr [rsi + 16]", // p_vaddr
+    "    add rax, rdi",
+    "    mov rsi, qword ptr [rsi + 40]", // p_memsz
+    "    add rsi, rax",
+    "    and rax, -4096",
+    "    sub rsi, rax",
+    "    mov rdi, rax",
+    "    mov edx, 23", // MADV_POPULATE_WRITE
+    "    mov eax, 28", // madvise
+    "    syscall",
+    "    ret",
     // r14 = argc, r15 = argv, rbx = index of the argument looked at.
     ".Lberth_protect:",
     "    mov r14, qword ptr [r12]",

@@ -113,11 +113,21 @@ impl ProcStat {
 
 /// Reads state and start time of `pid`; `None` when it does not exist.
 pub fn stat(pid: i32) -> Option<ProcStat> {
-    let mut buf = String::new();
-    File::open(format!("/proc/{pid}/stat"))
-        .and_then(|mut f| f.read_to_string(&mut buf))
-        .ok()?;
-    parse_stat(&buf)
+    // Plain read(2)s into a buffer that holds the usual line: read_to_string
+    // would first statx + lseek the file, then read in growing steps from
+    // 32 bytes (six reads for a stat line).
+    let mut f = File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut out = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    parse_stat(std::str::from_utf8(&out).ok()?)
 }
 
 fn parse_stat(buf: &str) -> Option<ProcStat> {

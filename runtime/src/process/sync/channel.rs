@@ -44,6 +44,18 @@ fn send(fd: &OwnedFd, data: &[u8]) -> io::Result<()> {
         .map_err(io::Error::from)
 }
 
+/// The length of the next packet, without taking it (0 at EOF). Peeking
+/// with no room for ancillary data installs none of its fds.
+fn next_len(fd: &OwnedFd) -> io::Result<usize> {
+    loop {
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC;
+        match nix::sys::socket::recv(fd.as_raw_fd(), &mut [], flags) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
 impl RuntimeEnd {
     pub fn peer(&self) -> Peer {
         self.peer
@@ -66,8 +78,12 @@ impl RuntimeEnd {
     /// The peer's log records, which may come at any time, are written here
     /// (crate::log) and never returned.
     pub fn recv(&self, context: &'static str) -> Result<Option<FromInit>, SyncError> {
-        let mut buf = vec![0u8; MAX_MSG];
         loop {
+            // A buffer of the packet's size, not MAX_MSG: zeroing 64 KiB
+            // (and faulting its pages in) for each few-byte message was a
+            // measurable part of a `run`.
+            let len = next_len(&self.fd).map_err(SyncError::io(context))?;
+            let mut buf = vec![0u8; len.clamp(1, MAX_MSG)];
             let (n, fds) = crate::sys::scm::recv_with_fds(self.fd.as_fd(), &mut buf)
                 .map_err(SyncError::io(context))?;
             if n == 0 && fds.is_empty() {

@@ -207,6 +207,17 @@ fn an_init_error_reads_as_runc_has_it() {
 }
 
 #[test]
+fn a_long_error_arrives_whole() {
+    // Each packet is read into a buffer of its own size (peeked first): a
+    // text near the 64 KiB bound must still come through entire.
+    let (rt, init) = pair(Peer::Init).unwrap();
+    let text = "x".repeat(60_000);
+    init.send(FromInit::Error(text.clone())).unwrap();
+    let e = protocol_error(until_ready(&rt, &mut Script::default()));
+    assert!(matches!(&e, SyncError::Reported { message, .. } if *message == text));
+}
+
+#[test]
 fn an_init_error_after_the_hooks() {
     let (rt, init) = scripted(Peer::Init, &[Kind::Hooks]);
     init.send(FromInit::Error("mount: denied".into())).unwrap();
