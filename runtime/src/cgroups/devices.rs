@@ -9,6 +9,9 @@
 //! we write to devices.allow/devices.deny on v1 and compile into an eBPF
 //! program on v2 (see `ebpf`), so both behave the same.
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
@@ -343,6 +346,43 @@ fn runc_order(rules: &[Rule]) -> Vec<Rule> {
     v
 }
 
+/// devices.allow and devices.deny of one v1 cgroup, each opened on its
+/// first rule and kept open for the rest (the kernel takes one rule per
+/// write(2)): a container's dozen rules cost a write each, not an open, a
+/// write and a close.
+struct RuleFiles<'a> {
+    dir: &'a Path,
+    allow: Option<File>,
+    deny: Option<File>,
+}
+
+impl<'a> RuleFiles<'a> {
+    fn new(dir: &'a Path) -> RuleFiles<'a> {
+        RuleFiles {
+            dir,
+            allow: None,
+            deny: None,
+        }
+    }
+
+    /// Writes `rule` to devices.allow when `allow`, else to devices.deny.
+    fn write(&mut self, allow: bool, rule: &str) -> Result<()> {
+        let (name, slot) = match allow {
+            true => ("devices.allow", &mut self.allow),
+            false => ("devices.deny", &mut self.deny),
+        };
+        let wrote = match slot {
+            Some(f) => f.write_all(rule.as_bytes()),
+            None => OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(self.dir.join(name))
+                .and_then(|f| slot.insert(f).write_all(rule.as_bytes())),
+        };
+        wrote.map_err(|source| fs::write_error(FIELD, self.dir, name, rule, source))
+    }
+}
+
 /// Writes `target` to the v1 devices cgroup `dir`. A `fresh` cgroup (no
 /// process yet) is reset and rebuilt; a live one (update) is moved by the
 /// smallest set of writes when both states are deny-by-default, so running
@@ -353,7 +393,7 @@ pub fn apply_v1(dir: &Path, target: &DeviceState, fresh: bool) -> Result<()> {
     } else {
         DeviceState::from_v1_list(&fs::read_ctx(dir, "devices.list")?)
     };
-    let mut files = fs::RuleFiles::new(dir, "devices.allow", "devices.deny", FIELD);
+    let mut files = RuleFiles::new(dir);
     match current {
         Some(cur) if !target.default_allow => {
             // Both deny-by-default: take away what is extra, add what is missing.

@@ -9,8 +9,8 @@
 //! file write is one open + one write(2); errors name the spec field, the
 //! file and the value.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::OpenOptions;
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -48,69 +48,14 @@ pub fn write_io(dir: &Path, file: &str, value: &str) -> io::Result<()> {
     f.write_all(value.as_bytes())
 }
 
-/// A pair of control files that take one rule per write(2) (v1's
-/// devices.allow and devices.deny), each opened on its first rule and kept
-/// open for the rest: a container's dozen rules cost a write each, not an
-/// open, a write and a close.
-pub struct RuleFiles<'a> {
-    dir: &'a Path,
-    names: [&'static str; 2],
-    field: &'static str,
-    open: [Option<File>; 2],
-}
-
-impl<'a> RuleFiles<'a> {
-    pub fn new(
-        dir: &'a Path,
-        yes: &'static str,
-        no: &'static str,
-        field: &'static str,
-    ) -> RuleFiles<'a> {
-        RuleFiles {
-            dir,
-            names: [yes, no],
-            field,
-            open: [None, None],
-        }
-    }
-
-    /// Writes `rule` to the first file when `yes`, else to the second.
-    pub fn write(&mut self, yes: bool, rule: &str) -> Result<()> {
-        let i = usize::from(!yes);
-        let (dir, name) = (self.dir, self.names[i]);
-        let wrote = match &mut self.open[i] {
-            Some(f) => f.write_all(rule.as_bytes()),
-            slot => OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(dir.join(name))
-                .and_then(|f| slot.insert(f).write_all(rule.as_bytes())),
-        };
-        wrote.map_err(|source| write_error(self.field, dir, name, rule, source))
-    }
-}
-
 /// Reads a whole control file.
 pub fn read(dir: &Path, file: &str) -> io::Result<String> {
     read_path(&dir.join(file))
 }
 
-/// Reads a pseudo-file with plain read(2)s into a stack buffer: std's
-/// read_to_string first asks for the size (statx + lseek), which on
-/// cgroupfs and procfs is always 0 or 4096 and costs two syscalls a file.
+/// Reads a pseudo-file whole (`sys::proc::read_pseudo`: plain read(2)s).
 pub fn read_path(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    crate::sys::proc::read_pseudo(path)
 }
 
 /// Reads a control file, naming it on failure.

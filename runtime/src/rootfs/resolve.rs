@@ -117,11 +117,15 @@ impl RootDir {
 
     fn resolve(&self, path: &Path, kind: Kind, follow_last: bool) -> Result<(OwnedFd, bool)> {
         let flags = target_flags(kind, follow_last);
-        if let Some(fd) = self.open_existing(path, flags) {
-            return Ok((fd, false));
-        }
-        if let Some(fd) = self.create_last(path, kind, flags) {
-            return Ok((fd, true));
+        // A path with `..` always takes the walk: `open_in` cleans it
+        // lexically, where the walk applies it after the links before it.
+        if !path.components().any(|c| c == Component::ParentDir) {
+            if let Some(fd) = self.open_existing(path, flags) {
+                return Ok((fd, false));
+            }
+            if let Some(fd) = self.create_last(path, kind, flags) {
+                return Ok((fd, true));
+            }
         }
         let mut todo: VecDeque<OsString> = VecDeque::new();
         push_front(&mut todo, path);
@@ -181,31 +185,26 @@ impl RootDir {
 }
 
 impl RootDir {
-    /// The usual case of `resolve`: the target is in the image already and
-    /// one `openat2` finds it. The kernel's `RESOLVE_IN_ROOT` walk follows
-    /// links as `resolve` does (inside the rootfs, `..` stopping at it,
-    /// magic links refused), so the fd is the one the walk would return;
-    /// a path with `..` (which `open_in` would clean lexically, where the
-    /// walk applies it after the links before it) and any failure go the
-    /// long way, which creates what is missing and names the error.
+    /// The usual case of `resolve` (for a path without `..`): the target is
+    /// in the image already and one `openat2` finds it. The kernel's
+    /// `RESOLVE_IN_ROOT` walk follows links as `resolve` does (inside the
+    /// rootfs, magic links refused), so the fd is the one the walk would
+    /// return; any failure goes the long way, which creates what is missing
+    /// and names the error.
     fn open_existing(&self, path: &Path, flags: libc::c_int) -> Option<OwnedFd> {
-        let dotdot = path.components().any(|c| c == Component::ParentDir);
-        if dotdot || clean(path).is_empty() {
+        if clean(path).is_empty() {
             return None;
         }
         self.open_in(path, flags).ok()
     }
 
-    /// The next most usual case: only the last component is missing (a
-    /// mount target such as /dev/pts in a fresh /dev). The parent is opened
-    /// with one `openat2` (the walk's result, as in `open_existing`) and the
-    /// target created under it when nothing is there; anything else (a
-    /// link, even a dangling one, a `..`, a missing parent, a failure) goes
-    /// the long way, which follows links and names errors.
+    /// The next most usual case (for a path without `..`): only the last
+    /// component is missing (a mount target such as /dev/pts in a fresh
+    /// /dev). The parent is opened with one `openat2` (the walk's result, as
+    /// in `open_existing`) and the target created under it when nothing is
+    /// there; anything else (a link, even a dangling one, a missing parent,
+    /// a failure) goes the long way, which follows links and names errors.
     fn create_last(&self, path: &Path, kind: Kind, flags: libc::c_int) -> Option<OwnedFd> {
-        if path.components().any(|c| c == Component::ParentDir) {
-            return None;
-        }
         let comps = clean(path);
         let (name, dir) = comps.split_last()?;
         let parent = self

@@ -113,21 +113,26 @@ impl ProcStat {
 
 /// Reads state and start time of `pid`; `None` when it does not exist.
 pub fn stat(pid: i32) -> Option<ProcStat> {
-    // Plain read(2)s into a buffer that holds the usual line: read_to_string
-    // would first statx + lseek the file, then read in growing steps from
-    // 32 bytes (six reads for a stat line).
-    let mut f = File::open(format!("/proc/{pid}/stat")).ok()?;
-    let mut out = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
+    parse_stat(&read_pseudo(Path::new(&format!("/proc/{pid}/stat"))).ok()?)
+}
+
+/// Reads a pseudo-file (procfs, cgroupfs) whole with plain read(2)s into a
+/// stack buffer: std's read_to_string first asks for the size (statx +
+/// lseek), which on these file systems is always 0 or 4096, then reads in
+/// growing steps from 32 bytes (six reads for a /proc/PID/stat line).
+pub fn read_pseudo(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
     loop {
         match f.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    parse_stat(std::str::from_utf8(&out).ok()?)
+    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 fn parse_stat(buf: &str) -> Option<ProcStat> {
