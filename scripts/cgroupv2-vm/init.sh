@@ -6,6 +6,7 @@
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
 report() {
+    [ -z "${watchdog_pid:-}" ] || watchdog_stop
     echo "$1" >/dev/ttyS1
     sync
     poweroff -f
@@ -59,11 +60,10 @@ export CHECKER=$bin/berth-checker
 export SPEC_FIXTURES=$bin/fixtures
 set -o pipefail
 
-# Each line of the suite, stamped with the guest's uptime.
-stamp() {
-    awk '{ getline u <"/proc/uptime"; close("/proc/uptime"); split(u, t, " ")
-           printf "[%6.1f] %s\n", t[1], $0; fflush() }'
-}
+# stamp (each line of the suite, stamped with the guest's uptime) and the
+# watchdog (what blocks the suite if it prints nothing for 240 s).
+. "$bin/guest-progress.sh"
+watchdog_start
 
 echo "== spec-tests on berth: $($bin/spec-tests "$@" --list | wc -l) cases"
 start=$(cut -d. -f1 /proc/uptime)

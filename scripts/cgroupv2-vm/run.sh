@@ -61,7 +61,7 @@ vm_cpio "$rd" "$build/initramfs.cpio"
 log "initramfs $(du -m "$build/initramfs.cpio" | cut -f1) MiB; prepared in $((SECONDS - t0)) s"
 
 boot=$SECONDS
-vm_run_qemu "$build/initramfs.cpio" "console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all" \
+vm_run_qemu "$build/initramfs.cpio" "console=ttyS0 $vm_diag_args panic=-1 cgroup_no_v1=all" \
     "$build/console.log" "$build/status" "$timeout" || exit 1
 result="$vm_result"
 log "VM ran $((SECONDS - boot)) s, total $((SECONDS - t0)) s; result: ${result:-none}"

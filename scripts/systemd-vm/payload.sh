@@ -15,13 +15,9 @@ export SPEC_FIXTURES=$bin/fixtures
 export BERTH_SPEC_SYSTEMD=1
 set -o pipefail
 
-uptime_s() { cut -d. -f1 /proc/uptime; }
-
-# Each line of the suite, stamped with the guest's uptime.
-stamp() {
-    awk '{ getline u <"/proc/uptime"; close("/proc/uptime"); split(u, t, " ")
-           printf "[%6.1f] %s\n", t[1], $0; fflush() }'
-}
+# stamp (each line of a step, stamped with the guest's uptime) and the
+# watchdog (what blocks a step that prints nothing for 240 s).
+. "$bin/guest-progress.sh"
 
 # Units and cgroups the runtimes may leave: every loaded scope and slice
 # but systemd's own (and the system-<template>.slice it makes for a
@@ -89,6 +85,7 @@ while IFS= read -r a; do set -- "$@" "$a"; done </etc/berth-spec/args
 
 worst=0
 summary=""
+watchdog_start
 for rt in $(cat /etc/berth-spec/runtimes); do
     case "$rt" in
         runc) path=/usr/sbin/runc ;;
@@ -139,6 +136,7 @@ driver_bench() {  # driver_bench N RUNTIME_PATH...
                 # shellcheck disable=SC2086 # empty or one flag
                 (cd "$d/bundle" && "$rt" --root "$d/root" $flag run "db-$mode-$i") || return 1
                 echo $(($(now_us) - t0)) >>"$d/$mode"
+                echo "$rt $mode $i" >>/tmp/progress  # progress, for the watchdog
             done
             i=$((i + 1))
         done
@@ -173,5 +171,6 @@ if [ -n "$shims" ]; then
     summary=${summary% }
 fi
 
+watchdog_stop
 echo "RC=$worst$summary" >/dev/ttyS1
 sync

@@ -131,7 +131,7 @@ case "${SDVM_CGROUP:-v2}" in
     *) log "SDVM_CGROUP must be v2, hybrid or legacy, not ${SDVM_CGROUP}"; exit 1 ;;
 esac
 boot=$SECONDS
-append="console=ttyS0 quiet loglevel=3 panic=-1 $cgroup_args"
+append="console=ttyS0 $vm_diag_args panic=-1 $cgroup_args"
 append+=" systemd.show_status=error ${SDVM_KERNEL_ARGS:-}"
 rc=0
 VM_MEM=1536 vm_run_qemu "$work/initramfs.cpio" "$append" \

@@ -51,7 +51,8 @@ vm_add_busybox() {
 }
 
 # The test binaries from BIN into TREE/opt/berth, with the recorded client
-# configs the seccomp cases read (SPEC_FIXTURES points there).
+# configs the seccomp cases read (SPEC_FIXTURES points there) and the
+# payloads' progress helpers (guest-progress.sh).
 vm_add_test_binaries() {
     local tree="$1" bin="$2" b
     mkdir -p "$tree/opt/berth/fixtures"
@@ -59,6 +60,7 @@ vm_add_test_binaries() {
         cp "$bin/$b" "$tree/opt/berth/$b"
     done
     cp -r "$repo/spec-tests/fixtures/configs" "$tree/opt/berth/fixtures/"
+    cp "$repo/scripts/vm/guest-progress.sh" "$tree/opt/berth/guest-progress.sh"
 }
 
 # Debian's runc into TREE, with the libraries TREE does not have yet.
@@ -78,6 +80,12 @@ vm_add_runc() {
 vm_cpio() {
     (cd "$1" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) >"$2"
 }
+
+# Kernel arguments both VMs boot with: the console shows errors and worse
+# (a memory cgroup's or the system's OOM kill, a task blocked for 60 s, an
+# RCU stall), so that a VM that stops making progress in CI leaves its
+# cause in the log; informational messages stay in the kernel log.
+vm_diag_args="quiet loglevel=4 sysctl.kernel.hung_task_timeout_secs=60"
 
 # Boot the kernel with INITRD and kernel command line APPEND; the guest's
 # console goes to CONSOLE (and, live, to stdout), its second serial port to

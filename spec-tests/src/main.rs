@@ -81,6 +81,9 @@ fn setup(work: &Path) -> Result<Env, String> {
     })
 }
 
+/// How long a SIGKILLed case process may take to go away.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+
 enum Outcome {
     Pass,
     Fail(String),
@@ -134,6 +137,18 @@ fn wait_child(child: i32, timeout: Duration, result_file: &Path) -> Outcome {
             let _ = sys::kill(-child, libc::SIGKILL);
             let _ = sys::kill(child, libc::SIGKILL);
             killed = true;
+        }
+        // A case process that outlives its SIGKILL is blocked in the
+        // kernel: report what it waits on and go on without it.
+        if killed && start.elapsed() > timeout + KILL_GRACE {
+            let stuck = cleanup::processes(Path::new("/nonexistent"), child);
+            let pids: Vec<i32> = std::iter::once(child)
+                .chain(stuck.iter().map(|(p, _)| *p).filter(|&p| p != child))
+                .collect();
+            return Outcome::Fail(format!(
+                "timed out after {timeout:?}, and still there {KILL_GRACE:?} after SIGKILL: {}",
+                harness::stuck::describe(&pids)
+            ));
         }
         std::thread::sleep(Duration::from_millis(2));
     };

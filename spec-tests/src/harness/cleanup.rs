@@ -3,7 +3,7 @@
 //! its rootfs directories or that still sit in its process group, and in
 //! systemd mode the scopes named after the case.
 
-use super::{sys, systemd, Env};
+use super::{stuck, sys, systemd, Env};
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -148,12 +148,16 @@ pub fn clean(env: &Env, dir: &Path, root: &Path, pgid: i32) -> Result<(), String
             .stderr(Stdio::null())
             .spawn();
         if let Ok(mut c) = child {
-            let start = Instant::now();
-            while matches!(c.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(5));
+            let exited = |c: &mut std::process::Child| !matches!(c.try_wait(), Ok(None));
+            if !stuck::within(Duration::from_secs(5), || exited(&mut c)) {
+                let _ = c.kill();
+                if !stuck::within(Duration::from_secs(5), || exited(&mut c)) {
+                    return Err(format!(
+                        "`delete --force {id}` still there 5 s after SIGKILL: {}",
+                        stuck::describe(&[c.id() as i32])
+                    ));
+                }
             }
-            let _ = c.kill();
-            let _ = c.wait();
         }
     }
     if pgid > 0 {

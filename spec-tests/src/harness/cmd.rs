@@ -94,9 +94,19 @@ impl Running {
                 Ok(Some(st)) => break st,
                 Ok(None) if start.elapsed() > timeout => {
                     let _ = self.child.kill();
-                    let _ = self.child.wait();
+                    let gone = super::stuck::within(timeout, || {
+                        !matches!(self.child.try_wait(), Ok(None))
+                    });
+                    let stuck = if gone {
+                        String::new()
+                    } else {
+                        format!(
+                            ", and is still there {timeout:?} after SIGKILL: {}",
+                            super::stuck::describe(&[self.child.id() as i32])
+                        )
+                    };
                     return Err(Fail::Fail(format!(
-                        "`{}` did not finish within {:?}",
+                        "`{}` did not finish within {:?}{stuck}",
                         self.cmdline, timeout
                     )));
                 }

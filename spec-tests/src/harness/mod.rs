@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod config;
 pub mod fixtures;
 pub mod rootfs;
+pub mod stuck;
 pub mod sys;
 pub mod systemd;
 

@@ -9,9 +9,10 @@
 //! carry the case's directory (`c<N>`), so a unit a case leaves is found and
 //! stopped by the harness like a leftover container.
 
-use super::Fail;
+use super::{stuck, Fail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The environment variable that turns the mode on (value `1`).
 pub const ENV: &str = "BERTH_SPEC_SYSTEMD";
@@ -123,18 +124,43 @@ pub fn daemon_reload() -> Result<(), String> {
     Ok(())
 }
 
-/// `systemctl stop` the units, for the harness's cleanup.
+/// How long `systemctl stop` may take in the harness's cleanup: a scope
+/// whose processes ignore SIGTERM is killed after TimeoutStopSec (90 s by
+/// default), so this bound is only reached when something is stuck.
+const STOP_LIMIT: Duration = Duration::from_secs(120);
+
+/// `systemctl stop` the units, for the harness's cleanup; an error if it
+/// fails or does not finish within STOP_LIMIT (then with what the units'
+/// processes wait on).
 pub fn stop(units: &[String]) -> Result<(), String> {
     if units.is_empty() {
         return Ok(());
     }
-    let out = Command::new("systemctl")
+    let mut child = Command::new("systemctl")
         .arg("stop")
         .args(units)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("systemctl stop: {e}"))?;
-    if !out.status.success() {
+    let mut status = None;
+    if !stuck::within(STOP_LIMIT, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    }) {
+        let _ = child.kill();
+        let pids: Vec<i32> = units.iter().flat_map(|u| unit_pids(u)).collect();
+        return Err(format!(
+            "systemctl stop {} did not finish within {STOP_LIMIT:?}; the units' processes: {}",
+            units.join(" "),
+            stuck::describe(&pids)
+        ));
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("systemctl stop: {e}"))?;
+    if !status.is_some_and(|s| s.success()) {
         return Err(format!(
             "systemctl stop {}: {}",
             units.join(" "),
@@ -142,6 +168,15 @@ pub fn stop(units: &[String]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The pids in the cgroup of `unit` (a scope in SLICE), for a report.
+fn unit_pids(unit: &str) -> Vec<i32> {
+    std::fs::read_to_string(tree().join(SLICE).join(unit).join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 /// A property of the service manager itself (`systemctl show -P`).
