@@ -134,9 +134,47 @@ pub fn leftovers(env: &Env, dir: &Path, root: &Path, pgid: i32) -> Vec<String> {
     v
 }
 
-/// Remove everything the case left behind, then its directory.
-/// Returns an error if the directory could not be removed safely.
+/// Remove everything the case left behind, then its directory. Every step
+/// runs even if one before it failed; returns the failures (a runtime or a
+/// process that would not go, a unit that would not stop, a mount that
+/// kept the directory in place).
 pub fn clean(env: &Env, dir: &Path, root: &Path, pgid: i32) -> Result<(), String> {
+    let mut errors = delete_containers(env, root);
+    kill_processes(dir, pgid);
+    if env.systemd {
+        if let Err(e) = systemd::stop(&systemd::case_units(&case_name(dir))) {
+            errors.push(e);
+        }
+    }
+    for _ in 0..5 {
+        let mut mounts = mounts_under(dir);
+        if mounts.is_empty() {
+            break;
+        }
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+        for m in mounts {
+            let _ = sys::umount_detach(&m);
+        }
+    }
+    let left = mounts_under(dir);
+    if left.is_empty() {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            errors.push(format!("remove {dir:?}: {e}"));
+        }
+    } else {
+        errors.push(format!("cannot unmount {left:?}; leaving {dir:?} in place"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// `delete --force` every container left under `root`, each bounded: one
+/// still there 5 s after its SIGKILL is reported, not waited for.
+fn delete_containers(env: &Env, root: &Path) -> Vec<String> {
+    let mut errors = Vec::new();
     for id in state_entries(root) {
         let child = env
             .runtime_command()
@@ -147,19 +185,25 @@ pub fn clean(env: &Env, dir: &Path, root: &Path, pgid: i32) -> Result<(), String
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        if let Ok(mut c) = child {
-            let exited = |c: &mut std::process::Child| !matches!(c.try_wait(), Ok(None));
-            if !stuck::within(Duration::from_secs(5), || exited(&mut c)) {
-                let _ = c.kill();
-                if !stuck::within(Duration::from_secs(5), || exited(&mut c)) {
-                    return Err(format!(
-                        "`delete --force {id}` still there 5 s after SIGKILL: {}",
-                        stuck::describe(&[c.id() as i32])
-                    ));
-                }
-            }
+        let Ok(mut c) = child else { continue };
+        let exited = |c: &mut std::process::Child| !matches!(c.try_wait(), Ok(None));
+        if stuck::within(Duration::from_secs(5), || exited(&mut c)) {
+            continue;
+        }
+        let _ = c.kill();
+        if !stuck::within(Duration::from_secs(5), || exited(&mut c)) {
+            errors.push(format!(
+                "`delete --force {id}` still there 5 s after SIGKILL: {}",
+                stuck::describe(&[c.id() as i32])
+            ));
         }
     }
+    errors
+}
+
+/// SIGKILL the case's process group and every process rooted in one of
+/// its bundles, for at most 5 s, reaping what exits.
+fn kill_processes(dir: &Path, pgid: i32) {
     if pgid > 0 {
         let _ = sys::kill(-pgid, libc::SIGKILL);
     }
@@ -175,22 +219,4 @@ pub fn clean(env: &Env, dir: &Path, root: &Path, pgid: i32) -> Result<(), String
         reap_for(Duration::from_millis(20));
     }
     reap_for(Duration::from_millis(5));
-    if env.systemd {
-        systemd::stop(&systemd::case_units(&case_name(dir)))?;
-    }
-    for _ in 0..5 {
-        let mut mounts = mounts_under(dir);
-        if mounts.is_empty() {
-            break;
-        }
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
-        for m in mounts {
-            let _ = sys::umount_detach(&m);
-        }
-    }
-    let left = mounts_under(dir);
-    if !left.is_empty() {
-        return Err(format!("cannot unmount {left:?}; leaving {dir:?} in place"));
-    }
-    std::fs::remove_dir_all(dir).map_err(|e| format!("remove {dir:?}: {e}"))
 }
