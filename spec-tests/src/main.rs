@@ -112,7 +112,7 @@ fn run_case(env: &Env, dir: PathBuf, f: CaseFn, timeout: Duration) -> Outcome {
         }
         Ok(sys::Forked::Parent(pid)) => pid,
     };
-    let outcome = wait_child(child, timeout, &result_file);
+    let outcome = wait_child(child, timeout, &dir, &result_file);
     cleanup::reap_for(Duration::from_millis(5));
     let root = dir.join("root");
     let leaks = cleanup::leftovers(env, &dir, &root, child);
@@ -124,7 +124,7 @@ fn run_case(env: &Env, dir: PathBuf, f: CaseFn, timeout: Duration) -> Outcome {
     }
 }
 
-fn wait_child(child: i32, timeout: Duration, result_file: &Path) -> Outcome {
+fn wait_child(child: i32, timeout: Duration, dir: &Path, result_file: &Path) -> Outcome {
     let start = Instant::now();
     let mut killed = false;
     let status = loop {
@@ -141,7 +141,7 @@ fn wait_child(child: i32, timeout: Duration, result_file: &Path) -> Outcome {
         // A case process that outlives its SIGKILL is blocked in the
         // kernel: report what it waits on and go on without it.
         if killed && start.elapsed() > timeout + KILL_GRACE {
-            let stuck = cleanup::processes(Path::new("/nonexistent"), child);
+            let stuck = cleanup::processes(dir, child);
             let pids: Vec<i32> = std::iter::once(child)
                 .chain(stuck.iter().map(|(p, _)| *p).filter(|&p| p != child))
                 .collect();

@@ -69,13 +69,20 @@ fn all_pids() -> Vec<i32> {
         .collect()
 }
 
-/// Process group id and command name from /proc/PID/stat.
-fn pgrp_comm(pid: i32) -> Option<(i32, String)> {
+/// The command name and the fields after it (state, ppid, pgrp, ...) of
+/// /proc/PID/stat; None once the process is gone.
+pub fn proc_stat(pid: i32) -> Option<(String, Vec<String>)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_string();
-    let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+    let comm = stat.get(open + 1..close)?.to_string();
+    let rest = stat[close + 1..].split_whitespace().map(str::to_string);
+    Some((comm, rest.collect()))
+}
+
+/// Process group id and command name from /proc/PID/stat.
+fn pgrp_comm(pid: i32) -> Option<(i32, String)> {
+    let (comm, rest) = proc_stat(pid)?;
     Some((rest.get(2)?.parse().ok()?, comm))
 }
 

@@ -17,20 +17,12 @@ pub fn describe(pids: &[i32]) -> String {
 }
 
 fn describe_one(pid: i32) -> String {
+    let Some((comm, fields)) = super::cleanup::proc_stat(pid) else {
+        return format!("{pid} (gone)");
+    };
+    let state = fields.first().map_or("?", String::as_str);
     let dir = Path::new("/proc").join(pid.to_string());
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-    let stat = read("stat");
-    let (comm, state) = match (stat.find('('), stat.rfind(')')) {
-        (Some(o), Some(c)) if o < c => (
-            stat[o + 1..c].to_string(),
-            stat[c + 1..]
-                .split_whitespace()
-                .next()
-                .unwrap_or("?")
-                .to_string(),
-        ),
-        _ => return format!("{pid} (gone)"),
-    };
     let frames: Vec<String> = read("stack")
         .lines()
         .take(6)

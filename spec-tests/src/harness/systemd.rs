@@ -144,11 +144,7 @@ pub fn stop(units: &[String]) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("systemctl stop: {e}"))?;
-    let mut status = None;
-    if !stuck::within(STOP_LIMIT, || {
-        status = child.try_wait().ok().flatten();
-        status.is_some()
-    }) {
+    if !stuck::within(STOP_LIMIT, || matches!(child.try_wait(), Ok(Some(_)))) {
         let _ = child.kill();
         let pids: Vec<i32> = units.iter().flat_map(|u| unit_pids(u)).collect();
         return Err(format!(
@@ -160,7 +156,7 @@ pub fn stop(units: &[String]) -> Result<(), String> {
     let out = child
         .wait_with_output()
         .map_err(|e| format!("systemctl stop: {e}"))?;
-    if !status.is_some_and(|s| s.success()) {
+    if !out.status.success() {
         return Err(format!(
             "systemctl stop {}: {}",
             units.join(" "),
