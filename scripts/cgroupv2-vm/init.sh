@@ -66,10 +66,10 @@ set -o pipefail
 watchdog_start
 
 echo "== spec-tests on berth: $($bin/spec-tests "$@" --list | wc -l) cases"
-start=$(cut -d. -f1 /proc/uptime)
+start=$(uptime_s)
 RUNTIME=$bin/berth $bin/spec-tests "$@" 2>&1 | stamp
 berth_rc=$?
-echo "== berth: exit $berth_rc in $(($(cut -d. -f1 /proc/uptime) - start)) s"
+echo "== berth: exit $berth_rc in $(($(uptime_s) - start)) s"
 # berth's delete removes every cgroup it made: anything left is a leak.
 left=$(find /sys/fs/cgroup -mindepth 1 -type d)
 if [ -n "$left" ]; then
@@ -83,9 +83,9 @@ if [ -e /etc/skip-runc ]; then
     report "RC=$berth_rc RUNC_RC=-"
 fi
 echo "== spec-tests on runc ($(runc --version | head -n1))"
-start=$(cut -d. -f1 /proc/uptime)
+start=$(uptime_s)
 RUNTIME=/usr/sbin/runc $bin/spec-tests "$@" 2>&1 | stamp
 runc_rc=$?
-echo "== runc: exit $runc_rc in $(($(cut -d. -f1 /proc/uptime) - start)) s"
+echo "== runc: exit $runc_rc in $(($(uptime_s) - start)) s"
 
 report "RC=$berth_rc RUNC_RC=$runc_rc"
