@@ -161,6 +161,20 @@ impl Manager {
         }
     }
 
+    /// On a hybrid host, makes the v2 leaf ahead of `make`, so that an init
+    /// forked before the rest of the cgroup exists is still born in it
+    /// (CLONE_INTO_CGROUP: joining a v2 cgroup later costs an RCU grace
+    /// period, `procs::Placement`). True if it made the leaf; false if the
+    /// leaf was there already: then `make` checks it, before any fork, as
+    /// usual. What it made is in `created`.
+    pub fn make_v2_first(&mut self) -> Result<bool> {
+        let Some(l) = self.v2.clone() else {
+            return Ok(true);
+        };
+        let created = mkdir_p(&l.mount, &l.dir, &mut self.created)?;
+        Ok(created.last() == Some(&l.dir))
+    }
+
     /// Reopens the cgroup of an existing container.
     pub fn open(rec: &CgroupRecord) -> Result<Manager> {
         let hs = Hierarchies::detect()?;
@@ -328,8 +342,11 @@ impl Manager {
         }
         if let Some(l) = self.v2.clone() {
             let mount = l.mount;
-            let created = mkdir_p(&mount, &l.dir, &mut self.created)?;
-            all_new &= created.last() == Some(&l.dir);
+            // Made already by `make_v2_first`, or now.
+            if !self.created.contains(&l.dir) {
+                let created = mkdir_p(&mount, &l.dir, &mut self.created)?;
+                all_new &= created.last() == Some(&l.dir);
+            }
             if self.mode == Mode::V2 {
                 // As runc: every controller the root offers, so stats and a
                 // later update find their files.
@@ -395,13 +412,21 @@ impl Manager {
     }
 
     /// Removes what `create` made, deepest first (after a failed create).
+    /// What is still busy (the v2 leaf of `make_v2_first` while the init
+    /// born in it lives) stays listed, for a later call.
     pub(crate) fn remove_created(&mut self) {
-        for d in self.created.iter().rev() {
-            if let Err(e) = std::fs::remove_dir(d) {
-                tracing::debug!(dir = %d.display(), "rmdir after failed create: {e}");
+        let mut kept = Vec::new();
+        for d in self.created.drain(..).rev() {
+            match std::fs::remove_dir(&d) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    tracing::debug!(dir = %d.display(), "rmdir after failed create: {e}");
+                    kept.push(d);
+                }
+                _ => {}
             }
         }
-        self.created.clear();
+        kept.reverse();
+        self.created = kept;
     }
 }
 

@@ -48,15 +48,21 @@ fn backoff(delay: &mut Duration, start: Instant, limit: Duration) -> bool {
 /// hierarchy). The fds are opened by the host's root, so the kernel's
 /// permission check (made with the opener's credentials) holds whatever
 /// namespaces the child is in. They are close-on-exec.
+///
+/// A child forked before its cgroup exists (`Manager::placement_after_clone`)
+/// opens the files itself, as the host's root, once the runtime made them.
 pub struct Placement {
     pub(super) files: Vec<(PathBuf, File)>,
+    /// Opened by `enter` itself.
+    later: Vec<PathBuf>,
 }
 
 impl Placement {
     /// In the child, first thing: joins every cgroup. The process must be
     /// single-threaded (a fresh fork of the runtime is).
     pub fn enter(&self) -> Result<()> {
-        for (path, file) in &self.files {
+        let late = Placement::open(self.later.iter().cloned())?;
+        for (path, file) in self.files.iter().chain(&late.files) {
             let mut f: &File = file;
             f.write_all(b"0").map_err(|source| CgroupError::Io {
                 context: format!("join cgroup: write 0 to {}", path.display()),
@@ -82,7 +88,10 @@ impl Placement {
                 Ok((path, f))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Placement { files })
+        Ok(Placement {
+            files,
+            later: Vec::new(),
+        })
     }
 }
 
@@ -91,9 +100,22 @@ impl Manager {
     /// leaf's `cgroup.procs` unless the process is born there (`in_v2`:
     /// clone3 with CLONE_INTO_CGROUP).
     pub fn placement(&self, in_v2: bool) -> Result<Placement> {
+        Placement::open(self.placement_paths(in_v2))
+    }
+
+    /// The placement of a child forked before `make`: it opens the files
+    /// in `Placement::enter` (`in_v2` as for `placement`).
+    pub fn placement_after_clone(&self, in_v2: bool) -> Placement {
+        Placement {
+            files: Vec::new(),
+            later: self.placement_paths(in_v2).collect(),
+        }
+    }
+
+    fn placement_paths(&self, in_v2: bool) -> impl Iterator<Item = PathBuf> + '_ {
         let v1 = self.v1.iter().map(|l| l.dir.join("tasks"));
-        let v2 = self.v2.iter().filter(|_| !in_v2);
-        Placement::open(v1.chain(v2.map(|l| l.dir.join("cgroup.procs"))))
+        let v2 = self.v2.iter().filter(move |_| !in_v2);
+        v1.chain(v2.map(|l| l.dir.join("cgroup.procs")))
     }
 
     /// Every process in the cgroup and its sub-cgroups (`exec --cgroup`),

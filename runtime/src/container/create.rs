@@ -1,6 +1,7 @@
 //! `create`: load and validate the bundle, reserve the id, spawn the init
 //! into its namespaces, and save the state once the init is ready.
 
+use std::cell::{Cell, RefCell};
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
@@ -96,30 +97,134 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         default_devices: &default_devices,
         rootless: rootless(),
     };
+    let plan = Plan::from_spec(linux)?;
     let mut cgroup = Manager::plan(&cfg)?;
     // Recorded first, so a create killed from here on is still removable.
     dir.save_creating(&cgroup.planned())?;
-    if let Err(e) = cgroup.make(&cfg) {
+    let after_clone = make_cgroup(&mut cgroup, &cfg, &plan, linux, rootless)?;
+    let init = Init {
+        root,
+        o,
+        bundle: &bundle,
+        plan: &plan,
+        console,
+    };
+    spawn_in_cgroup(&init, dir, cgroup, &cfg, after_clone)
+}
+
+/// What `spawn_init` starts the init from.
+struct Init<'a> {
+    root: &'a Root,
+    o: &'a CreateOpts<'a>,
+    bundle: &'a Bundle,
+    plan: &'a Plan,
+    console: tty::Mode<'a>,
+}
+
+/// Makes the planned cgroup, or only its v2 leaf when the rest is made
+/// after the clone (`cgroup_after_clone`; then true). A rootless create
+/// that may not make it goes on without one, by runc's rules.
+fn make_cgroup(
+    cgroup: &mut Manager,
+    cfg: &CgroupConfig,
+    plan: &Plan,
+    linux: &oci_spec::runtime::Linux,
+    rootless: impl Fn() -> bool,
+) -> Result<bool> {
+    if cgroup_after_clone(cgroup, plan, cfg.rootless) {
+        match cgroup.make_v2_first() {
+            Ok(true) => {
+                tracing::debug!("create {}: cgroup made after the clone", cfg.id);
+                return Ok(true);
+            }
+            // The v2 leaf exists: `make` checks it before any fork.
+            Ok(false) => {}
+            Err(e) => {
+                cgroup.remove_created();
+                return Err(e.into());
+            }
+        }
+    }
+    if let Err(e) = cgroup.make(cfg) {
         // Rootless without the permission to make the default cgroup: runc's
         // rules (`cgroups::rootless`) may let it run without one.
         let explicit = cfg.cgroups_path.is_some();
         cgroups_mod::rootless::after_failure(e, explicit, cfg.resources, cgroup.mode(), rootless)?;
         warn_without_cgroup(linux);
-        cgroup = Manager::without_cgroup(cgroup.mode());
+        *cgroup = Manager::without_cgroup(cgroup.mode());
     }
-    match spawn_init(root, o, &bundle, dir, &cgroup, &cfg, console) {
+    Ok(false)
+}
+
+/// Spawns the init with its cgroup (made, or made by `place` after the
+/// clone), and removes the cgroup again if create fails.
+fn spawn_in_cgroup(
+    init: &Init,
+    dir: ContainerDir,
+    cgroup: Manager,
+    cfg: &CgroupConfig,
+    after_clone: bool,
+) -> Result<Created> {
+    // Whether the cgroup is this create's to remove on failure: not when
+    // `make` failed (it removed what it made, and the leaves may be
+    // another container's).
+    let made = Cell::new(!after_clone);
+    let cgroup = RefCell::new(cgroup);
+    let place = |_pid: i32| -> Result<()> {
+        cgroup.borrow_mut().make(cfg)?;
+        made.set(true);
+        Ok(())
+    };
+    let cg = CgroupSetup {
+        manager: &cgroup,
+        cfg,
+        after_clone: after_clone.then_some(&place as &dyn Fn(i32) -> Result<()>),
+    };
+    let res = spawn_init(init, dir, &cg);
+    match &res {
         Ok(created) => {
-            tracing::debug!("create {}: created, init pid {}", o.id, created.saved.pid);
-            Ok(created)
+            tracing::debug!("create {}: created, init pid {}", cfg.id, created.saved.pid);
         }
-        Err(e) => {
+        Err(_) => {
             // The init is dead and nothing else was started in the cgroup.
-            if let Err(d) = cgroup.destroy(&cgroups_mod::Scope::Cgroup) {
-                tracing::warn!("removing the cgroup of failed container {}: {d}", o.id);
+            let mut cgroup = cgroup.borrow_mut();
+            if !made.get() {
+                // What `make_v2_first` made, if anything: `make` failed
+                // (and removed the rest) while the init lived in it.
+                cgroup.remove_created();
+            } else if let Err(d) = cgroup.destroy(&cgroups_mod::Scope::Cgroup) {
+                tracing::warn!("removing the cgroup of failed container {}: {d}", cfg.id);
             }
-            Err(e)
         }
     }
+    res
+}
+
+/// The container's cgroup as `spawn_init` gets it.
+struct CgroupSetup<'a> {
+    manager: &'a RefCell<Manager>,
+    cfg: &'a CgroupConfig<'a>,
+    /// Makes the cgroup, when the init is forked first (`cgroup_after_clone`).
+    after_clone: Option<&'a dyn Fn(i32) -> Result<()>>,
+}
+
+/// Whether the init is forked before its cgroup exists, making its network
+/// namespace (about 0.3 ms here) while the runtime makes the cgroup (a
+/// directory in each of the ~10 hierarchies of a v1 or hybrid host: about
+/// 0.5 ms, the memory one most), then joins it (`InitConfig::place`). For a
+/// privileged container with a network namespace of its own and no user
+/// namespace, without systemd; on a v2 host the init is still born in its
+/// cgroup (CLONE_INTO_CGROUP). Until it joins, the network namespace is
+/// the only thing it makes, and the kernel charges that namespace's memory
+/// to the runtime's cgroup instead of the container's.
+fn cgroup_after_clone(cgroup: &Manager, plan: &Plan, rootless: bool) -> bool {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    cgroup.mode() != cgroups_mod::Mode::V2
+        && cgroup.unit().is_none()
+        && !rootless
+        && crate::sys::exec_euid() == 0
+        && plan.creates(T::Network)
+        && !plan.has(T::User)
 }
 
 /// runc's warning for a container without a cgroup that shares the host's
@@ -135,16 +240,16 @@ fn warn_without_cgroup(linux: &oci_spec::runtime::Linux) {
     }
 }
 
-/// Everything after the cgroup exists: the init is born into it.
-fn spawn_init(
-    root: &Root,
-    o: &CreateOpts,
-    bundle: &Bundle,
-    dir: ContainerDir,
-    cgroup: &Manager,
-    cgroup_cfg: &CgroupConfig,
-    console: tty::Mode,
-) -> Result<Created> {
+/// Everything after the cgroup exists (or, `CgroupSetup::after_clone`,
+/// is planned): the init is born into it, or joins it first thing.
+fn spawn_init(init: &Init, dir: ContainerDir, cg: &CgroupSetup) -> Result<Created> {
+    let Init {
+        root,
+        o,
+        bundle,
+        plan,
+        console,
+    } = *init;
     let linux = bundle
         .spec
         .linux()
@@ -153,21 +258,19 @@ fn spawn_init(
     let fifo = make_fifo(&dir)?;
     let (console, relay) = tty::sockets(console)?;
     let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
-    let (v2_fd, placement) = cgroup_entry(cgroup)?;
-    let start_unit = |pid: i32| Ok(cgroup.start_unit(pid, cgroup_cfg)?);
-    let plan = Plan::from_spec(linux)?;
-    let new_pid_ns = plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid);
+    let (v2_fd, placement) = cgroup_entry(&cg.manager.borrow(), cg.after_clone.is_some())?;
+    let start_unit = |pid: i32| Ok(cg.manager.borrow().start_unit(pid, cg.cfg)?);
     let joins = plan.open_joins()?;
     let net_devices = crate::netdevices::prepare(linux)?;
     let (proc, idmapped) = proc_and_idmapped(bundle)?;
     let cfg = InitConfig {
         id: o.id,
         bundle,
-        plan: &plan,
+        plan,
         joins: &joins,
         fifo_fd: process::raw(&fifo),
         proc,
-        cgroups: cgroup_layout(bundle, cgroup)?,
+        cgroups: cgroup_layout(bundle, &cg.manager.borrow())?,
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         sigmask: o
@@ -178,9 +281,11 @@ fn spawn_init(
         lock_fd: dir.lock_fd(),
         net_devices: net_devices.as_ref(),
         idmapped: &idmapped,
-        systemd_scope: cgroup
-            .unit()
-            .map(|_| &start_unit as &dyn Fn(i32) -> Result<()>),
+        place: match cg.manager.borrow().unit() {
+            Some(_) => Some(&start_unit as &dyn Fn(i32) -> Result<()>),
+            None => cg.after_clone,
+        },
+        net_after_clone: cg.after_clone.is_some(),
         cgroup_fd: v2_fd.as_ref().map(process::raw),
         placement: &placement,
         console,
@@ -196,11 +301,33 @@ fn spawn_init(
     let spawned = process::spawn(&cfg, &own_ns)?;
     drop(cfg);
     drop(idmapped);
-    let master = hand_over(relay.as_ref(), pidfd_socket.as_ref(), &spawned.pidfd);
-    match master.and_then(|m| Ok((m, finish(&dir, bundle, o, spawned.pid, cgroup, new_pid_ns)?))) {
+    let cgroup = cg.manager.borrow();
+    let ends = (relay.as_ref(), pidfd_socket.as_ref());
+    complete(init, dir, spawned, ends, &cgroup)
+}
+
+/// After the init reported ready: the pty master and the pidfd handed
+/// over (`hand_over`), the state saved, the init released.
+fn complete(
+    init: &Init,
+    mut dir: ContainerDir,
+    spawned: process::Spawned,
+    (relay, pidfd_socket): (Option<&OwnedFd>, Option<&OwnedFd>),
+    cgroup: &Manager,
+) -> Result<Created> {
+    let new_pid_ns = init
+        .plan
+        .creates(oci_spec::runtime::LinuxNamespaceType::Pid);
+    let master = hand_over(relay, pidfd_socket, &spawned.pidfd);
+    let pid = spawned.pid;
+    match master.and_then(|m| {
+        Ok((
+            m,
+            finish(&dir, init.bundle, init.o, pid, cgroup, new_pid_ns)?,
+        ))
+    }) {
         Ok((master, saved)) => {
             let pidfd = spawned.release()?;
-            let mut dir = dir;
             dir.keep();
             Ok(Created {
                 dir,
@@ -219,12 +346,19 @@ fn spawn_init(
 /// The v2 leaf's fd for CLONE_INTO_CGROUP, and the files through which the
 /// init joins the other hierarchies. With --systemd-cgroup systemd moves the
 /// init into the scope's v2 cgroup, which exists only once the init does
-/// (`InitConfig::systemd_scope`).
-fn cgroup_entry(cgroup: &Manager) -> Result<(Option<OwnedFd>, cgroups_mod::Placement)> {
+/// (`InitConfig::place`). A cgroup made `after_clone` does not exist yet:
+/// the init opens all its files itself.
+fn cgroup_entry(
+    cgroup: &Manager,
+    after_clone: bool,
+) -> Result<(Option<OwnedFd>, cgroups_mod::Placement)> {
     if cgroup.unit().is_some() {
         return Ok((None, cgroup.placement_systemd()?));
     }
     let fd = cgroup.v2_dir_fd()?;
+    if after_clone {
+        return Ok((fd, cgroup.placement_after_clone(true)));
+    }
     let placement = cgroup.placement(fd.is_some())?;
     Ok((fd, placement))
 }

@@ -47,8 +47,13 @@ pub(super) fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Resu
 /// seccomp filter, privileges dropped before the hand-off): keep it.
 fn setup(cfg: &InitConfig, chan: &InitEnd) -> Result<Infallible> {
     tie_to_runtime(cfg)?;
-    if cfg.systemd_scope.is_some() {
-        // Nothing before systemd moved us into the container's scope.
+    if cfg.place.is_some() {
+        if cfg.net_after_clone {
+            // While the runtime makes the cgroup (`InitConfig::place`).
+            new_network_namespace()?;
+        }
+        // Nothing else before the runtime (or systemd) placed us in the
+        // container's cgroup.
         chan.wait_for(super::sync::ToInit::Placed)?;
     }
     let spec = &cfg.bundle.spec;
@@ -170,10 +175,18 @@ fn finish_namespaces(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     if !cfg.no_new_keyring {
         crate::sys::keyring::join_session(cfg.id)?;
     }
-    if cfg.plan.creates(LinuxNamespaceType::Network) {
+    if cfg.plan.creates(LinuxNamespaceType::Network) && !cfg.net_after_clone {
         namespaces::loopback_up()?;
     }
     set_names(cfg)
+}
+
+/// The container's new network namespace, with loopback up, made by the
+/// init rather than by clone3 (`InitConfig::net_after_clone`).
+fn new_network_namespace() -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .ctx(|| "unshare network namespace".into())?;
+    Ok(namespaces::loopback_up()?)
 }
 
 /// Prepares the rootfs (mounts, devices, masked and read-only paths),

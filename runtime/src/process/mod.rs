@@ -65,10 +65,16 @@ pub struct InitConfig<'a> {
     pub net_devices: Option<&'a crate::netdevices::Devices>,
     /// The idmapped bind mounts' trees, prepared by the runtime.
     pub idmapped: &'a crate::rootfs::idmap::IdmappedMounts,
-    /// `--systemd-cgroup`: run by the runtime right after the clone with
-    /// the new process's pid (the driver starts the container's scope with
-    /// it); the init waits for `Placed` before anything else.
-    pub systemd_scope: Option<&'a dyn Fn(i32) -> Result<()>>,
+    /// Run by the runtime right after the clone with the new process's
+    /// pid, to put it in its cgroup: with `--systemd-cgroup` the driver
+    /// starts the container's scope with it; on a v1 or hybrid host the
+    /// runtime makes the cgroup and moves the init in (`net_after_clone`).
+    /// The init waits for `Placed` before anything else.
+    pub place: Option<&'a dyn Fn(i32) -> Result<()>>,
+    /// The init makes its new network namespace itself, before `Placed`,
+    /// while the runtime makes the cgroup (instead of clone3 doing it
+    /// before either can go on).
+    pub net_after_clone: bool,
 }
 
 impl InitConfig<'_> {
@@ -123,13 +129,17 @@ fn kill_and_reap(pidfd: &PidFd) {
 }
 
 /// Forks the init and drives it until it is ready (or failed). The init
-/// first joins its cgroups itself (`cfg.placement`); the runtime goes back
-/// to its own namespaces (`own_ns`) before it runs any hook.
+/// first joins its cgroups itself (`cfg.placement`), once `cfg.place` (if
+/// any) has run; the runtime goes back to its own namespaces (`own_ns`)
+/// before it runs any hook.
 pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawned> {
     let (ours, theirs) = sync::pair(Peer::Init).ctx(|| "create sync socketpair".into())?;
     // The cgroup namespace is unshared by the init once it is placed, so
     // that its root is the container's cgroup in every hierarchy.
     let mut flags = cfg.plan.clone_flags() & !(libc::CLONE_NEWCGROUP as u64);
+    if cfg.net_after_clone {
+        flags &= !(libc::CLONE_NEWNET as u64);
+    }
     let joins_user = cfg.plan.joins(oci_spec::runtime::LinuxNamespaceType::User);
     if joins_user {
         // The child joins the user namespace and makes the rest there.
@@ -147,8 +157,8 @@ pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawne
                 kill_and_reap(&pidfd);
                 return Err(e.into());
             }
-            if let Some(start) = cfg.systemd_scope {
-                let placed = start(pid).and_then(|()| Ok(ours.send(sync::ToInit::Placed)?));
+            if let Some(place) = cfg.place {
+                let placed = place(pid).and_then(|()| Ok(ours.send(sync::ToInit::Placed)?));
                 if let Err(e) = placed {
                     kill_and_reap(&pidfd);
                     return Err(e);

@@ -22,7 +22,9 @@
 //!  socketpair (sync channel)
 //!  clone3 into the cgroup ────────────────────────▶ PDEATHSIG=SIGKILL
 //!  --systemd-cgroup: start the scope                │ --systemd-cgroup: recv (blocks)
-//!    with the init's pid, write the limits          │
+//!    with the init's pid, write the limits          │ cgroup after the clone: new
+//!  cgroup after the clone: make it                  │   network namespace, lo up;
+//!                                                   │   recv (blocks)
 //!       ───────────────────── Placed ─────────────▶ oom_score_adj (no new user ns)
 //!                                                   │ joined user namespace + new pid ns:
 //!       ◀──────────────────── Reborn + pidfd ────── join, unshare, clone3 the real init
@@ -61,7 +63,8 @@
 //! ```
 //!
 //! Placed comes first of all, exactly with `--systemd-cgroup` (the init is
-//! born in the runtime's cgroup and systemd moves it into the scope); then
+//! born in the runtime's cgroup and systemd moves it into the scope) or when
+//! the runtime makes the cgroup after the clone (`InitConfig::place`); then
 //! Reborn, exactly when a user namespace is joined by path and
 //! the pid namespace is new; then Mappings, exactly when the user namespace
 //! is new; NetDevices exactly when the config moves network devices; Hooks

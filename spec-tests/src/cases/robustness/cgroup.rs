@@ -460,3 +460,28 @@ fn frozen_refused(ctx: &Ctx, parent: bool) -> TestResult {
     ensure!(left.is_empty(), "cgroup dirs left: {left:?}");
     Ok(())
 }
+
+/// A limit the kernel refuses (cpuset.cpus naming CPUs that do not exist)
+/// fails create once the cgroup is being set up, with the init already
+/// forked on a v1 or hybrid host (berth makes the cgroup while the init
+/// makes its network namespace): the error names the file, and no leaf is
+/// left in any hierarchy, the v2 one the init was born in included.
+pub fn refused_limit_leaves_no_cgroup(ctx: &Ctx) -> TestResult {
+    skip_in_systemd_mode(ctx, CGROUPFS_ONLY)?;
+    let cg = CaseCgroups::new("c1");
+    let mut b = ctx.bundle("b")?;
+    set_cgroups_path(&mut b, &cg.cgroups_path());
+    set_resources(&mut b, serde_json::json!({"cpu": {"cpus": "0-4095"}}))?;
+    sh(&mut b, "exit 0");
+    b.write()?;
+    let (out, log) = ctx.rt_logged(&["create", "--bundle", b.path(), "c1"])?;
+    if out.code == 0 {
+        let _ = ctx.delete_force("c1");
+    }
+    crate::cases::util::expect_error(&out, &log, &["cpuset.cpus"])?;
+    expect_gone(ctx, "c1")?;
+    expect_nothing_left(ctx, "c1", &b)?;
+    let left = cg.left();
+    ensure!(left.is_empty(), "cgroup leaves left: {left:?}");
+    Ok(())
+}

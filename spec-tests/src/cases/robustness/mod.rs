@@ -47,6 +47,11 @@ pub const CASES: &[Case] = &[
     )
     .tagged(&[CGROUP]),
     case(
+        "robust_refused_limit_leaves_no_cgroup",
+        cgroup::refused_limit_leaves_no_cgroup,
+    )
+    .tagged(&[CGROUP]),
+    case(
         "robust_masked_root_refused",
         config_input::masked_root_refused,
     ),
