@@ -158,10 +158,15 @@ pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawne
                 return Err(e.into());
             }
             if let Some(place) = cfg.place {
-                let placed = place(pid).and_then(|()| Ok(ours.send(sync::ToInit::Placed)?));
-                if let Err(e) = placed {
+                if let Err(e) = place(pid) {
                     kill_and_reap(&pidfd);
                     return Err(e);
+                }
+                if let Err(e) = ours.send(sync::ToInit::Placed) {
+                    // The init may have failed before (making its network
+                    // namespace) and sent why: `until_ready` reports that,
+                    // or its exit without a word.
+                    tracing::debug!("{e}");
                 }
             }
             let (pid, pidfd) =

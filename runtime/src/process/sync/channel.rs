@@ -63,7 +63,7 @@ impl RuntimeEnd {
 
     pub fn send(&self, m: ToInit) -> Result<(), SyncError> {
         let context = match m {
-            ToInit::Placed => "sync after starting the container's systemd unit",
+            ToInit::Placed => "sync after placing the container in its cgroup",
             ToInit::Mapped => "sync after writing the container's uid and gid maps",
             ToInit::NetDevicesMoved => "sync after moving the network devices",
             ToInit::HooksDone => "sync with container init",
