@@ -76,7 +76,12 @@ impl Child {
     /// Forks a child that joins `m`'s cgroups itself (as an init does),
     /// then waits for `go` before running `program`.
     fn spawn_in(m: &Manager, program: Program) -> Child {
-        let placement = m.placement(false).unwrap();
+        Child::spawn_joining(&m.placement(false).unwrap(), program)
+    }
+
+    /// Forks a child that joins the cgroups `placement` opens, then waits
+    /// for `go` before running `program`.
+    fn spawn_joining(placement: &Placement, program: Program) -> Child {
         let join: Vec<BorrowedFd> = placement.files.iter().map(|(_, f)| f.as_fd()).collect();
         let (go_r, go_w) = nix::unistd::pipe().unwrap();
         let (res_r, res_w) = nix::unistd::pipe().unwrap();
@@ -118,6 +123,19 @@ impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.pidfd.signal(libc::SIGKILL);
         let _ = self.pidfd.wait();
+    }
+}
+
+/// A privileged create's cgroupfs config: the default path of `id`,
+/// limits `r`, no default device rules.
+fn plain_config<'a>(id: &'a str, r: &'a LinuxResources) -> CgroupConfig<'a> {
+    CgroupConfig {
+        id,
+        cgroups_path: None,
+        systemd: false,
+        resources: Some(r),
+        default_devices: &[],
+        rootless: false,
     }
 }
 
@@ -164,14 +182,7 @@ fn lifecycle_limits_placement_freeze_stats_destroy() {
                        {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
                        {"allow":false,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#,
     );
-    let cfg = CgroupConfig {
-        id: &id,
-        cgroups_path: None,
-        systemd: false,
-        resources: Some(&r),
-        default_devices: &[],
-        rootless: false,
-    };
+    let cfg = plain_config(&id, &r);
     let mut g = Guard(Manager::create(&cfg).unwrap());
     let m = &g.0;
     let dirs = m.dirs();
@@ -399,14 +410,7 @@ fn unavailable_controllers_fail_by_name_and_leave_nothing() {
     assert!(hybrid_host(), "needs root on the hybrid host");
     let id = unique("net");
     let r = resources(r#"{"pids":{"limit":5},"network":{"classID":1048577}}"#);
-    let cfg = CgroupConfig {
-        id: &id,
-        cgroups_path: None,
-        systemd: false,
-        resources: Some(&r),
-        default_devices: &[],
-        rootless: false,
-    };
+    let cfg = plain_config(&id, &r);
     let e = Manager::create(&cfg).unwrap_err().to_string();
     assert_eq!(
         e,
@@ -493,19 +497,7 @@ fn device_state_for_the_default_list() {
 fn child_in_v2(m: &Manager) -> Child {
     let v2 = m.v2_dir().unwrap().join("cgroup.procs");
     let placement = Placement::open(std::iter::once(v2)).unwrap();
-    let join: Vec<BorrowedFd> = placement.files.iter().map(|(_, f)| f.as_fd()).collect();
-    let (go_r, go_w) = nix::unistd::pipe().unwrap();
-    let (res_r, res_w) = nix::unistd::pipe().unwrap();
-    let pid = testing::fork_child(&join, go_r.as_fd(), res_w.as_fd(), Program::ForkBomb)
-        .unwrap_or_else(|e| panic!("fork: {e}"));
-    let child = Child {
-        pid,
-        pidfd: PidFd::open(pid).unwrap(),
-        go: go_w,
-        res: res_r,
-    };
-    assert_eq!(child.results(1), vec![0], "child did not join the v2 leaf");
-    child
+    Child::spawn_joining(&placement, Program::ForkBomb)
 }
 
 /// The cgroup of an init forked before it (`make_v2_first`, then `make`
@@ -523,14 +515,7 @@ fn cgroup_made_after_the_fork() {
     ] {
         let id = unique("after");
         let r = resources(limits);
-        let cfg = CgroupConfig {
-            id: &id,
-            cgroups_path: None,
-            systemd: false,
-            resources: Some(&r),
-            default_devices: &[],
-            rootless: false,
-        };
+        let cfg = plain_config(&id, &r);
         let mut g = Guard(Manager::plan(&cfg).unwrap());
         assert!(g.0.make_v2_first().unwrap(), "the v2 leaf is new");
         let v2 = g.0.v2_dir().unwrap().to_path_buf();
