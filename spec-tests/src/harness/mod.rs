@@ -282,3 +282,12 @@ pub fn write_script(path: &Path, body: &str) -> TestResult {
 pub fn read(path: &Path) -> Result<String, Fail> {
     std::fs::read_to_string(path).map_err(|e| Fail::Fail(format!("read {path:?}: {e}")))
 }
+
+/// The pids listed in `dir/cgroup.procs` (none if it cannot be read).
+pub fn cgroup_procs(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}

@@ -168,11 +168,7 @@ pub fn stop(units: &[String]) -> Result<(), String> {
 
 /// The pids in the cgroup of `unit` (a scope in SLICE), for a report.
 fn unit_pids(unit: &str) -> Vec<i32> {
-    std::fs::read_to_string(tree().join(SLICE).join(unit).join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+    super::cgroup_procs(&tree().join(SLICE).join(unit))
 }
 
 /// A property of the service manager itself (`systemctl show -P`).

@@ -5,10 +5,10 @@
 
 use super::mentions;
 use crate::cases::util::{
-    expect_gone, expect_nothing_left, host_cgroup_v2, known_runc_1_1_gap, sh, skip_in_systemd_mode,
-    until_go,
+    expect_error, expect_gone, expect_nothing_left, host_cgroup_v2, known_runc_1_1_gap, sh,
+    skip_in_systemd_mode, until_go,
 };
-use crate::harness::{config, read, Bundle, Ctx, Fail, TestResult};
+use crate::harness::{cgroup_procs, config, read, Bundle, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -77,15 +77,6 @@ pub(super) fn cgroup_dirs_of(pid: i64, hier: &[Hier]) -> Result<Vec<PathBuf>, Fa
     Ok(v)
 }
 
-/// Pids listed in `dir/cgroup.procs`.
-fn procs_in(dir: &Path) -> Vec<i32> {
-    std::fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
 /// Every directory of the cgroup tree at `dir`, parents before children.
 fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -118,7 +109,7 @@ fn remove_trees(tops: &[PathBuf]) {
     loop {
         let mut busy = false;
         for d in dirs.iter().rev().filter(|d| d.exists()) {
-            for pid in procs_in(d) {
+            for pid in cgroup_procs(d) {
                 let _ = crate::harness::sys::kill(pid, libc::SIGKILL);
             }
             busy |= std::fs::remove_dir(d).is_err();
@@ -277,7 +268,7 @@ pub fn refuses_populated_cgroup(ctx: &Ctx) -> TestResult {
     ensure!(cg.alive(0), "the host process in the cgroup was killed");
     for d in cg.dirs() {
         ensure!(
-            procs_in(&d).contains(&(pid as i32)),
+            cgroup_procs(&d).contains(&(pid as i32)),
             "the host process {pid} is no longer in {}",
             d.display()
         );
@@ -436,7 +427,7 @@ fn frozen_refused(ctx: &Ctx, parent: bool) -> TestResult {
         .spawn(&["run", "-d", "--bundle", b.path(), "c1"])?
         .wait(Duration::from_secs(5));
     let took = start.elapsed();
-    let procs: Vec<i32> = cg.dirs().iter().flat_map(|d| procs_in(d)).collect();
+    let procs: Vec<i32> = cg.dirs().iter().flat_map(|d| cgroup_procs(d)).collect();
     let _ = ctx.rt(&["delete", "--force", "c1"]);
     let out = out?;
     ensure!(
@@ -478,7 +469,7 @@ pub fn refused_limit_leaves_no_cgroup(ctx: &Ctx) -> TestResult {
     if out.code == 0 {
         let _ = ctx.delete_force("c1");
     }
-    crate::cases::util::expect_error(&out, &log, &["cpuset.cpus"])?;
+    expect_error(&out, &log, &["cpuset.cpus"])?;
     expect_gone(ctx, "c1")?;
     expect_nothing_left(ctx, "c1", &b)?;
     let left = cg.left();
