@@ -3,7 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::SystemTime;
@@ -17,6 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
 use crate::process::{self, InitConfig};
 use crate::rootfs::cgroupfs::{self, Layout};
+use crate::rootfs::compact;
 use crate::rootfs::idmap::IdmappedMounts;
 use crate::spec::{self, Bundle};
 use crate::state::{ContainerDir, Root, Saved};
@@ -109,7 +110,11 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         plan: &plan,
         console,
     };
-    spawn_in_cgroup(&init, dir, cgroup, &cfg, after_clone)
+    let created = spawn_in_cgroup(&init, dir, cgroup, &cfg, after_clone);
+    if created.is_err() {
+        compact::release_if_unused(&root.path);
+    }
+    created
 }
 
 /// What `spawn_init` starts the init from.
@@ -263,6 +268,7 @@ fn spawn_init(init: &Init, dir: ContainerDir, cg: &CgroupSetup) -> Result<Create
     let joins = plan.open_joins()?;
     let net_devices = crate::netdevices::prepare(linux)?;
     let (proc, idmapped) = proc_and_idmapped(bundle)?;
+    let template = compact_template(root, bundle, plan, o.no_pivot);
     let cfg = InitConfig {
         id: o.id,
         bundle,
@@ -286,6 +292,7 @@ fn spawn_init(init: &Init, dir: ContainerDir, cg: &CgroupSetup) -> Result<Create
             None => cg.after_clone,
         },
         net_after_clone: cg.after_clone.is_some(),
+        mntns_template: template.as_ref().map(AsFd::as_fd),
         cgroup_fd: v2_fd.as_ref().map(process::raw),
         placement: &placement,
         console,
@@ -383,6 +390,20 @@ fn proc_and_idmapped(bundle: &Bundle) -> Result<(ProcHandle, IdmappedMounts)> {
     let proc = ProcHandle::open(Path::new("/proc")).ctx(|| "open /proc".into())?;
     let idmapped = IdmappedMounts::prepare(&bundle.spec, &bundle.dir, &proc)?;
     Ok((proc, idmapped))
+}
+
+/// The compact mount namespace's template where it fits and pays
+/// (`rootfs::compact`); none (the usual way) if it cannot be had.
+fn compact_template(root: &Root, bundle: &Bundle, plan: &Plan, no_pivot: bool) -> Option<OwnedFd> {
+    let spec = &bundle.spec;
+    // The mount count first: one listmount(2), where most hosts stop.
+    if !compact::many_mounts() || !compact::fits(spec, plan, &bundle.rootfs, &bundle.dir, no_pivot)
+    {
+        return None;
+    }
+    compact::template(&root.path)
+        .map_err(|e| tracing::debug!("no compact mount namespace: {e}"))
+        .ok()
 }
 
 /// The cgroup hierarchies a cgroup mount in the config shows (none without

@@ -69,8 +69,12 @@ pub fn delete_locked(dir: ContainerDir, saved: &Saved, force: bool) -> Result<()
     let config_hooks = fs::read(dir.config_path())
         .ok()
         .and_then(|raw| crate::spec::hooks_of_copy(&raw).ok());
+    let root = dir.path.parent().map(std::path::Path::to_path_buf);
     dir.remove()?;
     tracing::debug!("delete {}: state removed", saved.id);
+    if let Some(root) = root {
+        crate::rootfs::compact::release_if_unused(&root);
+    }
     if let Some(config_hooks) = config_hooks {
         let post = hooks::of_kind(config_hooks.as_ref(), "poststop");
         if !post.is_empty() {

@@ -196,7 +196,7 @@ fn new_network_namespace() -> Result<()> {
 fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
     let spec = &cfg.bundle.spec;
     let mount_ns = cfg.plan.has(LinuxNamespaceType::Mount);
-    rootfs::prepare(&rootfs::Setup {
+    let setup = rootfs::Setup {
         spec,
         bundle: &cfg.bundle.dir,
         rootfs: &cfg.bundle.rootfs,
@@ -206,17 +206,19 @@ fn build_rootfs(cfg: &InitConfig, chan: &InitEnd) -> Result<()> {
         // runs it as root of its own) cannot mknod either: as runc.
         userns: cfg.plan.has(LinuxNamespaceType::User) || crate::rootless::running_in_user_ns(),
         idmapped: cfg.idmapped,
-    })?;
+        template: cfg.mntns_template,
+    };
+    rootfs::prepare(&setup)?;
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(s, &cfg.proc)?;
     }
     create_hooks(cfg, chan)?;
     tracing::debug!(
         "pivot_root into {} (no_pivot: {}, mount namespace: {mount_ns})",
-        cfg.bundle.rootfs.display(),
+        setup.root_path().display(),
         cfg.no_pivot
     );
-    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot, mount_ns)?;
+    rootfs::enter(setup.root_path(), cfg.no_pivot, mount_ns)?;
     if mount_ns {
         rootfs::finish(spec)?;
     }

@@ -75,6 +75,10 @@ pub struct InitConfig<'a> {
     /// while the runtime makes the cgroup (instead of clone3 doing it
     /// before either can go on).
     pub net_after_clone: bool,
+    /// The compact mount namespace's template (`rootfs::compact`): the
+    /// init is cloned without CLONE_NEWNS and builds its rootfs in a copy
+    /// of it.
+    pub mntns_template: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 impl InitConfig<'_> {
@@ -139,6 +143,9 @@ pub fn spawn(cfg: &InitConfig, own_ns: &crate::namespaces::Own) -> Result<Spawne
     let mut flags = cfg.plan.clone_flags() & !(libc::CLONE_NEWCGROUP as u64);
     if cfg.net_after_clone {
         flags &= !(libc::CLONE_NEWNET as u64);
+    }
+    if cfg.mntns_template.is_some() {
+        flags &= !(libc::CLONE_NEWNS as u64);
     }
     let joins_user = cfg.plan.joins(oci_spec::runtime::LinuxNamespaceType::User);
     if joins_user {

@@ -12,6 +12,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::error::{MountStep, Result};
+use super::host::HostTrees;
 use super::mount::MountPlan;
 use super::resolve::{Kind, RootDir};
 use crate::cgroups::hierarchy::CGROUP_ROOT;
@@ -68,7 +69,7 @@ pub fn legacy(mounts_and_dirs: Vec<(PathBuf, PathBuf)>) -> Layout {
 }
 
 /// Mounts the cgroup entry `plan` in the rootfs.
-pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout) -> Result<()> {
+pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout, host: &HostTrees) -> Result<()> {
     let target = root.ensure(&plan.destination, Kind::Dir)?;
     match layout {
         Layout::Unified { fallback } => {
@@ -80,44 +81,83 @@ pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout) -> Result<()> {
                         "cgroup2 mount refused ({e}): binding {}",
                         fallback.display()
                     );
-                    bind_fallback(plan, &target, fallback)
+                    bind_fallback(plan, &target, fallback, host)
                 }
                 Err(e) => Err(plan.error_as(Some("cgroup2"), MountStep::Mount, e)),
             }
         }
-        Layout::Legacy(hs) => {
-            let fail = |e| plan.error_as(Some("tmpfs"), MountStep::Mount, e);
-            let fs = FsContext::open("tmpfs").map_err(fail)?;
-            fs.set("mode", Some("755")).map_err(fail)?;
-            let tmpfs = fs
-                .mount(plan.attrs.attr_set & !MOUNT_ATTR_RDONLY)
-                .map_err(fail)?;
-            plan.attach(&tmpfs, &target)?;
-            for h in hs {
-                let sub = root.ensure(&plan.destination.join(&h.name), Kind::Dir)?;
-                let bind = |e| plan.error_as(None, MountStep::Mount, e);
-                let tree = TreeFd::clone_path(libc::AT_FDCWD, &h.host_dir, false)
-                    .map_err(|e| plan.error_as(None, MountStep::Bind(h.host_dir.clone()), e))?;
-                tree.set_attrs(&plan.attrs, false).map_err(bind)?;
-                tree.move_to(sub.as_raw_fd()).map_err(bind)?;
-            }
-            if plan.attrs.attr_set & MOUNT_ATTR_RDONLY != 0 {
-                let ro = MountAttrs {
-                    attr_set: MOUNT_ATTR_RDONLY,
-                    ..MountAttrs::default()
-                };
-                crate::sys::mount_api::set_attrs_at(tmpfs.as_raw_fd(), &ro, false).map_err(fail)?;
-            }
-            Ok(())
+        Layout::Legacy(hs) => mount_legacy(root, plan, &target, hs, host),
+    }
+}
+
+/// On a v1 or hybrid host: a tmpfs holding a directory per hierarchy, each
+/// with a bind of the container's own leaf. The directories are made, and
+/// the tmpfs made read-only if the entry asks, before it is attached: a
+/// mount inside a tree that is still detached (`rootfs::compact`) takes
+/// no attribute change.
+fn mount_legacy(
+    root: &RootDir,
+    plan: &MountPlan,
+    target: &std::os::fd::OwnedFd,
+    hs: &[Hierarchy],
+    host: &HostTrees,
+) -> Result<()> {
+    let fail = |e| plan.error_as(Some("tmpfs"), MountStep::Mount, e);
+    let fs = FsContext::open("tmpfs").map_err(fail)?;
+    fs.set("mode", Some("755")).map_err(fail)?;
+    let tmpfs = fs
+        .mount(plan.attrs.attr_set & !MOUNT_ATTR_RDONLY)
+        .map_err(fail)?;
+    for h in hs {
+        make_dirs(&tmpfs, &h.name).map_err(fail)?;
+    }
+    if plan.attrs.attr_set & MOUNT_ATTR_RDONLY != 0 {
+        let ro = MountAttrs {
+            attr_set: MOUNT_ATTR_RDONLY,
+            ..MountAttrs::default()
+        };
+        tmpfs.set_attrs(&ro, false).map_err(fail)?;
+    }
+    plan.attach(&tmpfs, target)?;
+    for h in hs {
+        let sub = root.ensure(&plan.destination.join(&h.name), Kind::Dir)?;
+        let bind = |e| plan.error_as(None, MountStep::Mount, e);
+        let tree = host
+            .clone_path(&h.host_dir, false)
+            .map_err(|e| plan.error_as(None, MountStep::Bind(h.host_dir.clone()), e))?;
+        tree.set_attrs(&plan.attrs, false).map_err(bind)?;
+        tree.move_to(sub.as_raw_fd()).map_err(bind)?;
+    }
+    Ok(())
+}
+
+/// `name`'s directories in the fresh tmpfs `tmpfs` (nothing else is in it).
+fn make_dirs(tmpfs: &TreeFd, name: &str) -> std::io::Result<()> {
+    let mut path = PathBuf::new();
+    for c in Path::new(name).components() {
+        path.push(c);
+        match nix::sys::stat::mkdirat(
+            tmpfs.as_fd(),
+            &path,
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        ) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
 }
 
 /// A bind of `dir` (read-only as the entry asks) where a cgroup2 mount was
 /// refused; an empty tmpfs if `dir` is not there.
-fn bind_fallback(plan: &MountPlan, target: &std::os::fd::OwnedFd, dir: &Path) -> Result<()> {
+fn bind_fallback(
+    plan: &MountPlan,
+    target: &std::os::fd::OwnedFd,
+    dir: &Path,
+    host: &HostTrees,
+) -> Result<()> {
     let fail = |e| plan.error_as(None, MountStep::Bind(dir.to_path_buf()), e);
-    let tree = match TreeFd::clone_path(libc::AT_FDCWD, dir, false) {
+    let tree = match host.clone_path(dir, false) {
         Ok(tree) => tree,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
             tracing::debug!("{} is not there: an empty tmpfs instead", dir.display());

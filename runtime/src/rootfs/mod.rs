@@ -8,9 +8,11 @@
 
 mod bindflags;
 pub mod cgroupfs;
+pub mod compact;
 mod copyup;
 pub mod devices;
 mod error;
+mod host;
 pub mod idmap;
 pub mod mount;
 mod nopivot;
@@ -28,6 +30,7 @@ use crate::sys::mount_api::{set_attrs_at, MOUNT_ATTR_RDONLY};
 use crate::sys::{MountAttrs, TreeFd};
 use error::{Context, Result};
 pub use error::{MountStep, RootfsError};
+use host::HostTrees;
 use mount::{Kind as MountKind, MountPlan};
 use resolve::RootDir;
 
@@ -57,6 +60,21 @@ pub struct Setup<'a> {
     pub userns: bool,
     /// The idmapped trees the runtime prepared, by index in `mounts`.
     pub idmapped: &'a idmap::IdmappedMounts,
+    /// The compact mount namespace's template (`compact`): the init is
+    /// still in the host's mount namespace, builds the rootfs as a detached
+    /// tree there, then attaches it at `compact::ROOT` in a copy of the
+    /// template.
+    pub template: Option<std::os::fd::BorrowedFd<'a>>,
+}
+
+impl Setup<'_> {
+    /// Where the rootfs is built: its own path, or `compact::ROOT`.
+    pub fn root_path(&self) -> &Path {
+        match self.template {
+            Some(_) => Path::new(compact::ROOT),
+            None => self.rootfs,
+        }
+    }
 }
 
 fn requested_propagation(spec: &Spec) -> Option<u64> {
@@ -66,6 +84,9 @@ fn requested_propagation(spec: &Spec) -> Option<u64> {
 
 /// Everything before pivot_root: isolate propagation, bind the rootfs onto
 /// itself, mounts, devices, /dev symlinks, cwd, read-only and masked paths.
+/// With a template (`compact`), the rootfs is built as a detached tree in
+/// the host's mount namespace instead and attached, last, in a copy of the
+/// template.
 pub fn prepare(s: &Setup) -> Result<()> {
     if !s.mount_ns {
         return populate(&RootDir::open(s.rootfs)?, s, &[]);
@@ -74,20 +95,20 @@ pub fn prepare(s: &Setup) -> Result<()> {
         Some(libc::MS_PRIVATE) => MsFlags::MS_PRIVATE,
         _ => MsFlags::MS_SLAVE,
     };
-    mount2(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | pre,
-        None::<&str>,
-    )
-    .ctx(|| "make / a slave mount".into())?;
-    let bind = TreeFd::clone_path(libc::AT_FDCWD, s.rootfs, true)
-        .ctx(|| format!("bind rootfs {}", s.rootfs.display()))?;
-    let target = RootDir::open(s.rootfs)?;
-    bind.move_to(target.raw())
-        .ctx(|| format!("bind rootfs {}", s.rootfs.display()))?;
-    let root = RootDir::open(s.rootfs)?;
+    let (root, host, detached) = match s.template {
+        Some(_) => {
+            let tree = detached_rootfs(s.rootfs, pre)?;
+            (
+                RootDir::of_tree(&tree)?,
+                HostTrees::in_host(pre.bits()),
+                Some(tree),
+            )
+        }
+        None => {
+            isolate_and_bind_rootfs(s.rootfs, pre)?;
+            (RootDir::open(s.rootfs)?, HostTrees::IN_COPY, None)
+        }
+    };
     let mounts = s.spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
         let plan = MountPlan::from_spec(m)?;
@@ -99,24 +120,56 @@ pub fn prepare(s: &Setup) -> Result<()> {
         if plan.idmap.is_some() {
             mount_idmapped(&root, &plan, s, i)?;
         } else {
-            mount_one(&root, &plan, s)?;
+            mount_one(&root, &plan, s, &host)?;
         }
     }
     populate(&root, s, mounts)?;
-    let linux = s.spec.linux().as_ref();
-    for p in linux
-        .and_then(|l| l.readonly_paths().as_deref())
-        .unwrap_or(&[])
-    {
+    for p in linux_paths(s.spec, |l| l.readonly_paths().as_deref()) {
         paths::readonly(&root, Path::new(p))?;
     }
-    for p in linux
-        .and_then(|l| l.masked_paths().as_deref())
-        .unwrap_or(&[])
-    {
-        paths::mask(&root, Path::new(p))?;
+    for p in linux_paths(s.spec, |l| l.masked_paths().as_deref()) {
+        paths::mask(&root, Path::new(p), &host)?;
+    }
+    if let (Some(template), Some(tree)) = (s.template, detached) {
+        compact::enter(template, &tree)
+            .ctx(|| "enter a copy of the mount namespace template".into())?;
+        tracing::debug!("rootfs built in a compact mount namespace");
     }
     Ok(())
+}
+
+/// The usual way: the init's copy of the host's mounts stops propagating
+/// back (`pre`: slave or private), and the rootfs is bound onto itself.
+fn isolate_and_bind_rootfs(rootfs: &Path, pre: MsFlags) -> Result<()> {
+    mount2(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | pre,
+        None::<&str>,
+    )
+    .ctx(|| "make / a slave mount".into())?;
+    let bind = TreeFd::clone_path(libc::AT_FDCWD, rootfs, true)
+        .ctx(|| format!("bind rootfs {}", rootfs.display()))?;
+    let target = RootDir::open(rootfs)?;
+    bind.move_to(target.raw())
+        .ctx(|| format!("bind rootfs {}", rootfs.display()))
+}
+
+/// The compact way (`compact`): the rootfs cloned, in the host's mount
+/// namespace, as a detached tree that the mounts go into; its mounts are
+/// slaves (or private) as the copy of the host's would have been.
+fn detached_rootfs(rootfs: &Path, pre: MsFlags) -> Result<TreeFd> {
+    HostTrees::in_host(pre.bits())
+        .clone_path(rootfs, true)
+        .ctx(|| format!("bind rootfs {}", rootfs.display()))
+}
+
+fn linux_paths<'a>(
+    spec: &'a Spec,
+    f: impl Fn(&'a oci_spec::runtime::Linux) -> Option<&'a [String]>,
+) -> &'a [String] {
+    spec.linux().as_ref().and_then(f).unwrap_or(&[])
 }
 
 /// What needs no mount: devices, /dev symlinks and the cwd (without a mount
@@ -149,12 +202,12 @@ fn populate(root: &RootDir, s: &Setup, mounts: &[oci_spec::runtime::Mount]) -> R
     Ok(())
 }
 
-fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
+fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup, host: &HostTrees) -> Result<()> {
     if plan.kind == MountKind::Cgroup {
-        return cgroupfs::mount(root, plan, s.cgroups);
+        return cgroupfs::mount(root, plan, s.cgroups, host);
     }
     if let Some(p) = devpts_without_unmapped_gid(plan, s) {
-        return mount_one(root, &p, s);
+        return mount_one(root, &p, s, host);
     }
     let proc_like = match &plan.kind {
         MountKind::Fs(t) if t == "proc" || t == "sysfs" => Some(t),
@@ -186,9 +239,9 @@ fn mount_one(root: &RootDir, plan: &MountPlan, s: &Setup) -> Result<()> {
         let mut plan = plan.clone();
         let mode = format!("{:04o}", st.st_mode & 0o7777);
         plan.data.insert(0, ("mode".to_string(), Some(mode)));
-        return build_attach(&plan, &target, created, s);
+        return build_attach(&plan, &target, created, s.bundle, host);
     }
-    build_attach(plan, &target, created, s)
+    build_attach(plan, &target, created, s.bundle, host)
 }
 
 /// In a user namespace, a devpts `gid=N` whose N the gid map does not
@@ -233,9 +286,10 @@ fn build_attach(
     plan: &MountPlan,
     target: &std::os::fd::OwnedFd,
     created: bool,
-    s: &Setup,
+    bundle: &Path,
+    host: &HostTrees,
 ) -> Result<()> {
-    let tree = plan.build(s.bundle)?;
+    let tree = plan.build(bundle, host)?;
     if plan.copy_up && !created {
         copyup::copy_dir(target.as_fd(), tree.as_fd())
             .map_err(|e| plan.error(MountStep::CopyUp, e))?;

@@ -11,6 +11,7 @@ use oci_spec::runtime::{Mount, Spec};
 
 use super::bindflags;
 use super::error::{MountError, MountStep, Result, RootfsError};
+use super::host::HostTrees;
 use super::resolve::RootDir;
 use crate::sys::mount_api::*;
 use crate::sys::{FsContext, MountAttrs, TreeFd};
@@ -190,15 +191,14 @@ impl MountPlan {
         }
     }
 
-    /// Builds the detached mount (bind clone or new filesystem).
-    /// Builds the detached mount (bind clone or new filesystem). A
-    /// `cgroup` entry is built by `rootfs::cgroupfs` instead.
-    pub fn build(&self, bundle: &Path) -> Result<TreeFd> {
+    /// Builds the detached mount (bind clone from `host`, or new
+    /// filesystem). A `cgroup` entry is built by `rootfs::cgroupfs` instead.
+    pub fn build(&self, bundle: &Path, host: &HostTrees) -> Result<TreeFd> {
         let fail = |e| self.error(MountStep::Mount, e);
         match &self.kind {
             Kind::Bind { recursive } => {
                 let src = bundle.join(self.source.as_deref().unwrap_or(Path::new("")));
-                let tree = TreeFd::clone_path(libc::AT_FDCWD, &src, *recursive).map_err(fail)?;
+                let tree = host.clone_path(&src, *recursive).map_err(fail)?;
                 // `rbind,ro` leaves submounts writable, as in runc (which
                 // remounts only the top); `rro` is recursive (AT_RECURSIVE).
                 self.set_bind_flags(&tree)?;
@@ -256,11 +256,15 @@ impl MountPlan {
         })
     }
 
-    /// Moves `tree` onto `target` and applies propagation.
+    /// Applies propagation to `tree`, then moves it onto `target`. Before
+    /// the move, as the same tree: after it, a mount inside a rootfs that
+    /// is still detached (`rootfs::compact`) takes no attribute change, and
+    /// under the container's slave (or private) rootfs the move propagates
+    /// nowhere either way.
     pub fn attach(&self, tree: &TreeFd, target: &OwnedFd) -> Result<()> {
+        self.set_propagation(tree)?;
         tree.move_to(target.as_raw_fd())
-            .map_err(|e| self.error(MountStep::Mount, e))?;
-        self.set_propagation(tree)
+            .map_err(|e| self.error(MountStep::Mount, e))
     }
 
     /// Attaches the idmapped tree the runtime prepared for this bind

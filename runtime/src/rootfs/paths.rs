@@ -10,6 +10,7 @@ use std::path::Path;
 use nix::sys::stat::{fstat, major, minor, SFlag};
 
 use super::error::{Context, Result, RootfsError};
+use super::host::HostTrees;
 use super::resolve::RootDir;
 use crate::sys::mount_api::{
     MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
@@ -38,8 +39,9 @@ pub fn readonly(root: &RootDir, path: &Path) -> Result<()> {
 }
 
 /// A detached bind of the host's /dev/null, checked to be the real thing.
-fn host_dev_null() -> Result<TreeFd> {
-    let tree = TreeFd::clone_path(libc::AT_FDCWD, Path::new("/dev/null"), false)
+pub(super) fn host_dev_null(host: &HostTrees) -> Result<TreeFd> {
+    let tree = host
+        .clone_path(Path::new("/dev/null"), false)
         .ctx(|| "clone /dev/null for masking".into())?;
     let st = fstat(tree.as_fd()).ctx(|| "stat /dev/null".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
@@ -50,7 +52,7 @@ fn host_dev_null() -> Result<TreeFd> {
 }
 
 /// Hides `path` (missing paths are skipped).
-pub fn mask(root: &RootDir, path: &Path) -> Result<()> {
+pub fn mask(root: &RootDir, path: &Path, host: &HostTrees) -> Result<()> {
     let what = || format!("mask {}", path.display());
     let target = match root.open_in(path, libc::O_PATH | libc::O_NOFOLLOW) {
         Ok(fd) => fd,
@@ -64,7 +66,7 @@ pub fn mask(root: &RootDir, path: &Path) -> Result<()> {
         fs.mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
             .ctx(what)?
     } else {
-        host_dev_null()?
+        host_dev_null(host)?
     };
     tree.move_to(target.as_raw_fd()).ctx(what)
 }

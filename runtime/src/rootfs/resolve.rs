@@ -57,6 +57,16 @@ impl RootDir {
         Ok(RootDir { fd })
     }
 
+    /// The root of a detached mount tree (`rootfs::compact`), by a
+    /// duplicate of its fd.
+    pub fn of_tree(tree: &crate::sys::TreeFd) -> Result<RootDir> {
+        let fd = tree
+            .as_fd()
+            .try_clone_to_owned()
+            .ctx(|| "duplicate the rootfs tree's fd".into())?;
+        Ok(RootDir { fd })
+    }
+
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

@@ -35,7 +35,7 @@
 
 mod arch;
 mod bpf;
-mod cache;
+pub(crate) mod cache;
 mod compile;
 mod hash;
 mod install;

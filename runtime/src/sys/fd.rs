@@ -133,3 +133,18 @@ pub fn lock_exclusive(fd: BorrowedFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `NS_GET_NSTYPE` (`_IO(0xb7, 0x3)`, linux/nsfs.h).
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// The `CLONE_NEW*` type of the namespace file `fd` refers to; `ENOTTY`
+/// for any other file.
+pub fn namespace_type(fd: BorrowedFd) -> io::Result<libc::c_int> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and only returns an int;
+    // `fd` is borrowed, so it is open for the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ret)
+}

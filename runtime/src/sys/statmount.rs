@@ -118,6 +118,40 @@ pub fn statmount(id: u64) -> io::Result<MountFacts> {
     }
 }
 
+/// `listmount(2)`: the same number on every architecture berth builds for.
+const SYS_LISTMOUNT: libc::c_long = 458;
+/// `LSMT_ROOT`: list from the caller's root.
+const LSMT_ROOT: u64 = u64::MAX;
+
+/// Whether this mount namespace holds at least `n` mounts below the
+/// caller's root: one `listmount(2)` of up to `n` ids, which stops once
+/// the buffer is full, so it costs O(n) whatever the size of the table.
+/// Unsupported kernels (before 6.8) and seccomp filters: `ENOSYS`.
+pub fn at_least_mounts(n: usize) -> io::Result<bool> {
+    let req = MntIdReq {
+        size: MNT_ID_REQ_SIZE_VER0,
+        spare: 0,
+        mnt_id: LSMT_ROOT,
+        param: 0,
+    };
+    let mut ids = vec![0u64; n];
+    // SAFETY: `req` is a valid mnt_id_req of the size it states and `ids`
+    // holds `n` writable u64s, the count we pass; both outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            SYS_LISTMOUNT,
+            &req as *const MntIdReq,
+            ids.as_mut_ptr(),
+            n,
+            0u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r as usize >= n)
+}
+
 /// Decodes a filled `struct statmount`.
 fn parse(b: &[u8]) -> io::Result<MountFacts> {
     let bad = || io::Error::from_raw_os_error(libc::EIO);
