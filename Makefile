@@ -6,7 +6,7 @@ BERTH := $(BIN_DIR)/berth
 BUILD := $(CURDIR)/build
 BUSYBOX_BUNDLE := $(BUILD)/bundles/busybox
 
-.PHONY: all build deps deps-e2e demo test unit lint fuzz spec-tests spec-tests-runc robustness e2e e2e-image test-cgroupv2 test-systemd test-systemd-v1 bench bench-e2e bench-shim clean bundle fixtures
+.PHONY: all build deps deps-e2e demo test unit lint fuzz spec-tests spec-tests-many-mounts spec-tests-runc robustness e2e e2e-image test-cgroupv2 test-systemd test-systemd-v1 bench bench-e2e bench-shim clean bundle fixtures
 
 all: build
 
@@ -51,6 +51,11 @@ fuzz:
 
 spec-tests: deps build
 	bash spec-tests/run.sh
+
+# The same suite in a mount namespace with 2048 extra mounts: every
+# container takes the compact mount namespace (docs/architecture.md §4.5).
+spec-tests-many-mounts: deps build
+	bash scripts/with-many-mounts.sh 2048 bash spec-tests/run.sh
 
 # The same suite against Debian's runc: proves every check on the reference.
 spec-tests-runc: deps build
@@ -100,7 +105,7 @@ test-systemd-v1: deps build
 # make test's fuzz stage is a smoke run: 30 s per target on unoptimised
 # builds (make fuzz alone: FUZZ_SECONDS 60, release builds); the pure v2 VM
 # runs the cases on berth only (make test-cgroupv2 alone: berth and runc).
-TEST_STAGES := lint unit fuzz spec-tests-runc spec-tests robustness test-cgroupv2 test-systemd test-systemd-v1 e2e
+TEST_STAGES := lint unit fuzz spec-tests-runc spec-tests spec-tests-many-mounts robustness test-cgroupv2 test-systemd test-systemd-v1 e2e
 TEST_FUZZ_SECONDS ?= 30
 test: deps build
 	@for stage in $(TEST_STAGES); do \

@@ -13,6 +13,7 @@ mod hooks;
 mod hooks_parity;
 mod idmap;
 mod lifecycle;
+mod many_mounts;
 mod mounts;
 mod mounts_parity;
 mod namespaces;
@@ -51,6 +52,7 @@ pub fn all() -> Vec<Case> {
         ns_parity::CASES,
         mounts::CASES,
         mounts_parity::CASES,
+        many_mounts::CASES,
         idmap::CASES,
         devices::CASES,
         process::CASES,

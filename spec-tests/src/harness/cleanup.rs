@@ -30,6 +30,16 @@ pub fn state_entries(root: &Path) -> Vec<String> {
     v
 }
 
+/// Whether `m` is an entry of `root` that no container id can name (with
+/// ':', as `state_entries` skips): a runtime's own, such as berth's pinned
+/// mount namespace template on a host with many mounts (its
+/// `rootfs::compact`). `clean` still unmounts it with the case's directory.
+fn runtime_entry(root: &Path, m: &Path) -> bool {
+    m.parent() == Some(root)
+        && m.file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(':'))
+}
+
 /// Mount points in our mount namespace whose mount point or mounted root
 /// lies under `dir`.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
@@ -132,7 +142,10 @@ pub fn leftovers(env: &Env, dir: &Path, root: &Path, pgid: i32) -> Vec<String> {
     for id in state_entries(root) {
         v.push(format!("container state {id:?} under --root"));
     }
-    for m in mounts_under(dir) {
+    for m in mounts_under(dir)
+        .into_iter()
+        .filter(|m| !runtime_entry(root, m))
+    {
         v.push(format!("mount {}", m.display()));
     }
     for (pid, comm) in processes(dir, pgid) {
