@@ -282,12 +282,7 @@ pub fn release_if_unused(root: &Path) {
         return;
     }
     let in_use = match std::fs::read_dir(root) {
-        Ok(mut rd) => rd.any(|e| {
-            e.map_or(true, |e| {
-                let name = e.file_name();
-                name != PIN && name != crate::seccomp::cache::CACHE_DIR
-            })
-        }),
+        Ok(mut rd) => rd.any(|e| e.map_or(true, |e| holds_a_container(&e.file_name()))),
         Err(_) => true,
     };
     if in_use {
@@ -300,5 +295,86 @@ pub fn release_if_unused(root: &Path) {
             }
         }
         Err(e) => tracing::debug!("unpin the mount namespace template {}: {e}", pin.display()),
+    }
+}
+
+/// Whether an entry of the root is (or may be) a container's: anything but
+/// the pin and the seccomp cache, a create's reserved directory included.
+fn holds_a_container(name: &std::ffi::OsStr) -> bool {
+    name != PIN && name != crate::seccomp::cache::CACHE_DIR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fits_with(extra: serde_json::Value, no_pivot: bool) -> bool {
+        let mut v = json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro"]}
+            ],
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        let spec: Spec = serde_json::from_value(v).unwrap();
+        let plan = Plan::from_spec(spec.linux().as_ref().unwrap()).unwrap();
+        config_fits(
+            &spec,
+            &plan,
+            Path::new("/b/rootfs"),
+            Path::new("/b"),
+            no_pivot,
+        )
+    }
+
+    #[test]
+    fn only_configs_that_cannot_tell() {
+        assert!(fits_with(json!({}), false));
+        assert!(!fits_with(json!({}), true), "--no-pivot");
+        let ns = |t: &[&str]| json!({"namespaces": t.iter().map(|t| json!({"type": t})).collect::<Vec<_>>()});
+        assert!(
+            !fits_with(json!({"linux": ns(&["pid"])}), false),
+            "no mount namespace"
+        );
+        assert!(
+            !fits_with(json!({"linux": ns(&["mount", "user"])}), false),
+            "user namespace"
+        );
+        let joined = json!({"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]});
+        assert!(
+            !fits_with(json!({"linux": joined}), false),
+            "joined mount namespace"
+        );
+        for kind in ["prestart", "createRuntime", "createContainer"] {
+            let hooks = json!({ kind: [{"path": "/bin/true"}] });
+            assert!(!fits_with(json!({"hooks": hooks}), false), "{kind} hook");
+        }
+        let later = json!({"poststart": [{"path": "/bin/true"}], "startContainer": [{"path": "/bin/true"}]});
+        assert!(
+            fits_with(json!({"hooks": later}), false),
+            "hooks after the rootfs"
+        );
+        let inside = json!([{"destination": "/x", "type": "bind", "source": "rootfs/y", "options": ["bind"]}]);
+        assert!(
+            !fits_with(json!({"mounts": inside}), false),
+            "bind from the rootfs"
+        );
+        let idmap = json!([{"destination": "/x", "type": "bind", "source": "/s", "options": ["bind", "idmap"]}]);
+        assert!(!fits_with(json!({"mounts": idmap}), false), "idmapped bind");
+    }
+
+    #[test]
+    fn the_pin_and_the_cache_are_no_containers() {
+        use std::ffi::OsStr;
+        assert!(!holds_a_container(OsStr::new(PIN)));
+        assert!(!holds_a_container(OsStr::new(".cache:seccomp")));
+        assert!(holds_a_container(OsStr::new("c1")));
+        assert!(holds_a_container(OsStr::new(".tmp-state")));
     }
 }
