@@ -165,7 +165,16 @@ fn rlimit_oom_within(ctx: &Ctx) -> TestResult {
         let adj = read_trim(&format!("/proc/{pid}/oom_score_adj"))?;
         ensure_eq!(adj, "300", "the init's oom_score_adj on the host");
         let own = json!({"rlimits": nofile(256, 2048)});
-        exec_check(ctx, &["rlimits"], Some(own))?.expect("rlimit.NOFILE", "256:2048")
+        let got = exec_check(ctx, &["rlimits"], Some(own))?;
+        match got.expect("rlimit.NOFILE", "256:2048") {
+            Err(Fail::Fail(m)) if is_runc_1_1(ctx) && got.get("rlimit.NOFILE")? == "2048:2048" => {
+                Err(Fail::Skip(format!(
+                    "runc 1.1's exec races Go's raise of the NOFILE soft limit to the hard one \
+                     (runc#4195, fixed in later runc), and Go won this time: {m}"
+                )))
+            }
+            other => other,
+        }
     })?;
     let f = Facts::parse(&out);
     f.expect("rlimit.NOFILE", "512:4096")?;
