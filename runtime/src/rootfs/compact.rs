@@ -236,13 +236,6 @@ fn build(dir: &Path, cpu: Option<usize>) -> io::Result<()> {
         "r",
         nix::sys::stat::Mode::from_bits_truncate(0o755),
     )?;
-    let n = nix::fcntl::openat(
-        tree.as_fd(),
-        "n",
-        nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::from_bits_truncate(0o644),
-    )?;
-    drop(n);
     let ro = MountAttrs {
         attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
         ..MountAttrs::default()
