@@ -18,7 +18,7 @@ use super::resolve::{Kind, RootDir};
 use crate::cgroups::hierarchy::CGROUP_ROOT;
 use crate::cgroups::{Manager, Mode};
 use crate::sys::mount_api::MOUNT_ATTR_RDONLY;
-use crate::sys::{FsContext, MountAttrs, TreeFd};
+use crate::sys::{FsContext, MountAttrs};
 
 /// One hierarchy to bind: its name under the mount and its host directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout, host: &HostTrees
                 Err(e) => Err(plan.error_as(Some("cgroup2"), MountStep::Mount, e)),
             }
         }
-        Layout::Legacy(hs) => mount_legacy(root, plan, &target, hs, host),
+        Layout::Legacy(hs) => mount_legacy(plan, &target, hs, host),
     }
 }
 
@@ -96,7 +96,6 @@ pub fn mount(root: &RootDir, plan: &MountPlan, layout: &Layout, host: &HostTrees
 /// mount inside a tree that is still detached (`rootfs::compact`) takes
 /// no attribute change.
 fn mount_legacy(
-    root: &RootDir,
     plan: &MountPlan,
     target: &std::os::fd::OwnedFd,
     hs: &[Hierarchy],
@@ -108,9 +107,12 @@ fn mount_legacy(
     let tmpfs = fs
         .mount(plan.attrs.attr_set & !MOUNT_ATTR_RDONLY)
         .map_err(fail)?;
-    for h in hs {
-        make_dirs(&tmpfs, &h.name).map_err(fail)?;
-    }
+    // Opened now, they stay the bind targets once the tmpfs is attached.
+    let dirs = RootDir::of_tree(&tmpfs)?;
+    let subs = hs
+        .iter()
+        .map(|h| dirs.ensure(Path::new(&h.name), Kind::Dir))
+        .collect::<Result<Vec<_>>>()?;
     if plan.attrs.attr_set & MOUNT_ATTR_RDONLY != 0 {
         let ro = MountAttrs {
             attr_set: MOUNT_ATTR_RDONLY,
@@ -119,31 +121,13 @@ fn mount_legacy(
         tmpfs.set_attrs(&ro, false).map_err(fail)?;
     }
     plan.attach(&tmpfs, target)?;
-    for h in hs {
-        let sub = root.ensure(&plan.destination.join(&h.name), Kind::Dir)?;
+    for (h, sub) in hs.iter().zip(&subs) {
         let bind = |e| plan.error_as(None, MountStep::Mount, e);
         let tree = host
             .clone_path(&h.host_dir, false)
             .map_err(|e| plan.error_as(None, MountStep::Bind(h.host_dir.clone()), e))?;
         tree.set_attrs(&plan.attrs, false).map_err(bind)?;
         tree.move_to(sub.as_raw_fd()).map_err(bind)?;
-    }
-    Ok(())
-}
-
-/// `name`'s directories in the fresh tmpfs `tmpfs` (nothing else is in it).
-fn make_dirs(tmpfs: &TreeFd, name: &str) -> std::io::Result<()> {
-    let mut path = PathBuf::new();
-    for c in Path::new(name).components() {
-        path.push(c);
-        match nix::sys::stat::mkdirat(
-            tmpfs.as_fd(),
-            &path,
-            nix::sys::stat::Mode::from_bits_truncate(0o755),
-        ) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
     }
     Ok(())
 }
