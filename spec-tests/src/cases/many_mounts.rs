@@ -11,7 +11,7 @@
 
 use super::util::sh;
 use crate::harness::case::{case, Case};
-use crate::harness::{cmd, config, Bundle, Ctx, Fail, TestResult};
+use crate::harness::{cleanup, cmd, config, Bundle, Ctx, Fail, TestResult};
 use crate::{ensure, ensure_eq};
 use std::collections::HashMap;
 use std::path::Path;
@@ -180,7 +180,10 @@ fn run_in_namespace(ctx: &Ctx, b: &Bundle, id: &str, base: &Path, n: u32) -> Res
     // mounts (berth's pinned template, `.pin:mntns`): not a container's.
     let mounted: Vec<&str> = between(text, "==left\n", "==end")?
         .lines()
-        .filter(|l| !runtime_entry(l, &ctx.root))
+        .filter(|l| {
+            let point = l.split(' ').nth(4).map(Path::new);
+            !point.is_some_and(|p| cleanup::runtime_entry(&ctx.root, p))
+        })
         .collect();
     ensure!(
         mounted.is_empty(),
@@ -190,16 +193,6 @@ fn run_in_namespace(ctx: &Ctx, b: &Bundle, id: &str, base: &Path, n: u32) -> Res
         host_mounts,
         table: normalise(table),
         data: data.to_string(),
-    })
-}
-
-/// Whether mountinfo line `l` is mounted on an entry of `root` whose name
-/// no container id can have (it holds ':').
-fn runtime_entry(l: &str, root: &Path) -> bool {
-    l.split(' ').nth(4).map(Path::new).is_some_and(|p| {
-        p.parent() == Some(root)
-            && p.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains(':'))
     })
 }
 

@@ -34,7 +34,7 @@ pub fn state_entries(root: &Path) -> Vec<String> {
 /// ':', as `state_entries` skips): a runtime's own, such as berth's pinned
 /// mount namespace template on a host with many mounts (its
 /// `rootfs::compact`). `clean` still unmounts it with the case's directory.
-fn runtime_entry(root: &Path, m: &Path) -> bool {
+pub fn runtime_entry(root: &Path, m: &Path) -> bool {
     m.parent() == Some(root)
         && m.file_name()
             .is_some_and(|n| n.to_string_lossy().contains(':'))
