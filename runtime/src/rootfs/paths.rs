@@ -39,7 +39,7 @@ pub fn readonly(root: &RootDir, path: &Path) -> Result<()> {
 }
 
 /// A detached bind of the host's /dev/null, checked to be the real thing.
-pub(super) fn host_dev_null(host: &HostTrees) -> Result<TreeFd> {
+fn host_dev_null(host: &HostTrees) -> Result<TreeFd> {
     let tree = host
         .clone_path(Path::new("/dev/null"), false)
         .ctx(|| "clone /dev/null for masking".into())?;

@@ -57,8 +57,9 @@ impl RootDir {
         Ok(RootDir { fd })
     }
 
-    /// The root of a detached mount tree (`rootfs::compact`), by a
-    /// duplicate of its fd.
+    /// The root of a detached mount tree (the rootfs `rootfs::compact`
+    /// builds, the v1 cgroup tmpfs before it is attached), by a duplicate
+    /// of its fd.
     pub fn of_tree(tree: &crate::sys::TreeFd) -> Result<RootDir> {
         let fd = tree
             .as_fd()
